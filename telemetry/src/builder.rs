@@ -1,0 +1,228 @@
+//! Assembles a [`Record`] from field values while applying the per-field policy of
+//! [`DecodeOptions`]; shared by every format so they all behave the same.
+
+use compact_str::CompactString;
+
+use crate::error::{FieldIssue, RecordErrorKind};
+use crate::options::DecodeOptions;
+use crate::record::{EpochMillis, Record, Signal};
+use crate::scalar::Scalar;
+use crate::timestamp::{format_rfc3339, millis_from_float, millis_from_int, millis_from_str};
+
+/// A record that decoded, possibly with some fields rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The usable part of the record.
+    pub record: Record,
+    /// Fields that were rejected (the record goes on without them).
+    pub issues: Vec<FieldIssue>,
+}
+
+/// Collects the parts of one record.
+pub(crate) struct RecordBuilder<'o> {
+    options: &'o DecodeOptions,
+    vehicle_id: Option<CompactString>,
+    event_time_ms: Option<EpochMillis>,
+    fleet: Option<CompactString>,
+    attributes: Vec<(CompactString, CompactString)>,
+    signals: Vec<Signal>,
+    issues: Vec<FieldIssue>,
+    error: Option<RecordErrorKind>,
+}
+
+impl<'o> RecordBuilder<'o> {
+    pub(crate) fn new(options: &'o DecodeOptions) -> Self {
+        Self {
+            options,
+            vehicle_id: None,
+            event_time_ms: None,
+            fleet: None,
+            attributes: Vec::new(),
+            signals: Vec::new(),
+            issues: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The vehicle id read so far, for error messages.
+    pub(crate) fn vehicle_id(&self) -> Option<&str> {
+        self.vehicle_id.as_deref()
+    }
+
+    fn fail(&mut self, kind: RecordErrorKind) {
+        if self.error.is_none() {
+            self.error = Some(kind);
+        }
+    }
+
+    pub(crate) fn set_vehicle_id(&mut self, field: &str, value: Scalar<'_>) {
+        match value {
+            Scalar::Str(text) if !text.trim().is_empty() => {
+                self.vehicle_id = Some(CompactString::from(text.as_ref()));
+            }
+            Scalar::Str(_) => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+                field,
+                "vehicle id is empty",
+            ))),
+            Scalar::Null => {}
+            other => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+                field,
+                format!("expected a string vehicle id, got {}", other.type_name()),
+            ))),
+        }
+    }
+
+    pub(crate) fn set_fleet(&mut self, field: &str, value: Scalar<'_>) {
+        match value {
+            Scalar::Str(text) => self.fleet = Some(CompactString::from(text.as_ref())),
+            Scalar::Null => {}
+            other => self.issues.push(FieldIssue::new(
+                field,
+                format!("expected a string fleet, got {}", other.type_name()),
+            )),
+        }
+    }
+
+    pub(crate) fn set_time(&mut self, field: &str, value: Scalar<'_>) {
+        let unit = self.options.time_unit;
+        let parsed = match value {
+            Scalar::Int(int) => millis_from_int(int, unit),
+            Scalar::Float(float) => millis_from_float(float, unit),
+            Scalar::Str(text) => millis_from_str(&text, unit),
+            Scalar::Null => return,
+            other => Err(format!(
+                "expected an epoch number or RFC 3339 string, got {}",
+                other.type_name()
+            )),
+        };
+        match parsed {
+            Ok(ms) if ms < self.options.min_event_time_ms => {
+                self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+                    field,
+                    format!(
+                        "event time {} is before the earliest accepted time {}",
+                        format_rfc3339(ms),
+                        format_rfc3339(self.options.min_event_time_ms)
+                    ),
+                )))
+            }
+            Ok(ms) if ms > self.options.max_event_time_ms => {
+                self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+                    field,
+                    format!(
+                        "event time {} is after the latest accepted time {}",
+                        format_rfc3339(ms),
+                        format_rfc3339(self.options.max_event_time_ms)
+                    ),
+                )))
+            }
+            Ok(ms) => self.event_time_ms = Some(ms),
+            Err(reason) => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(field, reason))),
+        }
+    }
+
+    pub(crate) fn add_attribute(&mut self, field: &str, name: &str, value: Scalar<'_>) {
+        let text = match value {
+            Scalar::Str(text) => CompactString::from(text.as_ref()),
+            Scalar::Int(int) => CompactString::from(int.to_string()),
+            Scalar::Float(float) => CompactString::from(float.to_string()),
+            Scalar::Bool(flag) => CompactString::from(if flag { "true" } else { "false" }),
+            Scalar::Null => return,
+            Scalar::Nested(kind) => {
+                self.issues.push(FieldIssue::new(
+                    field,
+                    format!("attributes must be strings, got {kind}"),
+                ));
+                return;
+            }
+        };
+        match self.attributes.iter_mut().find(|(key, _)| key == name) {
+            Some(slot) => slot.1 = text,
+            None => self.attributes.push((CompactString::from(name), text)),
+        }
+    }
+
+    /// Applies the signal value policy documented on [`DecodeOptions`].
+    pub(crate) fn add_signal(&mut self, field: &str, name: &str, value: Scalar<'_>) {
+        let number = match value {
+            Scalar::Int(int) => int as f64,
+            Scalar::Float(float) => float,
+            Scalar::Bool(flag) => f64::from(u8::from(flag)),
+            Scalar::Null => return,
+            Scalar::Str(text) => {
+                let shown: String = text.chars().take(40).collect();
+                self.issues.push(FieldIssue::new(
+                    field,
+                    format!("non-numeric value {shown:?}"),
+                ));
+                return;
+            }
+            Scalar::Nested(kind) => {
+                self.issues.push(FieldIssue::new(
+                    field,
+                    format!("expected a number, got {kind}"),
+                ));
+                return;
+            }
+        };
+        if !number.is_finite() || number.abs() > self.options.max_abs_signal_value {
+            self.issues.push(FieldIssue::new(
+                field,
+                format!(
+                    "value {number:e} is outside ±{:e} (max_abs_signal_value)",
+                    self.options.max_abs_signal_value
+                ),
+            ));
+            return;
+        }
+        if name.is_empty() {
+            self.issues.push(FieldIssue::new(field, "signal name is empty"));
+            return;
+        }
+        match self.signals.iter_mut().find(|signal| signal.name == name) {
+            Some(signal) => signal.value = number,
+            None => self.signals.push(Signal {
+                name: CompactString::from(name),
+                value: number,
+            }),
+        }
+    }
+
+    pub(crate) fn add_issue(&mut self, issue: FieldIssue) {
+        self.issues.push(issue);
+    }
+
+    pub(crate) fn fail_with(&mut self, kind: RecordErrorKind) {
+        self.fail(kind);
+    }
+
+    /// Finishes the record: required fields present, at least one usable signal.
+    pub(crate) fn finish(
+        self,
+        vehicle_field: &str,
+        time_field: &str,
+    ) -> Result<Decoded, RecordErrorKind> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let vehicle_id = self
+            .vehicle_id
+            .ok_or_else(|| RecordErrorKind::MissingField(vehicle_field.to_owned()))?;
+        let event_time_ms = self
+            .event_time_ms
+            .ok_or_else(|| RecordErrorKind::MissingField(time_field.to_owned()))?;
+        if self.signals.is_empty() {
+            return Err(RecordErrorKind::NoUsableSignals(self.issues));
+        }
+        Ok(Decoded {
+            record: Record {
+                vehicle_id,
+                event_time_ms,
+                fleet: self.fleet,
+                attributes: self.attributes,
+                signals: self.signals,
+            },
+            issues: self.issues,
+        })
+    }
+}

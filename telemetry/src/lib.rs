@@ -1,0 +1,35 @@
+//! Telemetry records and their codecs; no I/O.
+//!
+//! Map of the crate:
+//! - [`record`]: the canonical [`Record`] (vehicle id, event time, fleet, attributes, signals).
+//! - [`frame`]: splits byte streams into top-level JSON values without parsing them.
+//! - [`gzip`]: gzip detection and capped multi-member decompression.
+//! - [`timestamp`]: epoch s/ms/µs/ns and RFC 3339 parsing, with the unit inference rule.
+//! - [`options`]: formats ([`Format`]: wide, long, mapping) and decode limits/policy.
+//! - [`decoder`]: payload/frame → records or typed, located errors.
+//! - [`error`]: the typed errors.
+//!
+//! Decoding never panics on input: every problem is a [`RecordError`] (the whole record is
+//! rejected) or a [`FieldIssue`] (one field is dropped, the record goes on).
+
+pub mod decoder;
+pub mod error;
+pub mod frame;
+pub mod gzip;
+pub mod options;
+pub mod record;
+pub mod timestamp;
+
+mod builder;
+mod long;
+mod mapping;
+mod scalar;
+mod wide;
+
+pub use builder::Decoded;
+pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};
+pub use error::{FieldIssue, RecordError, RecordErrorKind};
+pub use frame::{Frame, FrameKind, FrameScanner};
+pub use options::{DecodeOptions, FieldMapping, Format, LongFields};
+pub use record::{EpochMillis, Record, Signal};
+pub use timestamp::TimeUnit;

@@ -1,0 +1,49 @@
+//! The canonical telemetry record every decoder produces and every stage consumes.
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC. The event time of a record, a window bound or a watermark.
+pub type EpochMillis = i64;
+
+/// One named numeric reading of a vehicle at an instant (`speed_kmh = 42.1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// Signal name as sent by the vehicle (`speed_kmh`, `Vehicle.Speed`).
+    pub name: CompactString,
+    /// Finite value; decoders never put NaN or infinity here.
+    pub value: f64,
+}
+
+/// One vehicle's readings at one event time, whatever wire format they arrived in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Stable vehicle identifier (never empty).
+    pub vehicle_id: CompactString,
+    /// When the readings were taken, per the vehicle's clock (UTC ms).
+    pub event_time_ms: EpochMillis,
+    /// Fleet the vehicle belongs to, when the payload says.
+    pub fleet: Option<CompactString>,
+    /// Descriptive string attributes (model, vin, region…), in payload order, names unique.
+    pub attributes: Vec<(CompactString, CompactString)>,
+    /// Numeric signals, in payload order, names unique.
+    pub signals: Vec<Signal>,
+}
+
+impl Record {
+    /// The value of signal `name`, if this record carries it.
+    pub fn signal(&self, name: &str) -> Option<f64> {
+        self.signals
+            .iter()
+            .find(|signal| signal.name == name)
+            .map(|signal| signal.value)
+    }
+
+    /// The value of attribute `name`, if this record carries it.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}

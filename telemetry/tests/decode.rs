@@ -1,0 +1,278 @@
+//! Decoder behaviour per format and the bad-input policy, through the public API.
+
+use telemetry::{
+    DecodeOptions, Decoder, FieldMapping, Format, LongFields, Outcome, RecordErrorKind, TimeUnit,
+};
+
+const WIDE: &str = r#"{"vehicle_id":"veh-000123","fleet":"fleet-07","ts":1767225600000,"attributes":{"model":"e-van"},"signals":{"speed_kmh":42.1,"engine_rpm":1800}}"#;
+
+fn wide() -> Decoder {
+    Decoder::new(Format::Wide, DecodeOptions::default())
+}
+
+fn ok(outcome: &Outcome) -> &telemetry::DecodedRecord {
+    match outcome {
+        Ok(record) => record,
+        Err(rejected) => panic!("expected a record, got {}", rejected.error),
+    }
+}
+
+fn err(outcome: &Outcome) -> &telemetry::RecordError {
+    match outcome {
+        Ok(record) => panic!("expected an error, got {:?}", record.decoded.record),
+        Err(rejected) => &rejected.error,
+    }
+}
+
+#[test]
+fn wide_record_decodes_every_part() {
+    let outcomes = wide().decode_payload(WIDE.as_bytes());
+    assert_eq!(outcomes.len(), 1);
+    let record = &ok(&outcomes[0]).decoded.record;
+    assert_eq!(record.vehicle_id, "veh-000123");
+    assert_eq!(record.fleet.as_deref(), Some("fleet-07"));
+    assert_eq!(record.event_time_ms, 1_767_225_600_000);
+    assert_eq!(record.attribute("model"), Some("e-van"));
+    assert_eq!(record.signal("speed_kmh"), Some(42.1));
+    assert_eq!(record.signal("engine_rpm"), Some(1800.0));
+    assert!(ok(&outcomes[0]).decoded.issues.is_empty());
+}
+
+#[test]
+fn every_payload_framing_gives_the_same_records() {
+    let single = WIDE.to_owned();
+    let array = format!("[{WIDE},{WIDE}]");
+    let ndjson = format!("{WIDE}\n{WIDE}\n");
+    let concatenated = format!("{WIDE}{WIDE}");
+    for (payload, expected) in [(single, 1), (array, 2), (ndjson, 2), (concatenated, 2)] {
+        let outcomes = wide().decode_payload(payload.as_bytes());
+        assert_eq!(outcomes.len(), expected, "{payload}");
+        for (index, outcome) in outcomes.iter().enumerate() {
+            assert_eq!(ok(outcome).index, index);
+            assert_eq!(ok(outcome).decoded.record.vehicle_id, "veh-000123");
+        }
+    }
+}
+
+#[test]
+fn gzip_multi_member_payloads_decode_fully() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let mut payload = Vec::new();
+    for _ in 0..3 {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(WIDE.as_bytes()).unwrap();
+        payload.extend(encoder.finish().unwrap());
+    }
+    let outcomes = wide().decode_payload(&payload);
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(Result::is_ok));
+}
+
+#[test]
+fn gzip_bomb_is_rejected_with_a_reason() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&vec![b' '; 8 << 20]).unwrap();
+    let payload = encoder.finish().unwrap();
+    let options = DecodeOptions {
+        max_decompressed_bytes: 1 << 20,
+        ..DecodeOptions::default()
+    };
+    let outcomes = Decoder::new(Format::Wide, options).decode_payload(&payload);
+    let error = err(&outcomes[0]);
+    assert!(matches!(error.kind, RecordErrorKind::Gzip(_)));
+    assert!(error.to_string().contains("max_decompressed_bytes"), "{error}");
+}
+
+#[test]
+fn timestamps_in_every_unit_and_rfc3339() {
+    for ts in [
+        "1767225600",
+        "1767225600000",
+        "1767225600000000",
+        "1767225600000000000",
+        "\"2026-01-01T00:00:00Z\"",
+        "1767225600.0",
+    ] {
+        let payload = format!(r#"{{"vehicle_id":"v","ts":{ts},"signals":{{"x":1}}}}"#);
+        let outcomes = wide().decode_payload(payload.as_bytes());
+        assert_eq!(ok(&outcomes[0]).decoded.record.event_time_ms, 1_767_225_600_000, "{ts}");
+    }
+    let options = DecodeOptions {
+        time_unit: TimeUnit::Seconds,
+        ..DecodeOptions::default()
+    };
+    let payload = br#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1}}"#;
+    let outcomes = Decoder::new(Format::Wide, options).decode_payload(payload);
+    let error = err(&outcomes[0]);
+    assert!(error.to_string().contains("field `ts`"), "{error}");
+}
+
+#[test]
+fn bad_signal_values_are_rejected_per_field() {
+    let payload = br#"{"vehicle_id":"v","ts":1767225600000,"signals":{"a":1.5,"b":"NaN","c":1e308,"d":{"x":1},"e":true,"f":null}}"#;
+    let outcomes = wide().decode_payload(payload);
+    let decoded = ok(&outcomes[0]);
+    assert_eq!(decoded.decoded.record.signal("a"), Some(1.5));
+    assert_eq!(decoded.decoded.record.signal("e"), Some(1.0));
+    assert_eq!(decoded.decoded.record.signals.len(), 2);
+    let fields: Vec<&str> = decoded.decoded.issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(fields, vec!["signals.b", "signals.c", "signals.d"]);
+    assert!(decoded.raw.is_some(), "raw bytes kept for the dead letter");
+}
+
+#[test]
+fn a_record_without_usable_signals_is_rejected_with_the_reasons() {
+    let payload = br#"{"vehicle_id":"v","ts":1767225600000,"signals":{"b":"high"}}"#;
+    let outcomes = wide().decode_payload(payload);
+    let error = err(&outcomes[0]);
+    assert!(matches!(error.kind, RecordErrorKind::NoUsableSignals(_)));
+    assert!(error.to_string().contains("signals.b"), "{error}");
+    assert!(error.to_string().contains("(vehicle v)"), "{error}");
+}
+
+#[test]
+fn bad_records_name_record_field_and_reason() {
+    let cases: Vec<(&str, &str)> = vec![
+        (r#"{"ts":1767225600000,"signals":{"x":1}}"#, "missing required field `vehicle_id`"),
+        (r#"{"vehicle_id":7,"ts":1767225600000,"signals":{"x":1}}"#, "field `vehicle_id`"),
+        (r#"{"vehicle_id":"v","ts":true,"signals":{"x":1}}"#, "field `ts`"),
+        (r#"{"vehicle_id":"v","ts":1000,"signals":{"x":1}}"#, "before the earliest accepted time"),
+        (r#"{"vehicle_id":"v","signals":{"x":1}}"#, "missing required field `ts`"),
+        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":[1]}"#, "field `signals`"),
+        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":NaN}}"#, "invalid JSON"),
+        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1e999}}"#, "invalid JSON"),
+        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1},}"#, "invalid JSON"),
+        ("42", "unexpected bytes"),
+    ];
+    for (payload, expected) in cases {
+        let outcomes = wide().decode_payload(payload.as_bytes());
+        assert_eq!(outcomes.len(), 1, "{payload}");
+        let message = err(&outcomes[0]).to_string();
+        assert!(message.starts_with("record #0 at byte 0"), "{message}");
+        assert!(message.contains(expected), "{payload}: {message}");
+    }
+}
+
+#[test]
+fn far_future_is_rejected() {
+    let options = DecodeOptions {
+        max_event_time_ms: 1_800_000_000_000,
+        ..DecodeOptions::default()
+    };
+    let payload = br#"{"vehicle_id":"v","ts":"2100-01-01T00:00:00Z","signals":{"x":1}}"#;
+    let outcomes = Decoder::new(Format::Wide, options).decode_payload(payload);
+    assert!(err(&outcomes[0]).to_string().contains("after the latest accepted time"));
+}
+
+#[test]
+fn invalid_utf8_and_truncation_do_not_lose_neighbours() {
+    let mut payload = WIDE.as_bytes().to_vec();
+    payload.push(b'\n');
+    payload.extend_from_slice(b"{\"vehicle_id\":\"v\xff\xfe\",\"ts\":1767225600000,\"signals\":{\"x\":1}}\n");
+    payload.extend_from_slice(&WIDE.as_bytes()[..40]);
+    payload.push(b'\n');
+    payload.extend_from_slice(WIDE.as_bytes());
+    let outcomes = wide().decode_payload(&payload);
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes[0].is_ok());
+    assert!(err(&outcomes[1]).to_string().contains("invalid JSON"));
+    assert!(matches!(err(&outcomes[2]).kind, RecordErrorKind::Truncated(_)));
+    assert!(outcomes[3].is_ok());
+}
+
+#[test]
+fn oversize_record_is_rejected_and_skipped() {
+    let options = DecodeOptions {
+        max_record_bytes: 1024,
+        ..DecodeOptions::default()
+    };
+    let big = format!(
+        r#"{{"vehicle_id":"v","ts":1767225600000,"attributes":{{"blob":"{}"}},"signals":{{"x":1}}}}"#,
+        "y".repeat(4096)
+    );
+    let payload = format!("{big}\n{WIDE}");
+    let outcomes = Decoder::new(Format::Wide, options).decode_payload(payload.as_bytes());
+    assert!(matches!(err(&outcomes[0]).kind, RecordErrorKind::TooLarge { .. }));
+    assert!(outcomes[1].is_ok());
+}
+
+#[test]
+fn long_fleetwise_layout() {
+    let decoder = Decoder::new(Format::Long(LongFields::default()), DecodeOptions::default());
+    let payload = br#"{"vehicleName":"veh-1","name":"Vehicle.Speed","time":1767225600000,"value":42.5}
+{"vehicleName":"veh-1","name":"Vehicle.Speed","time":1767225600000}"#;
+    let outcomes = decoder.decode_payload(payload);
+    let record = &ok(&outcomes[0]).decoded.record;
+    assert_eq!(record.vehicle_id, "veh-1");
+    assert_eq!(record.signal("Vehicle.Speed"), Some(42.5));
+    assert!(err(&outcomes[1]).to_string().contains("missing required field `value`"));
+
+    let renamed = LongFields {
+        vehicle_id: "vin".into(),
+        signal_name: "signal".into(),
+        time: "t".into(),
+        value: "v".into(),
+        fleet: Some("fleet".into()),
+        attributes: vec!["model".into()],
+    };
+    let decoder = Decoder::new(Format::Long(renamed), DecodeOptions::default());
+    let payload = br#"{"vin":"V1","signal":"rpm","t":"2026-01-01T00:00:00Z","v":900,"fleet":"f","model":"truck"}"#;
+    let outcomes = decoder.decode_payload(payload);
+    let record = &ok(&outcomes[0]).decoded.record;
+    assert_eq!(record.signal("rpm"), Some(900.0));
+    assert_eq!(record.fleet.as_deref(), Some("f"));
+    assert_eq!(record.attribute("model"), Some("truck"));
+}
+
+#[test]
+fn json_pointer_mapping() {
+    let mapping = FieldMapping {
+        vehicle_id: "/device/id".into(),
+        time: "/payload/timestamp".into(),
+        fleet: Some("/meta/fleet".into()),
+        attributes: [("model".to_owned(), "/meta/model".to_owned())].into(),
+        signals: [("speed_kmh".to_owned(), "/payload/speed".to_owned())].into(),
+        signals_object: Some("/payload/readings".into()),
+    };
+    assert!(mapping.problems().is_empty());
+    let decoder = Decoder::new(Format::Mapping(mapping), DecodeOptions::default());
+    let payload = br#"{"device":{"id":"veh-9"},"meta":{"fleet":"f1","model":"bus"},
+        "payload":{"timestamp":1767225600,"speed":61.5,"readings":{"soc":0.8,"cell_temp":"hot"}}}"#;
+    let outcomes = decoder.decode_payload(payload);
+    let decoded = ok(&outcomes[0]);
+    let record = &decoded.decoded.record;
+    assert_eq!(record.vehicle_id, "veh-9");
+    assert_eq!(record.event_time_ms, 1_767_225_600_000);
+    assert_eq!(record.signal("speed_kmh"), Some(61.5));
+    assert_eq!(record.signal("soc"), Some(0.8));
+    assert_eq!(decoded.decoded.issues[0].field, "/payload/readings/cell_temp");
+    assert_eq!(record.attribute("model"), Some("bus"));
+}
+
+#[test]
+fn mapping_problems_are_reported() {
+    let mapping = FieldMapping {
+        vehicle_id: "device.id".into(),
+        ..FieldMapping::default()
+    };
+    let problems = mapping.problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+}
+
+proptest::proptest! {
+    #[test]
+    fn decoding_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+        let _ = wide().decode_payload(&bytes);
+    }
+
+    #[test]
+    fn mutated_records_never_panic(position in 0usize..140, byte in proptest::prelude::any::<u8>()) {
+        let mut payload = WIDE.as_bytes().to_vec();
+        let index = position % payload.len();
+        payload[index] = byte;
+        let _ = wide().decode_payload(&payload);
+    }
+}
