@@ -7,12 +7,14 @@
 //! - [`timestamp`]: epoch s/ms/µs/ns and RFC 3339 parsing, with the unit inference rule.
 //! - [`options`]: formats ([`Format`]: wide, long, mapping) and decode limits/policy.
 //! - [`decoder`]: payload/frame → records or typed, located errors.
+//! - [`encode`]: writes records back as wide JSON.
 //! - [`error`]: the typed errors.
 //!
 //! Decoding never panics on input: every problem is a [`RecordError`] (the whole record is
 //! rejected) or a [`FieldIssue`] (one field is dropped, the record goes on).
 
 pub mod decoder;
+pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod gzip;
