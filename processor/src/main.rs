@@ -1,1 +1,17 @@
-fn main() {}
+//! The `fleetstream` binary: parses the command line and hands over to `processor::commands`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use processor::cli::{Cli, Command};
+use processor::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    processor::logging::init(cli.log_format);
+    match &cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Simulate(args) => commands::simulate::simulate(args),
+        Command::ValidateConfig(args) => commands::validate::validate(args),
+    }
+}

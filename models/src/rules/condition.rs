@@ -3,7 +3,7 @@
 //! Examples: `coolant_temp_c > 110 for 2m`, `battery_voltage <= 11.8 for 30s`,
 //! ``` `Vehicle.Speed` >= 130 ```. Signal names are `[A-Za-z_][A-Za-z0-9_.]*` or any text in
 //! backticks; operators `> >= < <= == !=`; durations are sums of `<number><unit>` with units
-//! `ms s m h` (`1m30s`). Parse errors point at the position with a caret.
+//! `ms s m h d` (`1m30s`). Parse errors point at the position with a caret.
 
 use std::fmt;
 
@@ -94,7 +94,7 @@ impl fmt::Display for Condition {
 /// Formats milliseconds as the shortest duration text the parser accepts (`2m`, `1m30s`, `250ms`).
 pub fn format_duration(mut ms: i64) -> String {
     let mut text = String::new();
-    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
         if ms >= size {
             text.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -184,8 +184,9 @@ fn duration(cursor: &mut Cursor<'_>) -> Result<i64, ParseError> {
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,
-            "" => return Err(cursor.error("duration needs a unit: ms, s, m or h")),
-            _ => return Err(cursor.error(format!("unknown duration unit {unit:?} (use ms, s, m or h)"))),
+            "d" => 86_400_000,
+            "" => return Err(cursor.error("duration needs a unit: ms, s, m, h or d")),
+            _ => return Err(cursor.error(format!("unknown duration unit {unit:?} (use ms, s, m, h or d)"))),
         };
         total = amount
             .checked_mul(size)
@@ -300,7 +301,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(3_600_000));
         assert_eq!(format_duration(90_000), "1m30s");
         assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert!(parse_duration("5w").is_err());
     }
 
     #[test]

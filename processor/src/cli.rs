@@ -1,0 +1,114 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// fleetstream: real-time telemetry processing for connected-vehicle fleets.
+///
+/// Reads vehicle telemetry (a simulated fleet, files, stdin; Kinesis later), computes event-time
+/// rollups per vehicle and signal, evaluates alert rules, and writes everything to SQLite
+/// (and other sinks), checkpointing so a restart loses and duplicates nothing.
+#[derive(Debug, Parser)]
+#[command(name = "fleetstream", version, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline (the embedded default config when no --config is given).
+    Run(RunArgs),
+    /// Write a simulated fleet's telemetry as NDJSON (e.g. the W1 benchmark workload).
+    Simulate(SimulateArgs),
+    /// Check a config file and print every problem with its key path.
+    ValidateConfig(ValidateArgs),
+}
+
+/// `fleetstream run`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    fleetstream run                                  # simulated fleet → out/fleetstream.db\n  \
+    fleetstream run --input w1.ndjson                # a file (NDJSON, concatenated JSON, gzip)\n  \
+    fleetstream run --config config/files.toml --fresh\n  \
+    cat data.ndjson | fleetstream run --input -      # standard input")]
+pub struct RunArgs {
+    /// Config file (TOML); default: the embedded config/local.toml.
+    #[arg(long, short, env = "FLEETSTREAM_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Read this file or directory instead of the configured source (`-` for stdin).
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+
+    /// Write the SQLite output here (overrides sinks.sqlite.path).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+
+    /// Forget saved checkpoints and start from the beginning of the input.
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `fleetstream simulate`.
+#[derive(Debug, Args)]
+#[command(after_help = "W1, the standard benchmark workload (1.8 M records):\n  \
+    fleetstream simulate --vehicles 1000 --seconds 1800 --hz 1 --late-fraction 0.02 --seed 42 --out w1.ndjson")]
+pub struct SimulateArgs {
+    /// Number of vehicles.
+    #[arg(long, default_value_t = 100)]
+    pub vehicles: u32,
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 600)]
+    pub seconds: u32,
+    /// Samples per second per vehicle.
+    #[arg(long, default_value_t = 1.0)]
+    pub hz: f64,
+    /// Fraction of records delivered late (later in file order).
+    #[arg(long, default_value_t = 0.02)]
+    pub late_fraction: f64,
+    /// Largest delivery delay of a late record, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub max_delay_ms: i64,
+    /// Random seed (same seed, same file).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Fleets the vehicles are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub fleets: u32,
+    /// Expected injected anomalies per vehicle per simulated hour.
+    #[arg(long, default_value_t = 2.0)]
+    pub anomalies_per_vehicle_hour: f64,
+    /// Event time of the first sample (RFC 3339).
+    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+    pub start: String,
+    /// Output file (`-` for stdout); a name ending in `.gz` is gzip-compressed.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Anomaly labels file (NDJSON); default: next to --out as `<name>.labels.ndjson`.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Write at event-time speed instead of as fast as possible.
+    #[arg(long)]
+    pub realtime: bool,
+}
+
+/// `fleetstream validate-config`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The config file to check.
+    pub file: PathBuf,
+}

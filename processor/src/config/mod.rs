@@ -1,0 +1,336 @@
+//! The configuration: one TOML file, `FLEETSTREAM_…` environment overrides, validated at start-up.
+//!
+//! Layers, later wins: the embedded default (`config/local.toml`, compiled in) or the file given
+//! with `--config` → environment variables → command-line flags. Every key is documented in the
+//! README's config reference; `fleetstream validate-config FILE` checks a file.
+
+mod duration;
+mod load;
+mod validate;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::DurationText;
+pub use load::{load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// How payloads are decoded.
+    #[serde(default)]
+    pub decode: DecodeConfig,
+    /// Event-time handling.
+    #[serde(default)]
+    pub time: TimeConfig,
+    /// Windowed rollups.
+    #[serde(default)]
+    pub rollups: RollupConfig,
+    /// Threshold rules.
+    #[serde(default)]
+    pub rules: Vec<models::rules::RuleSpec>,
+    /// Channel capacities between stages.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Checkpoint cadence.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    /// Shutdown behaviour.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// Where checkpoints are kept.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Output sinks.
+    #[serde(default)]
+    pub sinks: SinksConfig,
+    /// Where rejected records go.
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+}
+
+/// Which source to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The built-in simulated fleet.
+    Simulator,
+    /// A file or a directory of files (NDJSON, concatenated JSON, JSON arrays; gzip or not).
+    File,
+    /// Standard input.
+    Stdin,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `simulator`, `file` or `stdin`.
+    pub kind: SourceKind,
+    /// File or directory to read when `kind = "file"`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Bytes read per batch from files and stdin.
+    #[serde(default = "default_read_bytes")]
+    pub read_bytes: usize,
+    /// `[source.simulator]`: the simulated fleet.
+    #[serde(default)]
+    pub simulator: SimulatorSourceConfig,
+}
+
+fn default_read_bytes() -> usize {
+    1 << 20
+}
+
+/// `[source.simulator]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSourceConfig {
+    /// The fleet to simulate.
+    #[serde(flatten)]
+    pub spec: edge::SimulationSpec,
+    /// Pace records at event-time speed instead of as fast as possible.
+    #[serde(default)]
+    pub realtime: bool,
+    /// Records per batch.
+    #[serde(default = "default_simulator_batch")]
+    pub batch_records: usize,
+}
+
+fn default_simulator_batch() -> usize {
+    2_000
+}
+
+impl Default for SimulatorSourceConfig {
+    fn default() -> Self {
+        Self {
+            spec: edge::SimulationSpec::default(),
+            realtime: false,
+            batch_records: default_simulator_batch(),
+        }
+    }
+}
+
+/// `[decode]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Wire layout: `{ format = "wide" }`, `{ format = "long", … }`, `{ format = "mapping", … }`.
+    pub layout: telemetry::Format,
+    /// Unit of numeric timestamps: `auto`, `seconds`, `millis`, `micros`, `nanos`.
+    pub time_unit: telemetry::TimeUnit,
+    /// Records before this RFC 3339 time are rejected.
+    pub min_event_time: String,
+    /// Records further than this ahead of the wall clock are rejected.
+    pub max_future_skew: DurationText,
+    /// Larger signal magnitudes are rejected per field.
+    pub max_abs_signal_value: f64,
+    /// Larger records are rejected.
+    pub max_record_bytes: usize,
+    /// Largest decompressed size of one gzip payload or file.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            layout: telemetry::Format::Wide,
+            time_unit: telemetry::TimeUnit::Auto,
+            min_event_time: "2000-01-01T00:00:00Z".to_owned(),
+            max_future_skew: DurationText(24 * 3_600_000),
+            max_abs_signal_value: 1e12,
+            max_record_bytes: 1 << 20,
+            max_decompressed_bytes: 4 << 30,
+        }
+    }
+}
+
+/// `[time]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeConfig {
+    /// How far behind the newest event of a partition an event may arrive and still count.
+    pub max_out_of_orderness: DurationText,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self {
+            max_out_of_orderness: DurationText(10_000),
+        }
+    }
+}
+
+/// `[rollups]`: tumbling event-time windows per (vehicle, signal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RollupConfig {
+    /// Window length.
+    pub window: DurationText,
+    /// Shift of window starts from the epoch.
+    pub offset: DurationText,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        Self {
+            window: DurationText(60_000),
+            offset: DurationText(0),
+        }
+    }
+}
+
+/// `[pipeline]`: bounded channels between stages (in batches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Source → decode.
+    pub source_channel_capacity: usize,
+    /// Decode → windows and rules.
+    pub decoded_channel_capacity: usize,
+    /// Windows and rules → each sink.
+    pub sink_channel_capacity: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            source_channel_capacity: 8,
+            decoded_channel_capacity: 8,
+            sink_channel_capacity: 16,
+        }
+    }
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Time between checkpoints (wall clock).
+    pub interval: DurationText,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            interval: DurationText(5_000),
+        }
+    }
+}
+
+/// What to do with open windows on SIGINT/SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenWindowsOnShutdown {
+    /// Keep them in the checkpoint; the next start continues them.
+    Keep,
+    /// Also write them as partial results (`is_final = 0`); they are still kept, and the final
+    /// result later overwrites the partial one with a higher version.
+    EmitPartial,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Everything (flush, commit) must finish within this after the signal.
+    pub deadline: DurationText,
+    /// `keep` or `emit_partial`.
+    pub open_windows: OpenWindowsOnShutdown,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            deadline: DurationText(20_000),
+            open_windows: OpenWindowsOnShutdown::Keep,
+        }
+    }
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// SQLite file holding checkpoints (positions and operator state).
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("out/fleetstream-state.db"),
+        }
+    }
+}
+
+/// `[sinks]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    /// `[sinks.sqlite]`.
+    pub sqlite: SqliteSinkConfig,
+    /// `[sinks.ndjson]`.
+    pub ndjson: NdjsonSinkConfig,
+}
+
+/// `[sinks.sqlite]`: the embedded default store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteSinkConfig {
+    /// Write to SQLite.
+    pub enabled: bool,
+    /// Database file.
+    pub path: PathBuf,
+    /// Rows per transaction (a checkpoint also commits).
+    pub batch_rows: usize,
+}
+
+impl Default for SqliteSinkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: PathBuf::from("out/fleetstream.db"),
+            batch_rows: 20_000,
+        }
+    }
+}
+
+/// `[sinks.ndjson]`: rollups and alerts as JSON lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NdjsonSinkConfig {
+    /// Write NDJSON.
+    pub enabled: bool,
+    /// File path, or `-` for standard output.
+    pub path: PathBuf,
+}
+
+impl Default for NdjsonSinkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: PathBuf::from("out/outputs.ndjson"),
+        }
+    }
+}
+
+/// `[dead_letter]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    /// NDJSON file receiving rejected records (raw payload in base64, position, reason).
+    pub path: PathBuf,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("out/dead-letters.ndjson"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The fleetstream service: sources, the pipeline, sinks, checkpoint state and the CLI.
+//!
+//! Map of the crate:
+//! - [`config`]: the TOML configuration, environment overrides and validation.
+//! - [`position`]: the position/acknowledgement contract every source follows.
+//! - [`sources`]: file/directory, stdin and the simulated fleet.
+//! - [`pipeline`]: stages, channels, barriers, the committer and the run summary.
+//! - [`sinks`]: SQLite (default store), NDJSON, dead letters.
+//! - [`state`]: checkpoint storage.
+//! - [`cli`]: command-line interface; [`commands`]: what each command does.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod logging;
+pub mod pipeline;
+pub mod position;
+pub mod sinks;
+pub mod sources;
+pub mod state;

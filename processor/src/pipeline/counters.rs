@@ -1,0 +1,43 @@
+//! Pipeline counters: read by the progress bar and the final summary, and logged at each
+//! checkpoint.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Monotonic counters shared by the stages.
+#[derive(Debug, Default)]
+pub struct PipelineCounters {
+    /// Input consumed, in the source's progress unit.
+    pub progress_units: AtomicU64,
+    /// Records that decoded (possibly with dropped fields).
+    pub records_decoded: AtomicU64,
+    /// Records rejected while decoding.
+    pub records_rejected: AtomicU64,
+    /// Records with at least one dropped field.
+    pub records_with_field_issues: AtomicU64,
+    /// Records that arrived behind the watermark.
+    pub records_late: AtomicU64,
+    /// Partitions cut short by an input error.
+    pub input_problems: AtomicU64,
+    /// Rollups emitted (all versions).
+    pub rollups: AtomicU64,
+    /// Alert updates emitted (firing and resolved).
+    pub alerts: AtomicU64,
+    /// Dead letters emitted.
+    pub dead_letters: AtomicU64,
+    /// Checkpoints committed.
+    pub checkpoints: AtomicU64,
+    /// Open (window, key) entries after the last batch.
+    pub open_window_entries: AtomicU64,
+}
+
+impl PipelineCounters {
+    /// Adds `amount` to `counter`.
+    pub fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    /// Reads `counter`.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,132 @@
+//! Decode stage: raw frames → records and dead letters.
+
+use std::sync::Arc;
+
+use telemetry::{DecodeOptions, Decoder, Outcome};
+use tokio::sync::mpsc;
+
+use super::counters::PipelineCounters;
+use super::messages::{DecodedBatch, StageMessage};
+use super::output::{DeadLetter, DeadLetterKind};
+use crate::position::RecordLocation;
+use crate::sources::SourceBatch;
+
+/// Rejections logged at `warn` before the rest go to `debug` (all are dead-lettered and counted).
+const LOGGED_REJECTIONS: u64 = 10;
+
+/// Decodes until the input channel closes (runs on a blocking thread).
+pub fn run_decode(
+    decoder: Decoder,
+    mut inbox: mpsc::Receiver<StageMessage<SourceBatch>>,
+    outbox: mpsc::Sender<StageMessage<DecodedBatch>>,
+    counters: Arc<PipelineCounters>,
+) {
+    let mut logged = 0;
+    while let Some(message) = inbox.blocking_recv() {
+        let forwarded = match message {
+            StageMessage::Data(batch) => {
+                PipelineCounters::add(&counters.progress_units, batch.progress_units);
+                StageMessage::Data(decode_batch(&decoder, batch, &counters, &mut logged))
+            }
+            StageMessage::Barrier(barrier) => StageMessage::Barrier(barrier),
+            StageMessage::EndOfInput => StageMessage::EndOfInput,
+            StageMessage::Shutdown => StageMessage::Shutdown,
+        };
+        if outbox.blocking_send(forwarded).is_err() {
+            return;
+        }
+    }
+}
+
+fn decode_batch(
+    decoder: &Decoder,
+    batch: SourceBatch,
+    counters: &PipelineCounters,
+    logged: &mut u64,
+) -> DecodedBatch {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.frames.len());
+    for frame in &batch.frames {
+        decoder.decode_frame(frame, 0, &mut outcomes);
+    }
+    let mut records = Vec::with_capacity(outcomes.len());
+    let mut dead_letters = Vec::new();
+    let location = |offset: u64| RecordLocation {
+        partition: batch.partition.to_string(),
+        offset,
+    };
+    for outcome in outcomes {
+        match outcome {
+            Ok(decoded) => {
+                if !decoded.decoded.issues.is_empty() {
+                    PipelineCounters::add(&counters.records_with_field_issues, 1);
+                    let issues = &decoded.decoded.issues;
+                    dead_letters.push(DeadLetter {
+                        location: location(decoded.offset),
+                        kind: DeadLetterKind::FieldsRejected,
+                        reason: issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                        fields: issues.iter().map(|issue| issue.field.clone()).collect(),
+                        vehicle_id: Some(decoded.decoded.record.vehicle_id.to_string()),
+                        raw: decoded.raw.unwrap_or_default(),
+                    });
+                }
+                records.push((decoded.offset, decoded.decoded.record));
+            }
+            Err(rejected) => {
+                PipelineCounters::add(&counters.records_rejected, 1);
+                let at = location(rejected.error.offset);
+                let reason = rejected.error.kind.to_string();
+                if *logged < LOGGED_REJECTIONS {
+                    tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
+                    *logged += 1;
+                } else {
+                    tracing::debug!(position = %at, %reason, "record rejected");
+                }
+                dead_letters.push(DeadLetter {
+                    location: at,
+                    kind: DeadLetterKind::Rejected,
+                    reason,
+                    fields: Vec::new(),
+                    vehicle_id: rejected.error.vehicle_id,
+                    raw: rejected.raw,
+                });
+            }
+        }
+    }
+    for problem in batch.problems {
+        PipelineCounters::add(&counters.input_problems, 1);
+        tracing::warn!(partition = %batch.partition, offset = problem.offset, reason = %problem.reason, "input problem");
+        dead_letters.push(DeadLetter {
+            location: location(problem.offset),
+            kind: DeadLetterKind::Input,
+            reason: problem.reason,
+            fields: Vec::new(),
+            vehicle_id: None,
+            raw: Vec::new(),
+        });
+    }
+    PipelineCounters::add(&counters.records_decoded, records.len() as u64);
+    DecodedBatch {
+        stream: batch.stream,
+        stream_finished: batch.stream_finished,
+        partition: batch.partition,
+        records,
+        dead_letters,
+    }
+}
+
+/// Decode options from the config; the future bound is relative to the wall clock now.
+pub fn decode_options(config: &crate::config::DecodeConfig) -> DecodeOptions {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0);
+    DecodeOptions {
+        time_unit: config.time_unit,
+        min_event_time_ms: telemetry::timestamp::parse_rfc3339(&config.min_event_time)
+            .unwrap_or(telemetry::options::DEFAULT_MIN_EVENT_TIME_MS),
+        max_event_time_ms: now_ms.saturating_add(config.max_future_skew.ms()),
+        max_abs_signal_value: config.max_abs_signal_value,
+        max_record_bytes: config.max_record_bytes,
+        max_decompressed_bytes: config.max_decompressed_bytes,
+    }
+}

@@ -1,0 +1,245 @@
+//! The pipeline: source → decode → operators (windows, rules) → sinks, as tasks joined by
+//! bounded channels, with checkpoint barriers flowing through the same channels (see
+//! [`crate::position`] for the contract).
+//!
+//! ```text
+//!  source task ──batches/barriers──▶ decode ──▶ operators ──outputs/barriers──▶ sink 1..n
+//!      ▲                                           │                               │
+//!      └──── committed positions ◀── committer ◀───┴── pending checkpoints    acks ◀┘
+//! ```
+//!
+//! Every channel is bounded (capacities in `[pipeline]`), so a slow sink slows the source instead
+//! of growing memory.
+
+pub mod committer;
+pub mod counters;
+pub mod decode_stage;
+pub mod messages;
+pub mod operators;
+pub mod output;
+pub mod source_task;
+pub mod summary;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::sinks::dead_letter::DeadLetterSink;
+use crate::sinks::ndjson::NdjsonSink;
+use crate::sinks::runner::{run_sink, SinkAck, SinkMessage};
+use crate::sinks::sqlite::SqliteSink;
+use crate::sinks::{Sink, SinkError};
+use crate::sources::{ConfiguredSource, Source, SourceError};
+use crate::state::{SqliteStateStore, StateError, StateStore};
+use counters::PipelineCounters;
+use operators::{OperatorOutlets, Operators};
+pub use messages::{Barrier, StageMessage};
+pub use source_task::SourceEnd;
+pub use summary::RunReport;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The source failed.
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    /// A sink failed.
+    #[error("sink {0}")]
+    Sink(#[from] SinkError),
+    /// The state store failed.
+    #[error("{0}")]
+    State(#[from] StateError),
+    /// The stored state cannot be continued with this configuration.
+    #[error("cannot resume from the saved state: {0}; run with --fresh to start over (or use another state.path)")]
+    IncompatibleState(String),
+    /// A stage ended early because another one failed (the other error is the cause).
+    #[error("{0} stopped unexpectedly")]
+    StageStopped(&'static str),
+    /// A task panicked or was cancelled.
+    #[error("a pipeline task failed: {0}")]
+    Task(String),
+}
+
+impl PipelineError {
+    /// Knock-on errors rank below the errors that caused them.
+    fn is_knock_on(&self) -> bool {
+        matches!(self, PipelineError::StageStopped(_))
+    }
+}
+
+/// Choices of the `run` command that are not configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Ignore and delete saved checkpoints.
+    pub fresh: bool,
+    /// Show a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Runs the configured pipeline until end of input or `shutdown`.
+pub async fn run(
+    config: &Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<RunReport, PipelineError> {
+    let started = Instant::now();
+    let counters = Arc::new(PipelineCounters::default());
+
+    let mut store = SqliteStateStore::open(&config.state.path)?;
+    if options.fresh {
+        store.clear()?;
+    }
+    let checkpoint = store.latest()?;
+
+    let rules = config
+        .rules
+        .iter()
+        .filter_map(|rule| rule.compile().ok())
+        .collect::<Vec<_>>();
+    let mut operators = Operators::new(
+        windows::TumblingSpec {
+            size_ms: config.rollups.window.ms(),
+            offset_ms: config.rollups.offset.ms(),
+        },
+        config.time.max_out_of_orderness.ms(),
+        models::rules::RuleEngine::new(rules),
+        config.shutdown.open_windows,
+    );
+    if let Some(checkpoint) = &checkpoint {
+        operators.restore(&checkpoint.operator_state)?;
+        tracing::info!(checkpoint = checkpoint.id, state = %store.describe(), "resuming from checkpoint");
+    }
+
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if config.sinks.sqlite.enabled {
+        sinks.push(Box::new(SqliteSink::open(&config.sinks.sqlite.path, config.sinks.sqlite.batch_rows)?));
+    }
+    if config.sinks.ndjson.enabled {
+        sinks.push(Box::new(NdjsonSink::open(&config.sinks.ndjson.path)?));
+    }
+    sinks.push(Box::new(DeadLetterSink::open(&config.dead_letter.path)?));
+    for sink in &mut sinks {
+        let token = checkpoint
+            .as_ref()
+            .and_then(|checkpoint| checkpoint.sink_tokens.get(sink.name()).copied().flatten());
+        sink.restore(token)?;
+    }
+    let sink_names: Vec<&'static str> = sinks.iter().map(|sink| sink.name()).collect();
+    let outputs: Vec<(String, String)> = sinks
+        .iter()
+        .map(|sink| (sink.name().to_owned(), sink.describe()))
+        .collect();
+
+    let mut source = ConfiguredSource::from_config(config)?;
+    let restored_positions = checkpoint.as_ref().map(|c| c.positions.clone()).unwrap_or_default();
+    source.open(&restored_positions).await?;
+    let source_description = source.describe();
+    let size_hint = source.size_hint();
+    tracing::info!(source = %source_description, "pipeline starting");
+
+    let capacities = &config.pipeline;
+    let (source_tx, source_rx) = mpsc::channel(capacities.source_channel_capacity);
+    let (decoded_tx, decoded_rx) = mpsc::channel(capacities.decoded_channel_capacity);
+    let (pending_tx, pending_rx) = mpsc::channel(64);
+    let (ack_tx, ack_rx) = mpsc::channel::<SinkAck>(64 * sinks.len().max(1));
+    let (commit_tx, commit_rx) = watch::channel(restored_positions.clone());
+
+    let progress = options
+        .progress
+        .then(|| summary::spawn_progress(size_hint, Arc::clone(&counters)));
+
+    let mut sink_inboxes = Vec::new();
+    let mut sink_tasks = Vec::new();
+    for sink in sinks {
+        let (tx, rx) = mpsc::channel::<SinkMessage>(capacities.sink_channel_capacity);
+        sink_inboxes.push(tx);
+        let acks = ack_tx.clone();
+        sink_tasks.push(tokio::task::spawn_blocking(move || run_sink(sink, rx, acks)));
+    }
+    drop(ack_tx);
+
+    let decoder = telemetry::Decoder::new(
+        config.decode.layout.clone(),
+        decode_stage::decode_options(&config.decode),
+    );
+    let decode_counters = Arc::clone(&counters);
+    let decode_task = tokio::task::spawn_blocking(move || {
+        decode_stage::run_decode(decoder, source_rx, decoded_tx, decode_counters);
+    });
+    let operator_counters = Arc::clone(&counters);
+    let outlets = OperatorOutlets {
+        sinks: sink_inboxes,
+        pending: pending_tx,
+    };
+    let operator_task = tokio::task::spawn_blocking(move || {
+        operators::run_operators(operators, decoded_rx, outlets, operator_counters)
+    });
+    let committer_task = tokio::spawn(committer::run_committer(
+        store,
+        sink_names,
+        pending_rx,
+        ack_rx,
+        commit_tx,
+        Arc::clone(&counters),
+    ));
+    let first_barrier_id = checkpoint.as_ref().map_or(1, |c| c.id + 1);
+    let source_task = tokio::spawn(source_task::run_source(
+        source,
+        restored_positions,
+        first_barrier_id,
+        config.checkpoint.interval.std(),
+        source_tx,
+        commit_rx,
+        shutdown,
+    ));
+
+    let mut errors: Vec<PipelineError> = Vec::new();
+    let task_error = |err: tokio::task::JoinError| PipelineError::Task(err.to_string());
+    let source_end = match source_task.await.map_err(task_error) {
+        Ok(Ok(end)) => Some(end),
+        Ok(Err(err)) | Err(err) => {
+            errors.push(err);
+            None
+        }
+    };
+    if let Err(err) = decode_task.await {
+        errors.push(task_error(err));
+    }
+    match operator_task.await.map_err(task_error) {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) | Err(err) => errors.push(err),
+    }
+    for task in sink_tasks {
+        match task.await.map_err(task_error) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => errors.push(err.into()),
+            Err(err) => errors.push(err),
+        }
+    }
+    let store = match committer_task.await.map_err(task_error) {
+        Ok(Ok(store)) => Some(store),
+        Ok(Err(err)) | Err(err) => {
+            errors.push(err);
+            None
+        }
+    };
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    errors.sort_by_key(PipelineError::is_knock_on);
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first);
+    }
+    Ok(RunReport {
+        end: source_end.unwrap_or(SourceEnd::EndOfInput),
+        resumed_from: checkpoint.map(|c| c.id),
+        source: source_description,
+        outputs,
+        state: store.map(|s| s.describe()).unwrap_or_default(),
+        counters,
+        elapsed: started.elapsed(),
+    })
+}

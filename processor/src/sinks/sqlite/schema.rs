@@ -1,0 +1,95 @@
+//! The SQLite output schema (documented in the README). Times are UTC epoch milliseconds;
+//! primary keys make every write an idempotent upsert, so a re-processed position never
+//! duplicates rows, and a higher `version` replaces a lower one.
+
+/// Version of the schema below, stored in `fleetstream_meta`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Creates the tables and indexes if missing.
+pub const CREATE: &str = r#"
+CREATE TABLE IF NOT EXISTS fleetstream_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rollups (
+    vehicle_id      TEXT    NOT NULL,
+    window_start_ms INTEGER NOT NULL,
+    signal          TEXT    NOT NULL,
+    window_end_ms   INTEGER NOT NULL,
+    fleet           TEXT,
+    count           INTEGER NOT NULL,
+    min             REAL    NOT NULL,
+    max             REAL    NOT NULL,
+    mean            REAL    NOT NULL,
+    stddev          REAL,
+    first           REAL    NOT NULL,
+    last            REAL    NOT NULL,
+    last_time_ms    INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    is_final        INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, window_start_ms, signal)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_by_time ON rollups (window_start_ms);
+CREATE INDEX IF NOT EXISTS rollups_by_fleet ON rollups (fleet, window_start_ms);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    vehicle_id     TEXT    NOT NULL,
+    rule           TEXT    NOT NULL,
+    start_time_ms  INTEGER NOT NULL,
+    fleet          TEXT,
+    severity       TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
+    signal         TEXT    NOT NULL,
+    condition      TEXT    NOT NULL,
+    fired_time_ms  INTEGER NOT NULL,
+    end_time_ms    INTEGER,
+    trigger_first  REAL    NOT NULL,
+    trigger_min    REAL    NOT NULL,
+    trigger_max    REAL    NOT NULL,
+    trigger_last   REAL    NOT NULL,
+    trigger_count  INTEGER NOT NULL,
+    message        TEXT    NOT NULL,
+    PRIMARY KEY (vehicle_id, rule, start_time_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_by_vehicle_time ON alerts (vehicle_id, start_time_ms);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (start_time_ms);
+
+CREATE TABLE IF NOT EXISTS anomalies (
+    vehicle_id   TEXT    NOT NULL,
+    time_ms      INTEGER NOT NULL,
+    model        TEXT    NOT NULL,
+    score        REAL    NOT NULL,
+    grade        REAL    NOT NULL,
+    explanation  TEXT,
+    PRIMARY KEY (vehicle_id, time_ms, model)
+) WITHOUT ROWID;
+"#;
+
+/// Upserts a rollup unless a higher version is already stored.
+pub const UPSERT_ROLLUP: &str = r#"
+INSERT INTO rollups (vehicle_id, window_start_ms, signal, window_end_ms, fleet, count, min, max,
+                     mean, stddev, first, last, last_time_ms, version, is_final)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT (vehicle_id, window_start_ms, signal) DO UPDATE SET
+    window_end_ms = excluded.window_end_ms, fleet = excluded.fleet, count = excluded.count,
+    min = excluded.min, max = excluded.max, mean = excluded.mean, stddev = excluded.stddev,
+    first = excluded.first, last = excluded.last, last_time_ms = excluded.last_time_ms,
+    version = excluded.version, is_final = excluded.is_final
+WHERE excluded.version >= rollups.version
+"#;
+
+/// Upserts an alert episode (firing, then resolved).
+pub const UPSERT_ALERT: &str = r#"
+INSERT INTO alerts (vehicle_id, rule, start_time_ms, fleet, severity, status, signal, condition,
+                    fired_time_ms, end_time_ms, trigger_first, trigger_min, trigger_max,
+                    trigger_last, trigger_count, message)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
+    fleet = excluded.fleet, severity = excluded.severity, status = excluded.status,
+    signal = excluded.signal, condition = excluded.condition,
+    fired_time_ms = excluded.fired_time_ms, end_time_ms = excluded.end_time_ms,
+    trigger_first = excluded.trigger_first, trigger_min = excluded.trigger_min,
+    trigger_max = excluded.trigger_max, trigger_last = excluded.trigger_last,
+    trigger_count = excluded.trigger_count, message = excluded.message
+"#;

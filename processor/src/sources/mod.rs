@@ -1,0 +1,169 @@
+//! Sources: where batches of raw records come from.
+//!
+//! Every source implements [`Source`] and follows the position/acknowledgement contract of
+//! [`crate::position`]. Sources here: [`file::FileSource`] (a file or a directory; NDJSON,
+//! concatenated JSON, arrays; gzip), [`stdin::StdinSource`] and [`simulator::SimulatorSource`]. The
+//! Kinesis and S3-replay sources will implement the same trait.
+
+pub mod file;
+pub mod simulator;
+pub mod stdin;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use telemetry::Frame;
+
+use crate::config::{Config, SourceKind};
+use crate::position::{Offset, Position};
+
+/// A problem with a partition that is not one record's fault (a corrupt gzip file, an
+/// unreadable file); it becomes a dead letter and the partition is finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionProblem {
+    /// Offset where reading stopped.
+    pub offset: u64,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// A batch of raw frames from one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceBatch {
+    /// Partition the frames came from (the key of its position: a file, a shard).
+    pub partition: Arc<str>,
+    /// Event-time stream the frames belong to, for watermarks: a shard, or a whole file source
+    /// (whose files are read in name order as one stream, as Firehose names them by time).
+    pub stream: Arc<str>,
+    /// True when the stream has no more data (its watermark stops holding the pipeline back).
+    pub stream_finished: bool,
+    /// Delimited raw records, in partition order.
+    pub frames: Vec<Frame>,
+    /// Position just past the last frame (exclusive); resuming here reads the next batch.
+    pub end: Offset,
+    /// True when this is the partition's last batch.
+    pub partition_finished: bool,
+    /// Problems that ended the partition early.
+    pub problems: Vec<PartitionProblem>,
+    /// Input consumed for this batch, in the unit of [`Source::size_hint`] (bytes read from disk,
+    /// or records for the simulator), for the progress bar.
+    pub progress_units: u64,
+}
+
+/// Why a source failed (not a record's fault: those become dead letters).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading failed.
+    #[error("reading {what}: {source}")]
+    Io {
+        /// What was being read.
+        what: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The input does not exist or is not usable.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// A source of raw records; see the module and [`crate::position`] documentation.
+pub trait Source: Send + 'static {
+    /// Human description for logs and the summary ("file w1.ndjson", "simulated fleet of 200").
+    fn describe(&self) -> String;
+
+    /// Total amount of input (bytes or records) when finite and known, for the progress bar.
+    fn size_hint(&self) -> Option<u64>;
+
+    /// Prepares reading, resuming after `committed` positions (from the last checkpoint).
+    fn open(&mut self, committed: &[Position]) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// The next batch, or `None` at the end of a finite input. Returns within about a second
+    /// even when no data arrives (with an empty batch) so checkpoints keep flowing. May be
+    /// cancelled only at shutdown, after which only [`Source::commit`] is called.
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
+
+    /// Called with positions whose derived outputs and state are durable (and already stored in
+    /// the state store). Sources with their own checkpoint (Kinesis leases) write it here.
+    fn commit(&mut self, positions: &[Position]) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+/// The configured source.
+pub enum ConfiguredSource {
+    /// `kind = "file"`.
+    File(file::FileSource),
+    /// `kind = "stdin"`.
+    Stdin(stdin::StdinSource),
+    /// `kind = "simulator"`.
+    Simulator(simulator::SimulatorSource),
+}
+
+impl ConfiguredSource {
+    /// Builds the source the config names (no I/O yet).
+    pub fn from_config(config: &Config) -> Result<Self, SourceError> {
+        let max_record_bytes = config.decode.max_record_bytes;
+        Ok(match config.source.kind {
+            SourceKind::File => {
+                let path = config
+                    .source
+                    .path
+                    .clone()
+                    .ok_or_else(|| SourceError::Unusable("source.path is not set".to_owned()))?;
+                ConfiguredSource::File(file::FileSource::new(
+                    &path,
+                    config.source.read_bytes,
+                    max_record_bytes,
+                    config.decode.max_decompressed_bytes,
+                )?)
+            }
+            SourceKind::Stdin => ConfiguredSource::Stdin(stdin::StdinSource::new(
+                config.source.read_bytes,
+                max_record_bytes,
+            )),
+            SourceKind::Simulator => ConfiguredSource::Simulator(simulator::SimulatorSource::new(
+                config.source.simulator.clone(),
+            )),
+        })
+    }
+}
+
+impl Source for ConfiguredSource {
+    fn describe(&self) -> String {
+        match self {
+            ConfiguredSource::File(source) => source.describe(),
+            ConfiguredSource::Stdin(source) => source.describe(),
+            ConfiguredSource::Simulator(source) => source.describe(),
+        }
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        match self {
+            ConfiguredSource::File(source) => source.size_hint(),
+            ConfiguredSource::Stdin(source) => source.size_hint(),
+            ConfiguredSource::Simulator(source) => source.size_hint(),
+        }
+    }
+
+    async fn open(&mut self, committed: &[Position]) -> Result<(), SourceError> {
+        match self {
+            ConfiguredSource::File(source) => source.open(committed).await,
+            ConfiguredSource::Stdin(source) => source.open(committed).await,
+            ConfiguredSource::Simulator(source) => source.open(committed).await,
+        }
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>, SourceError> {
+        match self {
+            ConfiguredSource::File(source) => source.next_batch().await,
+            ConfiguredSource::Stdin(source) => source.next_batch().await,
+            ConfiguredSource::Simulator(source) => source.next_batch().await,
+        }
+    }
+
+    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        match self {
+            ConfiguredSource::File(source) => source.commit(positions).await,
+            ConfiguredSource::Stdin(source) => source.commit(positions).await,
+            ConfiguredSource::Simulator(source) => source.commit(positions).await,
+        }
+    }
+}

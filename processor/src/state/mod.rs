@@ -1,0 +1,72 @@
+//! Checkpoint storage: source positions, operator state and sink resume tokens, saved together
+//! in one transaction so a restart resumes from a consistent cut.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::position::Position;
+
+pub use sqlite::SqliteStateStore;
+
+/// One consistent cut of the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Increasing checkpoint number.
+    pub id: u64,
+    /// Wall-clock time it was saved (UTC ms).
+    pub created_at_ms: i64,
+    /// Committed position of every partition seen so far.
+    pub positions: Vec<Position>,
+    /// Serialized operator state (windows, watermarks, rules; see `pipeline::operators`).
+    pub operator_state: Vec<u8>,
+    /// Resume token of each sink, by sink name.
+    pub sink_tokens: BTreeMap<String, Option<u64>>,
+}
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// SQLite failed.
+    #[error("state store {path}: {what}: {source}")]
+    Sqlite {
+        /// Database path.
+        path: String,
+        /// What was being done.
+        what: &'static str,
+        /// SQLite error.
+        source: rusqlite::Error,
+    },
+    /// Stored data could not be read back.
+    #[error("state store {path}: checkpoint {id} is unreadable: {reason}")]
+    Corrupt {
+        /// Database path.
+        path: String,
+        /// Checkpoint id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The directory could not be created.
+    #[error("state store: creating {path}: {source}")]
+    Io {
+        /// Directory path.
+        path: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Durable checkpoint storage.
+pub trait StateStore: Send + 'static {
+    /// The newest checkpoint, if any.
+    fn latest(&self) -> Result<Option<Checkpoint>, StateError>;
+    /// Saves a checkpoint atomically (and prunes old ones).
+    fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), StateError>;
+    /// Deletes every checkpoint (a fresh start).
+    fn clear(&mut self) -> Result<(), StateError>;
+    /// Where the state lives, for messages.
+    fn describe(&self) -> String;
+}
