@@ -65,8 +65,10 @@ pub struct RunArgs {
 
 /// `fleetstream simulate`.
 #[derive(Debug, Args)]
-#[command(after_help = "W1, the standard benchmark workload (1.8 M records):\n  \
-    fleetstream simulate --vehicles 1000 --seconds 1800 --hz 1 --late-fraction 0.02 --seed 42 --out w1.ndjson")]
+#[command(
+    after_help = "W1, the standard benchmark workload (1.8 M records):\n  \
+    fleetstream simulate --vehicles 1000 --seconds 1800 --hz 1 --late-fraction 0.02 --seed 42 --out w1.ndjson"
+)]
 pub struct SimulateArgs {
     /// Number of vehicles.
     #[arg(long, default_value_t = 100)]

@@ -117,7 +117,9 @@ impl<'o> RecordBuilder<'o> {
                 )))
             }
             Ok(ms) => self.event_time_ms = Some(ms),
-            Err(reason) => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(field, reason))),
+            Err(reason) => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+                field, reason,
+            ))),
         }
     }
 
@@ -176,7 +178,8 @@ impl<'o> RecordBuilder<'o> {
             return;
         }
         if name.is_empty() {
-            self.issues.push(FieldIssue::new(field, "signal name is empty"));
+            self.issues
+                .push(FieldIssue::new(field, "signal name is empty"));
             return;
         }
         match self.signals.iter_mut().find(|signal| signal.name == name) {

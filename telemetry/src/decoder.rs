@@ -103,18 +103,19 @@ impl Decoder {
             FrameKind::Value if frame.bytes.first() == Some(&b'[') => {
                 self.decode_array(frame, first_index, out);
             }
-            FrameKind::Value => out.push(self.decode_object(
-                &frame.bytes,
-                frame.start,
-                first_index,
-            )),
+            FrameKind::Value => {
+                out.push(self.decode_object(&frame.bytes, frame.start, first_index))
+            }
             FrameKind::Truncated(why) => out.push(Err(reject(RecordErrorKind::Truncated(why)))),
             FrameKind::Oversize => out.push(Err(reject(RecordErrorKind::TooLarge {
                 size: frame.end - frame.start,
                 limit: self.options.max_record_bytes as u64,
             }))),
             FrameKind::Garbage => {
-                let shown: String = String::from_utf8_lossy(&frame.bytes).chars().take(24).collect();
+                let shown: String = String::from_utf8_lossy(&frame.bytes)
+                    .chars()
+                    .take(24)
+                    .collect();
                 out.push(Err(reject(RecordErrorKind::Garbage(shown))));
             }
         }
@@ -151,7 +152,10 @@ impl Decoder {
     /// Decodes one JSON object (its bytes) found at `offset`.
     fn decode_object(&self, bytes: &[u8], offset: u64, index: usize) -> Outcome {
         let mut builder = RecordBuilder::new(&self.options);
-        let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace()).copied();
+        let first = bytes
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .copied();
         let parsed = if first != Some(b'{') {
             Err(RecordErrorKind::NotAnObject(match first {
                 Some(b'[') => "an array",

@@ -70,8 +70,14 @@ mod tests {
             fleet: Some("f\"1".into()),
             attributes: vec![("model".into(), "e-van".into())],
             signals: vec![
-                Signal { name: "speed_kmh".into(), value: 42.1 },
-                Signal { name: "odd name".into(), value: -0.5 },
+                Signal {
+                    name: "speed_kmh".into(),
+                    value: 42.1,
+                },
+                Signal {
+                    name: "odd name".into(),
+                    value: -0.5,
+                },
             ],
         };
         let mut bytes = Vec::new();

@@ -333,7 +333,10 @@ mod tests {
 
     #[test]
     fn truncated_line_does_not_swallow_the_next() {
-        let frames = FrameScanner::split(b"{\"a\":1,\n{\"b\":2}\n{\"c\":\"unterminated\n{\"d\":4}", 1024);
+        let frames = FrameScanner::split(
+            b"{\"a\":1,\n{\"b\":2}\n{\"c\":\"unterminated\n{\"d\":4}",
+            1024,
+        );
         assert_eq!(
             kinds(&frames),
             vec![

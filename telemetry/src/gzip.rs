@@ -32,7 +32,9 @@ pub enum GzipError {
 pub fn decompress_capped(payload: &[u8], limit: u64) -> Result<Vec<u8>, GzipError> {
     let mut reader = CappedGzipReader::new(payload, limit);
     let mut output = Vec::with_capacity(payload.len().saturating_mul(4).min(limit as usize));
-    reader.read_to_end(&mut output).map_err(|err| reader.classify(err))?;
+    reader
+        .read_to_end(&mut output)
+        .map_err(|err| reader.classify(err))?;
     Ok(output)
 }
 

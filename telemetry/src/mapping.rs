@@ -16,7 +16,12 @@ pub(crate) fn decode_mapped(
     if !value.is_object() {
         return Err(RecordErrorKind::NotAnObject("another JSON value"));
     }
-    let get = |pointer: &str| value.pointer(pointer).map(Scalar::from).unwrap_or(Scalar::Null);
+    let get = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .map(Scalar::from)
+            .unwrap_or(Scalar::Null)
+    };
     builder.set_vehicle_id(&mapping.vehicle_id, get(&mapping.vehicle_id));
     builder.set_time(&mapping.time, get(&mapping.time));
     if let Some(fleet) = &mapping.fleet {
@@ -37,7 +42,10 @@ pub(crate) fn decode_mapped(
             }
             Some(other) => builder.add_issue(crate::FieldIssue::new(
                 pointer,
-                format!("expected an object of signals, got {}", Scalar::from(other).type_name()),
+                format!(
+                    "expected an object of signals, got {}",
+                    Scalar::from(other).type_name()
+                ),
             )),
             None => {}
         }

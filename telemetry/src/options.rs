@@ -107,7 +107,9 @@ impl FieldMapping {
         let mut problems = Vec::new();
         let mut check = |what: String, pointer: &str| {
             if !pointer.is_empty() && !pointer.starts_with('/') {
-                problems.push(format!("{what}: JSON pointer {pointer:?} must start with '/'"));
+                problems.push(format!(
+                    "{what}: JSON pointer {pointer:?} must start with '/'"
+                ));
             }
         };
         check("vehicle_id".into(), &self.vehicle_id);

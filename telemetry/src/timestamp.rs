@@ -112,8 +112,14 @@ mod tests {
 
     #[test]
     fn auto_infers_every_unit() {
-        assert_eq!(millis_from_int(1_767_225_600, TimeUnit::Auto), Ok(JAN_2026_MS));
-        assert_eq!(millis_from_int(JAN_2026_MS.into(), TimeUnit::Auto), Ok(JAN_2026_MS));
+        assert_eq!(
+            millis_from_int(1_767_225_600, TimeUnit::Auto),
+            Ok(JAN_2026_MS)
+        );
+        assert_eq!(
+            millis_from_int(JAN_2026_MS.into(), TimeUnit::Auto),
+            Ok(JAN_2026_MS)
+        );
         assert_eq!(
             millis_from_int(1_767_225_600_000_123, TimeUnit::Auto),
             Ok(JAN_2026_MS)
@@ -148,7 +154,10 @@ mod tests {
             millis_from_str("2026-01-01T01:00:00+01:00", TimeUnit::Auto),
             Ok(JAN_2026_MS)
         );
-        assert_eq!(millis_from_str("1767225600", TimeUnit::Auto), Ok(JAN_2026_MS));
+        assert_eq!(
+            millis_from_str("1767225600", TimeUnit::Auto),
+            Ok(JAN_2026_MS)
+        );
         assert!(millis_from_str("yesterday", TimeUnit::Auto).is_err());
     }
 

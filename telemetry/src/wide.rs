@@ -20,12 +20,17 @@ pub const VEHICLE_ID_FIELD: &str = "vehicle_id";
 pub const TIME_FIELD: &str = "ts";
 
 /// Decodes one wide JSON object into `builder`; syntax errors come back as [`RecordErrorKind::Syntax`].
-pub(crate) fn decode_wide(bytes: &[u8], builder: &mut RecordBuilder<'_>) -> Result<(), RecordErrorKind> {
+pub(crate) fn decode_wide(
+    bytes: &[u8],
+    builder: &mut RecordBuilder<'_>,
+) -> Result<(), RecordErrorKind> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    WideSeed { builder: &mut *builder }
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end())
-        .map_err(|err| RecordErrorKind::Syntax(err.to_string()))
+    WideSeed {
+        builder: &mut *builder,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end())
+    .map_err(|err| RecordErrorKind::Syntax(err.to_string()))
 }
 
 struct WideSeed<'b, 'o> {
@@ -49,7 +54,9 @@ impl<'de> Visitor<'de> for WideSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
-                VEHICLE_ID_FIELD => self.builder.set_vehicle_id(VEHICLE_ID_FIELD, map.next_value()?),
+                VEHICLE_ID_FIELD => self
+                    .builder
+                    .set_vehicle_id(VEHICLE_ID_FIELD, map.next_value()?),
                 TIME_FIELD => self.builder.set_time(TIME_FIELD, map.next_value()?),
                 "fleet" => self.builder.set_fleet("fleet", map.next_value()?),
                 "attributes" => map.next_value_seed(MembersSeed {
@@ -94,10 +101,15 @@ impl MembersSeed<'_, '_> {
     fn not_an_object(self, found: &str) {
         let reason = format!("expected an object, got {found}");
         match self.section {
-            Section::Signals => self
+            Section::Signals => {
+                self.builder
+                    .fail_with(RecordErrorKind::InvalidField(FieldIssue::new(
+                        "signals", reason,
+                    )))
+            }
+            Section::Attributes => self
                 .builder
-                .fail_with(RecordErrorKind::InvalidField(FieldIssue::new("signals", reason))),
-            Section::Attributes => self.builder.add_issue(FieldIssue::new("attributes", reason)),
+                .add_issue(FieldIssue::new("attributes", reason)),
         }
     }
 }

@@ -83,7 +83,10 @@ fn gzip_bomb_is_rejected_with_a_reason() {
     let outcomes = Decoder::new(Format::Wide, options).decode_payload(&payload);
     let error = err(&outcomes[0]);
     assert!(matches!(error.kind, RecordErrorKind::Gzip(_)));
-    assert!(error.to_string().contains("max_decompressed_bytes"), "{error}");
+    assert!(
+        error.to_string().contains("max_decompressed_bytes"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -98,7 +101,11 @@ fn timestamps_in_every_unit_and_rfc3339() {
     ] {
         let payload = format!(r#"{{"vehicle_id":"v","ts":{ts},"signals":{{"x":1}}}}"#);
         let outcomes = wide().decode_payload(payload.as_bytes());
-        assert_eq!(ok(&outcomes[0]).decoded.record.event_time_ms, 1_767_225_600_000, "{ts}");
+        assert_eq!(
+            ok(&outcomes[0]).decoded.record.event_time_ms,
+            1_767_225_600_000,
+            "{ts}"
+        );
     }
     let options = DecodeOptions {
         time_unit: TimeUnit::Seconds,
@@ -118,7 +125,12 @@ fn bad_signal_values_are_rejected_per_field() {
     assert_eq!(decoded.decoded.record.signal("a"), Some(1.5));
     assert_eq!(decoded.decoded.record.signal("e"), Some(1.0));
     assert_eq!(decoded.decoded.record.signals.len(), 2);
-    let fields: Vec<&str> = decoded.decoded.issues.iter().map(|i| i.field.as_str()).collect();
+    let fields: Vec<&str> = decoded
+        .decoded
+        .issues
+        .iter()
+        .map(|i| i.field.as_str())
+        .collect();
     assert_eq!(fields, vec!["signals.b", "signals.c", "signals.d"]);
     assert!(decoded.raw.is_some(), "raw bytes kept for the dead letter");
 }
@@ -136,15 +148,42 @@ fn a_record_without_usable_signals_is_rejected_with_the_reasons() {
 #[test]
 fn bad_records_name_record_field_and_reason() {
     let cases: Vec<(&str, &str)> = vec![
-        (r#"{"ts":1767225600000,"signals":{"x":1}}"#, "missing required field `vehicle_id`"),
-        (r#"{"vehicle_id":7,"ts":1767225600000,"signals":{"x":1}}"#, "field `vehicle_id`"),
-        (r#"{"vehicle_id":"v","ts":true,"signals":{"x":1}}"#, "field `ts`"),
-        (r#"{"vehicle_id":"v","ts":1000,"signals":{"x":1}}"#, "before the earliest accepted time"),
-        (r#"{"vehicle_id":"v","signals":{"x":1}}"#, "missing required field `ts`"),
-        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":[1]}"#, "field `signals`"),
-        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":NaN}}"#, "invalid JSON"),
-        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1e999}}"#, "invalid JSON"),
-        (r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1},}"#, "invalid JSON"),
+        (
+            r#"{"ts":1767225600000,"signals":{"x":1}}"#,
+            "missing required field `vehicle_id`",
+        ),
+        (
+            r#"{"vehicle_id":7,"ts":1767225600000,"signals":{"x":1}}"#,
+            "field `vehicle_id`",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":true,"signals":{"x":1}}"#,
+            "field `ts`",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":1000,"signals":{"x":1}}"#,
+            "before the earliest accepted time",
+        ),
+        (
+            r#"{"vehicle_id":"v","signals":{"x":1}}"#,
+            "missing required field `ts`",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":1767225600000,"signals":[1]}"#,
+            "field `signals`",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":NaN}}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1e999}}"#,
+            "invalid JSON",
+        ),
+        (
+            r#"{"vehicle_id":"v","ts":1767225600000,"signals":{"x":1},}"#,
+            "invalid JSON",
+        ),
         ("42", "unexpected bytes"),
     ];
     for (payload, expected) in cases {
@@ -164,14 +203,18 @@ fn far_future_is_rejected() {
     };
     let payload = br#"{"vehicle_id":"v","ts":"2100-01-01T00:00:00Z","signals":{"x":1}}"#;
     let outcomes = Decoder::new(Format::Wide, options).decode_payload(payload);
-    assert!(err(&outcomes[0]).to_string().contains("after the latest accepted time"));
+    assert!(err(&outcomes[0])
+        .to_string()
+        .contains("after the latest accepted time"));
 }
 
 #[test]
 fn invalid_utf8_and_truncation_do_not_lose_neighbours() {
     let mut payload = WIDE.as_bytes().to_vec();
     payload.push(b'\n');
-    payload.extend_from_slice(b"{\"vehicle_id\":\"v\xff\xfe\",\"ts\":1767225600000,\"signals\":{\"x\":1}}\n");
+    payload.extend_from_slice(
+        b"{\"vehicle_id\":\"v\xff\xfe\",\"ts\":1767225600000,\"signals\":{\"x\":1}}\n",
+    );
     payload.extend_from_slice(&WIDE.as_bytes()[..40]);
     payload.push(b'\n');
     payload.extend_from_slice(WIDE.as_bytes());
@@ -179,7 +222,10 @@ fn invalid_utf8_and_truncation_do_not_lose_neighbours() {
     assert_eq!(outcomes.len(), 4);
     assert!(outcomes[0].is_ok());
     assert!(err(&outcomes[1]).to_string().contains("invalid JSON"));
-    assert!(matches!(err(&outcomes[2]).kind, RecordErrorKind::Truncated(_)));
+    assert!(matches!(
+        err(&outcomes[2]).kind,
+        RecordErrorKind::Truncated(_)
+    ));
     assert!(outcomes[3].is_ok());
 }
 
@@ -195,20 +241,29 @@ fn oversize_record_is_rejected_and_skipped() {
     );
     let payload = format!("{big}\n{WIDE}");
     let outcomes = Decoder::new(Format::Wide, options).decode_payload(payload.as_bytes());
-    assert!(matches!(err(&outcomes[0]).kind, RecordErrorKind::TooLarge { .. }));
+    assert!(matches!(
+        err(&outcomes[0]).kind,
+        RecordErrorKind::TooLarge { .. }
+    ));
     assert!(outcomes[1].is_ok());
 }
 
 #[test]
 fn long_fleetwise_layout() {
-    let decoder = Decoder::new(Format::Long(LongFields::default()), DecodeOptions::default());
-    let payload = br#"{"vehicleName":"veh-1","name":"Vehicle.Speed","time":1767225600000,"value":42.5}
+    let decoder = Decoder::new(
+        Format::Long(LongFields::default()),
+        DecodeOptions::default(),
+    );
+    let payload =
+        br#"{"vehicleName":"veh-1","name":"Vehicle.Speed","time":1767225600000,"value":42.5}
 {"vehicleName":"veh-1","name":"Vehicle.Speed","time":1767225600000}"#;
     let outcomes = decoder.decode_payload(payload);
     let record = &ok(&outcomes[0]).decoded.record;
     assert_eq!(record.vehicle_id, "veh-1");
     assert_eq!(record.signal("Vehicle.Speed"), Some(42.5));
-    assert!(err(&outcomes[1]).to_string().contains("missing required field `value`"));
+    assert!(err(&outcomes[1])
+        .to_string()
+        .contains("missing required field `value`"));
 
     let renamed = LongFields {
         vehicle_id: "vin".into(),
@@ -248,7 +303,10 @@ fn json_pointer_mapping() {
     assert_eq!(record.event_time_ms, 1_767_225_600_000);
     assert_eq!(record.signal("speed_kmh"), Some(61.5));
     assert_eq!(record.signal("soc"), Some(0.8));
-    assert_eq!(decoded.decoded.issues[0].field, "/payload/readings/cell_temp");
+    assert_eq!(
+        decoded.decoded.issues[0].field,
+        "/payload/readings/cell_temp"
+    );
     assert_eq!(record.attribute("model"), Some("bus"));
 }
 

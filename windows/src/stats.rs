@@ -58,7 +58,8 @@ impl SummaryStats {
         let total = self.count + other.count;
         let delta = other.mean - self.mean;
         self.mean += delta * other.count as f64 / total as f64;
-        self.m2 += other.m2 + delta * delta * (self.count as f64 * other.count as f64) / total as f64;
+        self.m2 +=
+            other.m2 + delta * delta * (self.count as f64 * other.count as f64) / total as f64;
         self.count = total;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -101,7 +102,15 @@ mod tests {
     #[test]
     fn matches_textbook_values() {
         let mut stats = SummaryStats::of(0, 2.0);
-        for (t, v) in [(1, 4.0), (2, 4.0), (3, 4.0), (4, 5.0), (5, 5.0), (6, 7.0), (7, 9.0)] {
+        for (t, v) in [
+            (1, 4.0),
+            (2, 4.0),
+            (3, 4.0),
+            (4, 5.0),
+            (5, 5.0),
+            (6, 7.0),
+            (7, 9.0),
+        ] {
             stats.add(t, v);
         }
         assert_eq!(stats.count, 8);

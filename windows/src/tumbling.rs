@@ -30,7 +30,10 @@ impl TumblingSpec {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.size_ms <= 0 {
-            problems.push(format!("window size must be positive, got {} ms", self.size_ms));
+            problems.push(format!(
+                "window size must be positive, got {} ms",
+                self.size_ms
+            ));
         } else if self.offset_ms < 0 || self.offset_ms >= self.size_ms {
             problems.push(format!(
                 "window offset must be in [0, size), got {} ms for a {} ms window",
@@ -140,7 +143,10 @@ impl<K: Clone + Eq + Hash + Ord> TumblingWindows<K> {
     /// Advances the watermark and returns every window that closed, ordered by window start
     /// then key (deterministic whatever the arrival order).
     pub fn advance_watermark(&mut self, watermark_ms: i64) -> Vec<WindowResult<K>> {
-        if self.watermark_ms.is_some_and(|current| watermark_ms <= current) {
+        if self
+            .watermark_ms
+            .is_some_and(|current| watermark_ms <= current)
+        {
             return Vec::new();
         }
         self.watermark_ms = Some(watermark_ms);
@@ -191,14 +197,18 @@ impl<K: Clone + Eq + Hash + Ord> TumblingWindows<K> {
     ) {
         let mut entries: Vec<(K, (SummaryStats, u32))> = entries.into_iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out.extend(entries.into_iter().map(|(key, (stats, emitted))| WindowResult {
-            key,
-            window_start_ms: start,
-            window_end_ms: start.saturating_add(self.spec.size_ms),
-            stats,
-            version: emitted + 1,
-            is_final,
-        }));
+        out.extend(
+            entries
+                .into_iter()
+                .map(|(key, (stats, emitted))| WindowResult {
+                    key,
+                    window_start_ms: start,
+                    window_end_ms: start.saturating_add(self.spec.size_ms),
+                    stats,
+                    version: emitted + 1,
+                    is_final,
+                }),
+        );
     }
 
     /// Number of open (window, key) entries, for the open-state metric.
@@ -237,7 +247,15 @@ mod tests {
         assert_eq!(spec.window_start(13), 13);
         assert_eq!(spec.window_start(2), -7);
         assert!(spec.problems().is_empty());
-        assert_eq!(TumblingSpec { size_ms: 0, offset_ms: 0 }.problems().len(), 1);
+        assert_eq!(
+            TumblingSpec {
+                size_ms: 0,
+                offset_ms: 0
+            }
+            .problems()
+            .len(),
+            1
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ impl FleetSimulator {
         let period_ms = spec.period_ms();
         let vehicles = (0..spec.vehicles)
             .map(|index| {
-                let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ (u64::from(index) << 20) ^ 0x5EED);
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(spec.seed ^ (u64::from(index) << 20) ^ 0x5EED);
                 let model = VehicleModel::new(&mut rng);
                 let id = format!("veh-{index:06}");
                 let phase_ms = (i64::from(index) * 97) % period_ms;
@@ -156,7 +157,8 @@ impl FleetSimulator {
                 && self.delivery_rng.random_bool(self.spec.late_fraction)
             {
                 let delay = self.delivery_rng.random_range(1..=self.spec.max_delay_ms);
-                self.delayed.insert((time_ms + delay, self.delayed_sequence), record);
+                self.delayed
+                    .insert((time_ms + delay, self.delayed_sequence), record);
                 self.delayed_sequence += 1;
             } else {
                 self.ready.push_back(record);
@@ -199,7 +201,12 @@ fn plan_anomalies(
         count += 1;
     }
     let signals: &[&str] = match powertrain {
-        Powertrain::Electric => &["speed_kmh", "battery_soc_pct", "battery_temp_c", "battery_voltage"],
+        Powertrain::Electric => &[
+            "speed_kmh",
+            "battery_soc_pct",
+            "battery_temp_c",
+            "battery_voltage",
+        ],
         _ => &[
             "speed_kmh",
             "engine_rpm",
@@ -255,7 +262,8 @@ mod tests {
         let a: Vec<Record> = FleetSimulator::new(small()).collect();
         let b: Vec<Record> = FleetSimulator::new(small()).collect();
         assert_eq!(a, b);
-        let other: Vec<Record> = FleetSimulator::new(SimulationSpec { seed: 7, ..small() }).collect();
+        let other: Vec<Record> =
+            FleetSimulator::new(SimulationSpec { seed: 7, ..small() }).collect();
         assert_ne!(a, other);
     }
 
@@ -265,8 +273,10 @@ mod tests {
         let mut simulator = FleetSimulator::new(spec.clone());
         let records: Vec<Record> = simulator.by_ref().collect();
         assert_eq!(records.len() as u64, spec.total_records());
-        let mut unique: Vec<(&str, i64)> =
-            records.iter().map(|r| (r.vehicle_id.as_str(), r.event_time_ms)).collect();
+        let mut unique: Vec<(&str, i64)> = records
+            .iter()
+            .map(|r| (r.vehicle_id.as_str(), r.event_time_ms))
+            .collect();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), records.len());

@@ -72,7 +72,10 @@ impl SimulationSpec {
             problems.push(format!("hz: must be in (0, 1000], got {}", self.hz));
         }
         if !(0.0..=1.0).contains(&self.late_fraction) {
-            problems.push(format!("late_fraction: must be in [0, 1], got {}", self.late_fraction));
+            problems.push(format!(
+                "late_fraction: must be in [0, 1], got {}",
+                self.late_fraction
+            ));
         }
         if self.max_delay_ms < 0 {
             problems.push("max_delay_ms: must not be negative".to_owned());
@@ -80,7 +83,7 @@ impl SimulationSpec {
         if self.fleets == 0 {
             problems.push("fleets: must be at least 1".to_owned());
         }
-        if !(self.anomalies_per_vehicle_hour >= 0.0) {
+        if self.anomalies_per_vehicle_hour.is_nan() || self.anomalies_per_vehicle_hour < 0.0 {
             problems.push("anomalies_per_vehicle_hour: must not be negative".to_owned());
         }
         problems

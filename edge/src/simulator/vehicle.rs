@@ -88,7 +88,8 @@ impl VehicleModel {
         }
         let max_change = 7.0 * dt_s;
         let wanted = self.target_kmh - self.speed_kmh;
-        self.speed_kmh = (self.speed_kmh + wanted.clamp(-max_change, max_change) + gauss(rng, 0.4)).max(0.0);
+        self.speed_kmh =
+            (self.speed_kmh + wanted.clamp(-max_change, max_change) + gauss(rng, 0.4)).max(0.0);
         if self.parked && self.speed_kmh < 0.5 {
             self.speed_kmh = 0.0;
         }
@@ -109,9 +110,13 @@ impl VehicleModel {
                     self.soc_pct = (self.soc_pct + 0.02 * dt_s).min(100.0);
                 }
                 let heat_target = self.ambient_c + 8.0 + 18.0 * load;
-                self.battery_temp_c += (heat_target - self.battery_temp_c) * (dt_s / 600.0).min(1.0);
+                self.battery_temp_c +=
+                    (heat_target - self.battery_temp_c) * (dt_s / 600.0).min(1.0);
                 sample.push(("battery_soc_pct", round2(self.soc_pct + gauss(rng, 0.05))));
-                sample.push(("battery_temp_c", round2(self.battery_temp_c + gauss(rng, 0.1))));
+                sample.push((
+                    "battery_temp_c",
+                    round2(self.battery_temp_c + gauss(rng, 0.1)),
+                ));
                 sample.push(("battery_voltage", round2(13.6 + gauss(rng, 0.05))));
             }
             Powertrain::Diesel | Powertrain::Petrol => {
@@ -126,13 +131,32 @@ impl VehicleModel {
                 } else if !moving {
                     idle + gauss(rng, 15.0)
                 } else {
-                    idle + 300.0 + within_gear * (top - idle - 300.0) * 0.8 + load * 300.0 + gauss(rng, 25.0)
+                    idle + 300.0
+                        + within_gear * (top - idle - 300.0) * 0.8
+                        + load * 300.0
+                        + gauss(rng, 25.0)
                 };
-                let coolant_target = if engine_on { 88.0 + 6.0 * load } else { self.ambient_c };
+                let coolant_target = if engine_on {
+                    88.0 + 6.0 * load
+                } else {
+                    self.ambient_c
+                };
                 self.coolant_c += (coolant_target - self.coolant_c) * (dt_s / 240.0).min(1.0);
-                let oil_kpa = if engine_on { 120.0 + 0.09 * rpm + gauss(rng, 3.0) } else { 0.0 };
-                let fuel_lph = if engine_on { 0.7 + rpm * load * 0.004 + gauss(rng, 0.05).abs() } else { 0.0 };
-                let volts = if engine_on { 14.1 + gauss(rng, 0.05) } else { 12.6 + gauss(rng, 0.03) };
+                let oil_kpa = if engine_on {
+                    120.0 + 0.09 * rpm + gauss(rng, 3.0)
+                } else {
+                    0.0
+                };
+                let fuel_lph = if engine_on {
+                    0.7 + rpm * load * 0.004 + gauss(rng, 0.05).abs()
+                } else {
+                    0.0
+                };
+                let volts = if engine_on {
+                    14.1 + gauss(rng, 0.05)
+                } else {
+                    12.6 + gauss(rng, 0.03)
+                };
                 sample.push(("engine_rpm", round2(rpm.max(0.0))));
                 sample.push(("coolant_temp_c", round2(self.coolant_c + gauss(rng, 0.2))));
                 sample.push(("oil_pressure_kpa", round2(oil_kpa.max(0.0))));

@@ -94,7 +94,13 @@ impl fmt::Display for Condition {
 /// Formats milliseconds as the shortest duration text the parser accepts (`2m`, `1m30s`, `250ms`).
 pub fn format_duration(mut ms: i64) -> String {
     let mut text = String::new();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             text.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -186,7 +192,11 @@ fn duration(cursor: &mut Cursor<'_>) -> Result<i64, ParseError> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => return Err(cursor.error("duration needs a unit: ms, s, m, h or d")),
-            _ => return Err(cursor.error(format!("unknown duration unit {unit:?} (use ms, s, m, h or d)"))),
+            _ => {
+                return Err(cursor.error(format!(
+                    "unknown duration unit {unit:?} (use ms, s, m, h or d)"
+                )))
+            }
         };
         total = amount
             .checked_mul(size)

@@ -219,7 +219,12 @@ fn clear_condition(rule: &ThresholdRule) -> Condition {
 }
 
 /// Advances one rule's state with one sample; returns a status when an alert must be emitted.
-fn step(rule: &ThresholdRule, state: &mut RuleState, time_ms: i64, value: f64) -> Option<AlertStatus> {
+fn step(
+    rule: &ThresholdRule,
+    state: &mut RuleState,
+    time_ms: i64,
+    value: f64,
+) -> Option<AlertStatus> {
     match state {
         RuleState::Idle => {
             if !rule.when.holds(value) {

@@ -52,11 +52,21 @@ fn fires_only_after_the_duration_and_resolves_on_clear() {
     assert_eq!(alerts.len(), 2);
     let fired = &alerts[0];
     assert_eq!(fired.status, AlertStatus::Firing);
-    assert_eq!((fired.start_time_ms, fired.fired_time_ms), (60_000, 180_000));
+    assert_eq!(
+        (fired.start_time_ms, fired.fired_time_ms),
+        (60_000, 180_000)
+    );
     assert_eq!(fired.trigger.count, 4);
-    assert_eq!((fired.trigger.first, fired.trigger.max, fired.trigger.last), (111.0, 115.0, 113.0));
+    assert_eq!(
+        (fired.trigger.first, fired.trigger.max, fired.trigger.last),
+        (111.0, 115.0, 113.0)
+    );
     assert_eq!(fired.fleet.as_deref(), Some("f1"));
-    assert!(fired.message().contains("coolant > 110 for 2m"), "{}", fired.message());
+    assert!(
+        fired.message().contains("coolant > 110 for 2m"),
+        "{}",
+        fired.message()
+    );
     let resolved = &alerts[1];
     assert_eq!(resolved.status, AlertStatus::Resolved);
     assert_eq!(resolved.start_time_ms, 60_000);
@@ -69,7 +79,13 @@ fn a_dip_resets_the_pending_duration() {
     let mut engine = RuleEngine::new(vec![rule("coolant > 110 for 2m", None)]);
     let alerts = run(
         &mut engine,
-        &[(0, 111.0), (60_000, 111.0), (90_000, 100.0), (120_000, 111.0), (200_000, 111.0)],
+        &[
+            (0, 111.0),
+            (60_000, 111.0),
+            (90_000, 100.0),
+            (120_000, 111.0),
+            (200_000, 111.0),
+        ],
     );
     assert!(alerts.is_empty(), "{alerts:?}");
 }
@@ -79,7 +95,14 @@ fn hysteresis_clear_condition_needs_its_own_duration() {
     let mut engine = RuleEngine::new(vec![rule("coolant > 110", Some("coolant < 95 for 5m"))]);
     let alerts = run(
         &mut engine,
-        &[(0, 120.0), (60_000, 100.0), (120_000, 90.0), (300_000, 96.0), (360_000, 90.0), (660_000, 91.0)],
+        &[
+            (0, 120.0),
+            (60_000, 100.0),
+            (120_000, 90.0),
+            (300_000, 96.0),
+            (360_000, 90.0),
+            (660_000, 91.0),
+        ],
     );
     assert_eq!(alerts.len(), 2);
     assert_eq!(alerts[0].fired_time_ms, 0);

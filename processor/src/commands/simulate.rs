@@ -91,7 +91,8 @@ fn write_simulation(spec: SimulationSpec, args: &SimulateArgs) -> io::Result<()>
     for record in simulator {
         if args.realtime {
             let first = *first_time.get_or_insert((Instant::now(), record.event_time_ms));
-            let due = first.0 + Duration::from_millis((record.event_time_ms - first.1).max(0) as u64);
+            let due =
+                first.0 + Duration::from_millis((record.event_time_ms - first.1).max(0) as u64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 out.flush()?;
                 std::thread::sleep(wait);

@@ -37,6 +37,8 @@ impl<'de> Deserialize<'de> for DurationText {
         let text = String::deserialize(deserializer)?;
         models::rules::parse_duration(&text)
             .map(DurationText)
-            .map_err(|err| serde::de::Error::custom(format!("invalid duration {text:?}: {}", err.message)))
+            .map_err(|err| {
+                serde::de::Error::custom(format!("invalid duration {text:?}: {}", err.message))
+            })
     }
 }

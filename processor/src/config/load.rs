@@ -182,7 +182,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -205,19 +208,32 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(config.sinks.sqlite.path, std::path::PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            config.sinks.sqlite.path,
+            std::path::PathBuf::from("/tmp/x.db")
+        );
         assert_eq!(config.source.simulator.spec.vehicles, 7);
         assert_eq!(config.rollups.window.ms(), 30_000);
     }
 
     #[test]
     fn unknown_keys_and_bad_types_name_their_path() {
-        let err = parse("[source]\nkind = \"simulator\"\n[rollups]\nwindw = \"1m\"\n", "t", &[]).unwrap_err();
+        let err = parse(
+            "[source]\nkind = \"simulator\"\n[rollups]\nwindw = \"1m\"\n",
+            "t",
+            &[],
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("`rollups`"), "{text}");
         assert!(text.contains("unknown field `windw`"), "{text}");
 
-        let err = parse("[source]\nkind = \"simulator\"\n[rollups]\nwindow = \"1 minute\"\n", "t", &[]).unwrap_err();
+        let err = parse(
+            "[source]\nkind = \"simulator\"\n[rollups]\nwindow = \"1 minute\"\n",
+            "t",
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("`rollups.window`"), "{err}");
     }
 
@@ -238,11 +254,16 @@ severity = "critical"
 when = "speed >> 3"
 "#;
         let err = parse(text, "t", &[]).unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"source.path"), "{paths:?}");
         assert!(paths.contains(&"rollups.window"), "{paths:?}");
-        assert!(paths.contains(&"pipeline.sink_channel_capacity"), "{paths:?}");
+        assert!(
+            paths.contains(&"pipeline.sink_channel_capacity"),
+            "{paths:?}"
+        );
         assert!(paths.contains(&"rules[0].when"), "{paths:?}");
     }
 }

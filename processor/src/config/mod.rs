@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use duration::DurationText;
-pub use load::{load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT};
+pub use load::{
+    load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

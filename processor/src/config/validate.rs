@@ -15,20 +15,29 @@ impl Config {
         };
         match self.source.kind {
             SourceKind::File if self.source.path.is_none() => {
-                problem("source.path", "required when source.kind = \"file\"".to_owned());
+                problem(
+                    "source.path",
+                    "required when source.kind = \"file\"".to_owned(),
+                );
             }
             SourceKind::Simulator => {
                 for message in self.source.simulator.spec.problems() {
                     problem("source.simulator", message);
                 }
                 if self.source.simulator.batch_records == 0 {
-                    problem("source.simulator.batch_records", "must be at least 1".to_owned());
+                    problem(
+                        "source.simulator.batch_records",
+                        "must be at least 1".to_owned(),
+                    );
                 }
             }
             _ => {}
         }
         if self.source.read_bytes < 4096 {
-            problem("source.read_bytes", format!("must be at least 4096, got {}", self.source.read_bytes));
+            problem(
+                "source.read_bytes",
+                format!("must be at least 4096, got {}", self.source.read_bytes),
+            );
         }
         if let telemetry::Format::Mapping(mapping) = &self.decode.layout {
             for message in mapping.problems() {
@@ -38,8 +47,12 @@ impl Config {
         if let Err(message) = telemetry::timestamp::parse_rfc3339(&self.decode.min_event_time) {
             problem("decode.min_event_time", message);
         }
-        if !(self.decode.max_abs_signal_value > 0.0 && self.decode.max_abs_signal_value.is_finite()) {
-            problem("decode.max_abs_signal_value", "must be a positive finite number".to_owned());
+        if !(self.decode.max_abs_signal_value > 0.0 && self.decode.max_abs_signal_value.is_finite())
+        {
+            problem(
+                "decode.max_abs_signal_value",
+                "must be a positive finite number".to_owned(),
+            );
         }
         if self.decode.max_record_bytes < 64 {
             problem("decode.max_record_bytes", "must be at least 64".to_owned());
@@ -55,13 +68,26 @@ impl Config {
             offset_ms: self.rollups.offset.ms(),
         };
         for message in spec.problems() {
-            let path = if message.contains("offset") { "rollups.offset" } else { "rollups.window" };
+            let path = if message.contains("offset") {
+                "rollups.offset"
+            } else {
+                "rollups.window"
+            };
             problem(path, message);
         }
         for (path, capacity) in [
-            ("pipeline.source_channel_capacity", self.pipeline.source_channel_capacity),
-            ("pipeline.decoded_channel_capacity", self.pipeline.decoded_channel_capacity),
-            ("pipeline.sink_channel_capacity", self.pipeline.sink_channel_capacity),
+            (
+                "pipeline.source_channel_capacity",
+                self.pipeline.source_channel_capacity,
+            ),
+            (
+                "pipeline.decoded_channel_capacity",
+                self.pipeline.decoded_channel_capacity,
+            ),
+            (
+                "pipeline.sink_channel_capacity",
+                self.pipeline.sink_channel_capacity,
+            ),
         ] {
             if capacity == 0 {
                 problem(path, "must be at least 1 (channels are bounded)".to_owned());
@@ -77,15 +103,24 @@ impl Config {
             problem("sinks.sqlite.batch_rows", "must be at least 1".to_owned());
         }
         if !self.sinks.sqlite.enabled && !self.sinks.ndjson.enabled {
-            problem("sinks", "enable at least one sink (sinks.sqlite or sinks.ndjson)".to_owned());
+            problem(
+                "sinks",
+                "enable at least one sink (sinks.sqlite or sinks.ndjson)".to_owned(),
+            );
         }
         if self.sinks.sqlite.enabled && self.sinks.sqlite.path == self.state.path {
-            problem("state.path", "must differ from sinks.sqlite.path".to_owned());
+            problem(
+                "state.path",
+                "must differ from sinks.sqlite.path".to_owned(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if !names.insert(rule.name.as_str()) {
-                problem(&format!("rules[{index}].name"), format!("duplicate rule name {:?}", rule.name));
+                problem(
+                    &format!("rules[{index}].name"),
+                    format!("duplicate rule name {:?}", rule.name),
+                );
             }
             if let Err(rule_problems) = rule.compile() {
                 for (key, message) in rule_problems {

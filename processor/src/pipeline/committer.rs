@@ -57,24 +57,35 @@ pub async fn run_committer<S: StateStore>(
             if !complete {
                 break;
             }
-            let Some(pending) = waiting.pop_front() else { break };
+            let Some(pending) = waiting.pop_front() else {
+                break;
+            };
             let tokens = received.remove(&pending.id).unwrap_or_default();
             let checkpoint = Checkpoint {
                 id: pending.id,
                 created_at_ms: now_ms(),
                 positions: pending.positions,
                 operator_state: pending.operator_state,
-                sink_tokens: tokens.into_iter().map(|(name, token)| (name.to_owned(), token)).collect(),
+                sink_tokens: tokens
+                    .into_iter()
+                    .map(|(name, token)| (name.to_owned(), token))
+                    .collect(),
             };
             tokio::task::block_in_place(|| store.save(&checkpoint))?;
             PipelineCounters::add(&counters.checkpoints, 1);
-            tracing::debug!(checkpoint = checkpoint.id, state_bytes = checkpoint.operator_state.len(), "checkpoint committed");
+            tracing::debug!(
+                checkpoint = checkpoint.id,
+                state_bytes = checkpoint.operator_state.len(),
+                "checkpoint committed"
+            );
             // Only the newest positions matter (they are cumulative), so a watch channel never
             // blocks the committer; the source may already be gone, the checkpoint is stored.
             commits.send_replace(checkpoint.positions);
         }
         if !acks_open && !waiting.is_empty() {
-            return Err(PipelineError::StageStopped("a sink (before acknowledging a checkpoint)"));
+            return Err(PipelineError::StageStopped(
+                "a sink (before acknowledging a checkpoint)",
+            ));
         }
     }
     Ok(store)

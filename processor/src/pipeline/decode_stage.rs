@@ -63,7 +63,11 @@ fn decode_batch(
                     dead_letters.push(DeadLetter {
                         location: location(decoded.offset),
                         kind: DeadLetterKind::FieldsRejected,
-                        reason: issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                        reason: issues
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
                         fields: issues.iter().map(|issue| issue.field.clone()).collect(),
                         vehicle_id: Some(decoded.decoded.record.vehicle_id.to_string()),
                         raw: decoded.raw.unwrap_or_default(),

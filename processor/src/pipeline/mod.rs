@@ -35,8 +35,8 @@ use crate::sinks::{Sink, SinkError};
 use crate::sources::{ConfiguredSource, Source, SourceError};
 use crate::state::{SqliteStateStore, StateError, StateStore};
 use counters::PipelineCounters;
-use operators::{OperatorOutlets, Operators};
 pub use messages::{Barrier, StageMessage};
+use operators::{OperatorOutlets, Operators};
 pub use source_task::SourceEnd;
 pub use summary::RunReport;
 
@@ -115,7 +115,10 @@ pub async fn run(
 
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if config.sinks.sqlite.enabled {
-        sinks.push(Box::new(SqliteSink::open(&config.sinks.sqlite.path, config.sinks.sqlite.batch_rows)?));
+        sinks.push(Box::new(SqliteSink::open(
+            &config.sinks.sqlite.path,
+            config.sinks.sqlite.batch_rows,
+        )?));
     }
     if config.sinks.ndjson.enabled {
         sinks.push(Box::new(NdjsonSink::open(&config.sinks.ndjson.path)?));
@@ -134,7 +137,10 @@ pub async fn run(
         .collect();
 
     let mut source = ConfiguredSource::from_config(config)?;
-    let restored_positions = checkpoint.as_ref().map(|c| c.positions.clone()).unwrap_or_default();
+    let restored_positions = checkpoint
+        .as_ref()
+        .map(|c| c.positions.clone())
+        .unwrap_or_default();
     source.open(&restored_positions).await?;
     let source_description = source.describe();
     let size_hint = source.size_hint();
@@ -157,7 +163,9 @@ pub async fn run(
         let (tx, rx) = mpsc::channel::<SinkMessage>(capacities.sink_channel_capacity);
         sink_inboxes.push(tx);
         let acks = ack_tx.clone();
-        sink_tasks.push(tokio::task::spawn_blocking(move || run_sink(sink, rx, acks)));
+        sink_tasks.push(tokio::task::spawn_blocking(move || {
+            run_sink(sink, rx, acks)
+        }));
     }
     drop(ack_tx);
 

@@ -75,13 +75,15 @@ impl Operators {
             rules: self.rules.snapshot(),
             fleets: self.fleets.clone(),
         };
-        postcard::to_stdvec(&snapshot).unwrap_or_else(|err| unreachable!("snapshot serializes: {err}"))
+        postcard::to_stdvec(&snapshot)
+            .unwrap_or_else(|err| unreachable!("snapshot serializes: {err}"))
     }
 
     /// Restores a snapshot; refuses one that this configuration cannot continue.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
-        let snapshot: OperatorSnapshot = postcard::from_bytes(bytes)
-            .map_err(|err| PipelineError::IncompatibleState(format!("operator state is unreadable ({err})")))?;
+        let snapshot: OperatorSnapshot = postcard::from_bytes(bytes).map_err(|err| {
+            PipelineError::IncompatibleState(format!("operator state is unreadable ({err})"))
+        })?;
         if snapshot.format != SNAPSHOT_FORMAT {
             return Err(PipelineError::IncompatibleState(format!(
                 "operator state format {} (this build reads {SNAPSHOT_FORMAT})",
@@ -106,10 +108,18 @@ impl Operators {
 
     /// Processes one decoded batch into outputs.
     pub fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
-        let mut outputs: Vec<Output> = batch.dead_letters.into_iter().map(Output::DeadLetter).collect();
+        let mut outputs: Vec<Output> = batch
+            .dead_letters
+            .into_iter()
+            .map(Output::DeadLetter)
+            .collect();
         for (offset, record) in batch.records {
             if self.watermarks.is_late(record.event_time_ms) {
-                outputs.push(Output::DeadLetter(self.late_letter(&batch.partition, offset, &record)));
+                outputs.push(Output::DeadLetter(self.late_letter(
+                    &batch.partition,
+                    offset,
+                    &record,
+                )));
                 PipelineCounters::add(&counters.records_late, 1);
                 continue;
             }
@@ -133,9 +143,10 @@ impl Operators {
         if let Some(watermark) = self.watermarks.current() {
             self.advance(watermark, &mut outputs);
         }
-        counters
-            .open_window_entries
-            .store(self.windows.open_entries() as u64, std::sync::atomic::Ordering::Relaxed);
+        counters.open_window_entries.store(
+            self.windows.open_entries() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         outputs
     }
 
@@ -153,7 +164,10 @@ impl Operators {
             OpenWindowsOnShutdown::Keep => Vec::new(),
             OpenWindowsOnShutdown::EmitPartial => {
                 let partial = self.windows.emit_partial();
-                partial.into_iter().map(|result| Output::Rollup(self.rollup(result))).collect()
+                partial
+                    .into_iter()
+                    .map(|result| Output::Rollup(self.rollup(result)))
+                    .collect()
             }
         }
     }
@@ -162,7 +176,12 @@ impl Operators {
         for result in self.windows.advance_watermark(watermark) {
             outputs.push(Output::Rollup(self.rollup(result)));
         }
-        outputs.extend(self.rules.advance_watermark(watermark).into_iter().map(Output::Alert));
+        outputs.extend(
+            self.rules
+                .advance_watermark(watermark)
+                .into_iter()
+                .map(Output::Alert),
+        );
     }
 
     fn rollup(&self, result: WindowResult<RollupKey>) -> Rollup {
@@ -212,7 +231,11 @@ pub struct OperatorOutlets {
 }
 
 impl OperatorOutlets {
-    fn send_outputs(&self, outputs: Vec<Output>, counters: &PipelineCounters) -> Result<(), PipelineError> {
+    fn send_outputs(
+        &self,
+        outputs: Vec<Output>,
+        counters: &PipelineCounters,
+    ) -> Result<(), PipelineError> {
         if outputs.is_empty() {
             return Ok(());
         }

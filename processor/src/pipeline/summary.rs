@@ -56,6 +56,14 @@ impl fmt::Display for RunReport {
         writeln!(f, "  source          {}", self.source)?;
         if let Some(id) = self.resumed_from {
             writeln!(f, "  resumed from    checkpoint {id} in {}", self.state)?;
+            let nothing_read = PipelineCounters::get(&c.progress_units) == 0;
+            if nothing_read && self.end == SourceEnd::EndOfInput {
+                writeln!(
+                    f,
+                    "  note            the saved state says this input was already processed; \
+                     run with --fresh to process it again"
+                )?;
+            }
         }
         writeln!(
             f,

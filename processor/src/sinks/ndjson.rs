@@ -12,7 +12,11 @@ use super::{Sink, SinkError};
 use crate::pipeline::output::{Output, Rollup};
 
 enum Target {
-    File { path: PathBuf, writer: BufWriter<File>, length: u64 },
+    File {
+        path: PathBuf,
+        writer: BufWriter<File>,
+        length: u64,
+    },
     Stdout(std::io::Stdout),
 }
 
@@ -43,7 +47,10 @@ impl LineFile {
                 .append(true)
                 .open(path)
                 .map_err(|e| io("opening", e))?;
-            let length = file.metadata().map_err(|e| io("reading metadata of", e))?.len();
+            let length = file
+                .metadata()
+                .map_err(|e| io("reading metadata of", e))?
+                .len();
             Target::File {
                 path: path.to_owned(),
                 writer: BufWriter::with_capacity(256 * 1024, file),
@@ -69,7 +76,12 @@ impl LineFile {
     /// checkpoint the file starts empty.
     pub fn restore(&mut self, token: Option<u64>) -> Result<(), SinkError> {
         let sink = self.sink;
-        if let Target::File { path, writer, length } = &mut self.target {
+        if let Target::File {
+            path,
+            writer,
+            length,
+        } = &mut self.target
+        {
             let keep = token.unwrap_or(0).min(*length);
             let io = |source| SinkError::Io {
                 sink,
@@ -109,7 +121,11 @@ impl LineFile {
     pub fn flush(&mut self) -> Result<Option<u64>, SinkError> {
         let sink = self.sink;
         match &mut self.target {
-            Target::File { path, writer, length } => {
+            Target::File {
+                path,
+                writer,
+                length,
+            } => {
                 let io = |source| SinkError::Io {
                     sink,
                     what: format!("syncing {}", path.display()),

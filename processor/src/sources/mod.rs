@@ -75,16 +75,24 @@ pub trait Source: Send + 'static {
     fn size_hint(&self) -> Option<u64>;
 
     /// Prepares reading, resuming after `committed` positions (from the last checkpoint).
-    fn open(&mut self, committed: &[Position]) -> impl Future<Output = Result<(), SourceError>> + Send;
+    fn open(
+        &mut self,
+        committed: &[Position],
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
     /// The next batch, or `None` at the end of a finite input. Returns within about a second
     /// even when no data arrives (with an empty batch) so checkpoints keep flowing. May be
     /// cancelled only at shutdown, after which only [`Source::commit`] is called.
-    fn next_batch(&mut self) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
+    fn next_batch(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
 
     /// Called with positions whose derived outputs and state are durable (and already stored in
     /// the state store). Sources with their own checkpoint (Kinesis leases) write it here.
-    fn commit(&mut self, positions: &[Position]) -> impl Future<Output = Result<(), SourceError>> + Send;
+    fn commit(
+        &mut self,
+        positions: &[Position],
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
 }
 
 /// The configured source.
@@ -94,7 +102,7 @@ pub enum ConfiguredSource {
     /// `kind = "stdin"`.
     Stdin(stdin::StdinSource),
     /// `kind = "simulator"`.
-    Simulator(simulator::SimulatorSource),
+    Simulator(Box<simulator::SimulatorSource>),
 }
 
 impl ConfiguredSource {
@@ -103,11 +111,10 @@ impl ConfiguredSource {
         let max_record_bytes = config.decode.max_record_bytes;
         Ok(match config.source.kind {
             SourceKind::File => {
-                let path = config
-                    .source
-                    .path
-                    .clone()
-                    .ok_or_else(|| SourceError::Unusable("source.path is not set".to_owned()))?;
+                let path =
+                    config.source.path.clone().ok_or_else(|| {
+                        SourceError::Unusable("source.path is not set".to_owned())
+                    })?;
                 ConfiguredSource::File(file::FileSource::new(
                     &path,
                     config.source.read_bytes,
@@ -119,9 +126,9 @@ impl ConfiguredSource {
                 config.source.read_bytes,
                 max_record_bytes,
             )),
-            SourceKind::Simulator => ConfiguredSource::Simulator(simulator::SimulatorSource::new(
+            SourceKind::Simulator => ConfiguredSource::Simulator(Box::new(simulator::SimulatorSource::new(
                 config.source.simulator.clone(),
-            )),
+            ))),
         })
     }
 }

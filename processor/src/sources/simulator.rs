@@ -105,8 +105,11 @@ impl Source for SimulatorSource {
                 break;
             };
             if self.config.realtime {
-                let (wall, first) = *self.started.get_or_insert((Instant::now(), record.event_time_ms));
-                let due = wall + Duration::from_millis((record.event_time_ms - first).max(0) as u64);
+                let (wall, first) = *self
+                    .started
+                    .get_or_insert((Instant::now(), record.event_time_ms));
+                let due =
+                    wall + Duration::from_millis((record.event_time_ms - first).max(0) as u64);
                 let now = Instant::now();
                 if due > now {
                     // Keep the record before awaiting, so a cancelled call loses nothing.
@@ -117,7 +120,9 @@ impl Source for SimulatorSource {
                     if due > Instant::now() {
                         break;
                     }
-                    let Some(record) = self.peeked.take() else { break };
+                    let Some(record) = self.peeked.take() else {
+                        break;
+                    };
                     self.encode(record, &mut frames);
                     continue;
                 }

@@ -54,7 +54,8 @@ impl Source for StdinSource {
             return Ok(None);
         }
         let mut frames = Vec::new();
-        let read = match tokio::time::timeout(IDLE_RETURN, self.stdin.read(&mut self.buffer)).await {
+        let read = match tokio::time::timeout(IDLE_RETURN, self.stdin.read(&mut self.buffer)).await
+        {
             Err(_elapsed) => None,
             Ok(Ok(read)) => Some(read),
             Ok(Err(source)) => {

@@ -135,7 +135,9 @@ impl StateStore for SqliteStateStore {
                 params![checkpoint.id.saturating_sub(KEEP_CHECKPOINTS) as i64],
             )
             .map_err(sqlite("pruning old checkpoints"))?;
-        transaction.commit().map_err(sqlite("committing a checkpoint"))?;
+        transaction
+            .commit()
+            .map_err(sqlite("committing a checkpoint"))?;
         Ok(())
     }
 

@@ -118,7 +118,10 @@ impl PartitionReader {
                         self.path.display()
                     )
                 } else {
-                    format!("reading {} failed: {err}; the rest of the file is skipped", self.path.display())
+                    format!(
+                        "reading {} failed: {err}; the rest of the file is skipped",
+                        self.path.display()
+                    )
                 };
                 problem = Some(PartitionProblem {
                     offset: self.scanner.consumed(),

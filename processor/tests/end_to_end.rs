@@ -1,0 +1,139 @@
+//! End to end: the real binary on a generated file; rollups checked against an independent
+//! brute-force computation over the input, alerts checked against the raw samples.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{assert_rollups_match, brute_force_rollups, fleetstream, read_rollups, simulate, Workspace};
+
+#[test]
+fn generated_fleet_rollups_match_brute_force() {
+    let workspace = Workspace::new();
+    let input = workspace.path("fleet.ndjson");
+    simulate(&input, 40, 900, 0.02, 7);
+    let config = workspace.config(&input, "");
+    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("36000 decoded, 0 rejected, 0 late"), "{summary}");
+    assert!(summary.contains("sqlite3 -header -column"), "{summary}");
+
+    let expected = brute_force_rollups(&input, 60_000);
+    let actual = read_rollups(&workspace.db());
+    assert_rollups_match(&actual, &expected);
+    assert!(workspace.dead_letters().is_empty());
+}
+
+#[test]
+fn alerts_agree_with_the_samples_that_triggered_them() {
+    let workspace = Workspace::new();
+    let input = workspace.path("fleet.ndjson");
+    simulate(&input, 60, 1200, 0.02, 11);
+    let config = workspace.config(&input, "");
+    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+
+    // Independent view of the samples: (vehicle, signal) → time-ordered values.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let mut series: BTreeMap<(String, String), Vec<(i64, f64)>> = BTreeMap::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        for (name, number) in value["signals"].as_object().unwrap() {
+            series
+                .entry((value["vehicle_id"].as_str().unwrap().to_owned(), name.clone()))
+                .or_default()
+                .push((value["ts"].as_i64().unwrap(), number.as_f64().unwrap()));
+        }
+    }
+    for values in series.values_mut() {
+        values.sort_by_key(|v| v.0);
+    }
+
+    let connection = rusqlite::Connection::open(workspace.db()).unwrap();
+    let mut statement = connection
+        .prepare("SELECT vehicle_id, rule, signal, start_time_ms, fired_time_ms, end_time_ms, trigger_max, trigger_count FROM alerts")
+        .unwrap();
+    let alerts: Vec<(String, String, String, i64, i64, Option<i64>, f64, i64)> = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(alerts.len() >= 3, "the injected anomalies should trigger alerts: {alerts:?}");
+    for (vehicle, rule, signal, start, fired, end, max, count) in alerts {
+        let (threshold, for_ms) = match rule.as_str() {
+            "coolant_overheat" => (110.0, 30_000),
+            "overspeed" => (140.0, 5_000),
+            other => panic!("unexpected rule {other}"),
+        };
+        let values = &series[&(vehicle.clone(), signal)];
+        let episode: Vec<f64> = values
+            .iter()
+            .filter(|(t, _)| (start..=fired).contains(t))
+            .map(|v| v.1)
+            .collect();
+        assert!(fired - start >= for_ms, "{vehicle} {rule}: fired before the duration");
+        assert!(episode.iter().all(|v| *v > threshold), "{vehicle} {rule}: a sample in the episode is below the threshold");
+        assert_eq!(episode.len() as i64, count, "{vehicle} {rule}: trigger count");
+        assert_eq!(episode.iter().copied().fold(f64::MIN, f64::max), max);
+        let before = values.iter().rev().find(|(t, _)| *t < start);
+        assert!(before.is_none_or(|(_, v)| *v <= threshold), "{vehicle} {rule}: episode started late");
+        if let Some(end) = end {
+            assert!(end > fired);
+        }
+    }
+}
+
+#[test]
+fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
+    let workspace = Workspace::new();
+    let input = workspace.path("late.ndjson");
+    let mut lines = Vec::new();
+    for second in 0..300 {
+        lines.push(format!(
+            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{second}}}}}"#,
+            1_767_225_600_000_i64 + second * 1000
+        ));
+    }
+    // 2 minutes behind the newest record: beyond the 10 s out-of-orderness bound.
+    lines.push(r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned());
+    lines.push(r#"{"vehicle_id":"veh-1","ts":1767225900000,"signals":{"speed_kmh":1}}"#.to_owned());
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let config = workspace.config(&input, "");
+    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+
+    let dead = workspace.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["kind"], "late");
+    assert!(dead[0]["reason"].as_str().unwrap().contains("behind the watermark"));
+    let rollups = read_rollups(&workspace.db());
+    assert!(rollups.values().all(|row| row.max < 999.0), "the late value is not in any rollup");
+    assert_eq!(rollups.values().map(|row| row.count).sum::<i64>(), 301);
+}
+
+#[test]
+fn ndjson_sink_and_stdin_source() {
+    let workspace = Workspace::new();
+    let input = workspace.path("fleet.ndjson");
+    simulate(&input, 5, 180, 0.0, 3);
+    let config = workspace.config(
+        &input,
+        &format!("[sinks.ndjson]\nenabled = true\npath = \"{}\"\n", workspace.path("out.ndjson").display()),
+    );
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["run", "--config", config.to_str().unwrap(), "--input", "-", "--no-progress"])
+        .env("FLEETSTREAM_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&std::fs::read(&input).unwrap()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let lines = std::fs::read_to_string(workspace.path("out.ndjson")).unwrap();
+    let rollups = lines.lines().filter(|l| l.contains(r#""type":"rollup""#)).count();
+    assert_eq!(rollups, read_rollups(&workspace.db()).len());
+    assert!(rollups > 0);
+}
