@@ -1,6 +1,8 @@
 //! The bad-input suite: every malformed case becomes one dead letter with a clear reason, the run
 //! continues, and every good record is processed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::io::Write;
@@ -28,7 +30,7 @@ fn every_bad_record_is_dead_lettered_with_its_reason() {
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
         (format!(r#"{{"vehicle_id":"veh-bad","ts":{},"signals":{{"speed_kmh":1"#, ts(3)).into_bytes(), "rejected", "truncated"),
         (format!(r#"{{"vehicle_id":123,"ts":{},"signals":{{"speed_kmh":1}}}}"#, ts(6)).into_bytes(), "rejected", "field `vehicle_id`: expected a string"),
-        (format!(r#"{{"vehicle_id":"veh-bad","ts":true,"signals":{{"speed_kmh":1}}}}"#).into_bytes(), "rejected", "field `ts`"),
+        (br#"{"vehicle_id":"veh-bad","ts":true,"signals":{"speed_kmh":1}}"#.to_vec(), "rejected", "field `ts`"),
         (format!(r#"{{"vehicle_id":"veh-bad","ts":{},"signals":{{"speed_kmh":"fast"}}}}"#, ts(9)).into_bytes(), "rejected", "signals.speed_kmh`: non-numeric value \"fast\""),
         (format!(r#"{{"vehicle_id":"veh-bad","ts":{},"signals":{{"speed_kmh":NaN}}}}"#, ts(12)).into_bytes(), "rejected", "invalid JSON"),
         (format!(r#"{{"vehicle_id":"veh-bad","ts":{},"signals":{{"speed_kmh":1e999}}}}"#, ts(15)).into_bytes(), "rejected", "invalid JSON"),
@@ -65,9 +67,10 @@ fn every_bad_record_is_dead_lettered_with_its_reason() {
     std::fs::write(dir.join("b-bomb.ndjson.gz"), encoder.finish().unwrap()).unwrap();
 
     let config = workspace.config(&dir, "");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("max_record_bytes = 1048576", "max_record_bytes = 1048576\nmax_decompressed_bytes = 4194304");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "max_record_bytes = 1048576",
+        "max_record_bytes = 1048576\nmax_decompressed_bytes = 4194304",
+    );
     std::fs::write(&config, text).unwrap();
     let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
     let summary = String::from_utf8_lossy(&output.stdout);
@@ -75,22 +78,36 @@ fn every_bad_record_is_dead_lettered_with_its_reason() {
     let dead = workspace.dead_letters();
     let record_letters: Vec<&serde_json::Value> = dead
         .iter()
-        .filter(|letter| letter["partition"].as_str().unwrap().ends_with("a-records.ndjson"))
+        .filter(|letter| {
+            letter["partition"]
+                .as_str()
+                .unwrap()
+                .ends_with("a-records.ndjson")
+        })
         .collect();
     assert_eq!(record_letters.len(), cases.len(), "{record_letters:#?}");
     for ((_, kind, reason), letter) in cases.iter().zip(&record_letters) {
         assert_eq!(letter["kind"], *kind, "{letter}");
         let text = letter["reason"].as_str().unwrap();
         assert!(text.contains(reason), "expected {reason:?} in {text:?}");
-        assert!(letter["position"].as_str().unwrap().contains("a-records.ndjson:"));
-        assert!(!letter["raw_base64"].as_str().unwrap().is_empty(), "raw payload kept: {letter}");
+        assert!(letter["position"]
+            .as_str()
+            .unwrap()
+            .contains("a-records.ndjson:"));
+        assert!(
+            !letter["raw_base64"].as_str().unwrap().is_empty(),
+            "raw payload kept: {letter}"
+        );
     }
     let bomb: Vec<&serde_json::Value> = dead
         .iter()
         .filter(|letter| letter["kind"] == "input")
         .collect();
     assert_eq!(bomb.len(), 1, "{dead:#?}");
-    assert!(bomb[0]["reason"].as_str().unwrap().contains("max_decompressed_bytes"));
+    assert!(bomb[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max_decompressed_bytes"));
 
     let rollups = read_rollups(&workspace.db());
     let good_count: i64 = rollups
@@ -104,7 +121,10 @@ fn every_bad_record_is_dead_lettered_with_its_reason() {
         .filter(|((vehicle, _, _), _)| vehicle == "veh-half")
         .map(|(_, row)| row.count)
         .sum();
-    assert_eq!(half, 2, "records with a dropped field still count their other signals");
+    assert_eq!(
+        half, 2,
+        "records with a dropped field still count their other signals"
+    );
     assert!(summary.contains("rejected"), "{summary}");
 }
 
@@ -123,7 +143,12 @@ fn invalid_config_lists_every_problem_and_exits_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let text = String::from_utf8_lossy(&output.stderr);
-    for expected in ["`source.path`", "`rollups.window`", "`rules[0].when`", "expected a number at column 8"] {
+    for expected in [
+        "`source.path`",
+        "`rollups.window`",
+        "`rules[0].when`",
+        "expected a number at column 8",
+    ] {
         assert!(text.contains(expected), "{expected} in {text}");
     }
 }

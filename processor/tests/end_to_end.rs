@@ -1,11 +1,15 @@
 //! End to end: the real binary on a generated file; rollups checked against an independent
 //! brute-force computation over the input, alerts checked against the raw samples.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{assert_rollups_match, brute_force_rollups, fleetstream, read_rollups, simulate, Workspace};
+use common::{
+    assert_rollups_match, brute_force_rollups, fleetstream, read_rollups, simulate, Workspace,
+};
 
 #[test]
 fn generated_fleet_rollups_match_brute_force() {
@@ -15,7 +19,10 @@ fn generated_fleet_rollups_match_brute_force() {
     let config = workspace.config(&input, "");
     let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
     let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(summary.contains("36000 decoded, 0 rejected, 0 late"), "{summary}");
+    assert!(
+        summary.contains("36000 decoded, 0 rejected, 0 late"),
+        "{summary}"
+    );
     assert!(summary.contains("sqlite3 -header -column"), "{summary}");
 
     let expected = brute_force_rollups(&input, 60_000);
@@ -39,7 +46,10 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         for (name, number) in value["signals"].as_object().unwrap() {
             series
-                .entry((value["vehicle_id"].as_str().unwrap().to_owned(), name.clone()))
+                .entry((
+                    value["vehicle_id"].as_str().unwrap().to_owned(),
+                    name.clone(),
+                ))
                 .or_default()
                 .push((value["ts"].as_i64().unwrap(), number.as_f64().unwrap()));
         }
@@ -52,12 +62,27 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
     let mut statement = connection
         .prepare("SELECT vehicle_id, rule, signal, start_time_ms, fired_time_ms, end_time_ms, trigger_max, trigger_count FROM alerts")
         .unwrap();
-    let alerts: Vec<(String, String, String, i64, i64, Option<i64>, f64, i64)> = statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+    type AlertRow = (String, String, String, i64, i64, Option<i64>, f64, i64);
+    let alerts: Vec<AlertRow> = statement
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert!(alerts.len() >= 3, "the injected anomalies should trigger alerts: {alerts:?}");
+    assert!(
+        alerts.len() >= 3,
+        "the injected anomalies should trigger alerts: {alerts:?}"
+    );
     for (vehicle, rule, signal, start, fired, end, max, count) in alerts {
         let (threshold, for_ms) = match rule.as_str() {
             "coolant_overheat" => (110.0, 30_000),
@@ -70,12 +95,25 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
             .filter(|(t, _)| (start..=fired).contains(t))
             .map(|v| v.1)
             .collect();
-        assert!(fired - start >= for_ms, "{vehicle} {rule}: fired before the duration");
-        assert!(episode.iter().all(|v| *v > threshold), "{vehicle} {rule}: a sample in the episode is below the threshold");
-        assert_eq!(episode.len() as i64, count, "{vehicle} {rule}: trigger count");
+        assert!(
+            fired - start >= for_ms,
+            "{vehicle} {rule}: fired before the duration"
+        );
+        assert!(
+            episode.iter().all(|v| *v > threshold),
+            "{vehicle} {rule}: a sample in the episode is below the threshold"
+        );
+        assert_eq!(
+            episode.len() as i64,
+            count,
+            "{vehicle} {rule}: trigger count"
+        );
         assert_eq!(episode.iter().copied().fold(f64::MIN, f64::max), max);
         let before = values.iter().rev().find(|(t, _)| *t < start);
-        assert!(before.is_none_or(|(_, v)| *v <= threshold), "{vehicle} {rule}: episode started late");
+        assert!(
+            before.is_none_or(|(_, v)| *v <= threshold),
+            "{vehicle} {rule}: episode started late"
+        );
         if let Some(end) = end {
             assert!(end > fired);
         }
@@ -94,7 +132,9 @@ fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
         ));
     }
     // 2 minutes behind the newest record: beyond the 10 s out-of-orderness bound.
-    lines.push(r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned());
+    lines.push(
+        r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned(),
+    );
     lines.push(r#"{"vehicle_id":"veh-1","ts":1767225900000,"signals":{"speed_kmh":1}}"#.to_owned());
     std::fs::write(&input, lines.join("\n")).unwrap();
     let config = workspace.config(&input, "");
@@ -103,9 +143,15 @@ fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
     let dead = workspace.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["kind"], "late");
-    assert!(dead[0]["reason"].as_str().unwrap().contains("behind the watermark"));
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("behind the watermark"));
     let rollups = read_rollups(&workspace.db());
-    assert!(rollups.values().all(|row| row.max < 999.0), "the late value is not in any rollup");
+    assert!(
+        rollups.values().all(|row| row.max < 999.0),
+        "the late value is not in any rollup"
+    );
     assert_eq!(rollups.values().map(|row| row.count).sum::<i64>(), 301);
 }
 
@@ -116,10 +162,20 @@ fn ndjson_sink_and_stdin_source() {
     simulate(&input, 5, 180, 0.0, 3);
     let config = workspace.config(
         &input,
-        &format!("[sinks.ndjson]\nenabled = true\npath = \"{}\"\n", workspace.path("out.ndjson").display()),
+        &format!(
+            "[sinks.ndjson]\nenabled = true\npath = \"{}\"\n",
+            workspace.path("out.ndjson").display()
+        ),
     );
     let mut child = std::process::Command::new(common::BIN)
-        .args(["run", "--config", config.to_str().unwrap(), "--input", "-", "--no-progress"])
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            "-",
+            "--no-progress",
+        ])
         .env("FLEETSTREAM_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -133,7 +189,10 @@ fn ndjson_sink_and_stdin_source() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let lines = std::fs::read_to_string(workspace.path("out.ndjson")).unwrap();
-    let rollups = lines.lines().filter(|l| l.contains(r#""type":"rollup""#)).count();
+    let rollups = lines
+        .lines()
+        .filter(|l| l.contains(r#""type":"rollup""#))
+        .count();
     assert_eq!(rollups, read_rollups(&workspace.db()).len());
     assert!(rollups > 0);
 }

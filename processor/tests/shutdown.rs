@@ -1,5 +1,7 @@
 //! SIGTERM mid-file, restart, and the final output equals an uninterrupted run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::path::Path;
@@ -24,7 +26,9 @@ fn make_input(path: &Path) {
 }
 
 fn checkpoints(state: &Path) -> i64 {
-    let Ok(connection) = rusqlite::Connection::open(state) else { return 0 };
+    let Ok(connection) = rusqlite::Connection::open(state) else {
+        return 0;
+    };
     connection
         .query_row("SELECT COUNT(*) FROM checkpoints", [], |row| row.get(0))
         .unwrap_or(0)
@@ -42,7 +46,10 @@ fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
         .unwrap();
     let started = Instant::now();
     while checkpoints(&workspace.path("state.db")) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint within 60 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")
@@ -58,7 +65,10 @@ fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("shutdown requested"), "the run must stop mid-file:\n{stdout}");
+    assert!(
+        stdout.contains("shutdown requested"),
+        "the run must stop mid-file:\n{stdout}"
+    );
     stdout
 }
 
@@ -78,9 +88,15 @@ fn sigterm_then_restart_equals_an_uninterrupted_run() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("resumed from"));
 
     let complete_rollups = dump_table(&reference.db(), "rollups");
-    assert!(partial_rollups < complete_rollups.len(), "the first run stopped early");
+    assert!(
+        partial_rollups < complete_rollups.len(),
+        "the first run stopped early"
+    );
     assert_eq!(dump_table(&interrupted.db(), "rollups"), complete_rollups);
-    assert_eq!(dump_table(&interrupted.db(), "alerts"), dump_table(&reference.db(), "alerts"));
+    assert_eq!(
+        dump_table(&interrupted.db(), "alerts"),
+        dump_table(&reference.db(), "alerts")
+    );
     let dead = std::fs::read(interrupted.path("dead.ndjson")).unwrap();
     assert_eq!(dead, std::fs::read(reference.path("dead.ndjson")).unwrap());
     assert_eq!(reference.dead_letters().len(), 5);
@@ -98,13 +114,19 @@ fn emit_partial_writes_partial_windows_that_the_restart_completes() {
     let config = interrupted.config(&input, "[shutdown]\nopen_windows = \"emit_partial\"\n");
     run_and_terminate(&interrupted, &config);
     let after_stop = read_rollups(&interrupted.db());
-    assert!(after_stop.values().any(|row| !row.is_final), "partial windows were written");
+    assert!(
+        after_stop.values().any(|row| !row.is_final),
+        "partial windows were written"
+    );
     fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
 
     let expected = read_rollups(&reference.db());
     let mut actual = read_rollups(&interrupted.db());
     assert!(actual.values().all(|row| row.is_final));
-    assert!(actual.values().any(|row| row.version > 1), "completed windows carry a higher version");
+    assert!(
+        actual.values().any(|row| row.version > 1),
+        "completed windows carry a higher version"
+    );
     for row in actual.values_mut() {
         row.version = 1;
     }

@@ -26,6 +26,7 @@ pub(crate) struct RecordBuilder<'o> {
     fleet: Option<CompactString>,
     attributes: Vec<(CompactString, CompactString)>,
     signals: Vec<Signal>,
+    signal_fingerprint: u64,
     issues: Vec<FieldIssue>,
     error: Option<RecordErrorKind>,
 }
@@ -39,9 +40,15 @@ impl<'o> RecordBuilder<'o> {
             fleet: None,
             attributes: Vec::new(),
             signals: Vec::new(),
+            signal_fingerprint: 0,
             issues: Vec::new(),
             error: None,
         }
+    }
+
+    /// An empty builder with the same options.
+    pub(crate) fn fresh(&self) -> RecordBuilder<'o> {
+        RecordBuilder::new(self.options)
     }
 
     /// The vehicle id read so far, for error messages.
@@ -123,7 +130,13 @@ impl<'o> RecordBuilder<'o> {
         }
     }
 
-    pub(crate) fn add_attribute(&mut self, field: &str, name: &str, value: Scalar<'_>) {
+    /// `field` names the attribute in messages; it is only built when needed.
+    pub(crate) fn add_attribute(
+        &mut self,
+        field: impl FnOnce() -> String,
+        name: &str,
+        value: Scalar<'_>,
+    ) {
         let text = match value {
             Scalar::Str(text) => CompactString::from(text.as_ref()),
             Scalar::Int(int) => CompactString::from(int.to_string()),
@@ -132,7 +145,7 @@ impl<'o> RecordBuilder<'o> {
             Scalar::Null => return,
             Scalar::Nested(kind) => {
                 self.issues.push(FieldIssue::new(
-                    field,
+                    field(),
                     format!("attributes must be strings, got {kind}"),
                 ));
                 return;
@@ -144,8 +157,14 @@ impl<'o> RecordBuilder<'o> {
         }
     }
 
-    /// Applies the signal value policy documented on [`DecodeOptions`].
-    pub(crate) fn add_signal(&mut self, field: &str, name: &str, value: Scalar<'_>) {
+    /// Applies the signal value policy documented on [`DecodeOptions`]; `field` names the signal
+    /// in messages and is only built when needed.
+    pub(crate) fn add_signal(
+        &mut self,
+        field: impl FnOnce() -> String,
+        name: &str,
+        value: Scalar<'_>,
+    ) {
         let number = match value {
             Scalar::Int(int) => int as f64,
             Scalar::Float(float) => float,
@@ -154,14 +173,14 @@ impl<'o> RecordBuilder<'o> {
             Scalar::Str(text) => {
                 let shown: String = text.chars().take(40).collect();
                 self.issues.push(FieldIssue::new(
-                    field,
+                    field(),
                     format!("non-numeric value {shown:?}"),
                 ));
                 return;
             }
             Scalar::Nested(kind) => {
                 self.issues.push(FieldIssue::new(
-                    field,
+                    field(),
                     format!("expected a number, got {kind}"),
                 ));
                 return;
@@ -169,7 +188,7 @@ impl<'o> RecordBuilder<'o> {
         };
         if !number.is_finite() || number.abs() > self.options.max_abs_signal_value {
             self.issues.push(FieldIssue::new(
-                field,
+                field(),
                 format!(
                     "value {number:e} is outside ±{:e} (max_abs_signal_value)",
                     self.options.max_abs_signal_value
@@ -179,16 +198,29 @@ impl<'o> RecordBuilder<'o> {
         }
         if name.is_empty() {
             self.issues
-                .push(FieldIssue::new(field, "signal name is empty"));
+                .push(FieldIssue::new(field(), "signal name is empty"));
             return;
         }
-        match self.signals.iter_mut().find(|signal| signal.name == name) {
-            Some(signal) => signal.value = number,
-            None => self.signals.push(Signal {
-                name: CompactString::from(name),
-                value: number,
-            }),
+        // A cheap fingerprint of the names seen rules out most duplicate scans.
+        let last_byte = name.as_bytes().last().copied().unwrap_or(0);
+        let bit = 1u64 << ((name.len() as u64 * 31 + u64::from(last_byte)) % 64);
+        let maybe_seen = self.signal_fingerprint & bit != 0;
+        self.signal_fingerprint |= bit;
+        if maybe_seen {
+            if let Some(signal) = self.signals.iter_mut().find(|signal| signal.name == name) {
+                signal.value = number;
+                return;
+            }
         }
+        self.signals.push(Signal {
+            name: CompactString::from(name),
+            value: number,
+        });
+    }
+
+    /// Makes room for `count` more signals.
+    pub(crate) fn reserve_signals(&mut self, count: usize) {
+        self.signals.reserve_exact(count);
     }
 
     pub(crate) fn add_issue(&mut self, issue: FieldIssue) {
@@ -200,23 +232,32 @@ impl<'o> RecordBuilder<'o> {
     }
 
     /// Finishes the record: required fields present, at least one usable signal.
+    /// On error, also returns the vehicle id when it was read (for the message).
     pub(crate) fn finish(
         self,
         vehicle_field: &str,
         time_field: &str,
-    ) -> Result<Decoded, RecordErrorKind> {
-        if let Some(error) = self.error {
-            return Err(error);
+    ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
+        let vehicle = || self.vehicle_id.as_deref().map(str::to_owned);
+        if let Some(error) = self.error.clone() {
+            return Err((error, vehicle()));
         }
-        let vehicle_id = self
-            .vehicle_id
-            .ok_or_else(|| RecordErrorKind::MissingField(vehicle_field.to_owned()))?;
-        let event_time_ms = self
-            .event_time_ms
-            .ok_or_else(|| RecordErrorKind::MissingField(time_field.to_owned()))?;
+        let Some(event_time_ms) = self.event_time_ms else {
+            return Err((
+                RecordErrorKind::MissingField(time_field.to_owned()),
+                vehicle(),
+            ));
+        };
         if self.signals.is_empty() {
-            return Err(RecordErrorKind::NoUsableSignals(self.issues));
+            let vehicle_id = vehicle();
+            return Err((RecordErrorKind::NoUsableSignals(self.issues), vehicle_id));
         }
+        let Some(vehicle_id) = self.vehicle_id else {
+            return Err((
+                RecordErrorKind::MissingField(vehicle_field.to_owned()),
+                None,
+            ));
+        };
         Ok(Decoded {
             record: Record {
                 vehicle_id,

@@ -9,7 +9,7 @@ use crate::gzip::{decompress_capped, is_gzip};
 use crate::long::decode_long;
 use crate::mapping::decode_mapped;
 use crate::options::{DecodeOptions, Format};
-use crate::wide::{decode_wide, TIME_FIELD, VEHICLE_ID_FIELD};
+use crate::wide::{decode_wide, decode_wide_prefix, TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// A record that decoded, with where it was found.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ pub struct RejectedRecord {
 }
 
 /// One decoded or rejected record.
-pub type Outcome = Result<DecodedRecord, RejectedRecord>;
+pub type Outcome = Result<DecodedRecord, Box<RejectedRecord>>;
 
 /// Decodes one configured [`Format`] under one set of [`DecodeOptions`].
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Decoder {
         if is_gzip(payload) {
             return match decompress_capped(payload, self.options.max_decompressed_bytes) {
                 Ok(plain) => self.decode_payload_plain(&plain),
-                Err(err) => vec![Err(RejectedRecord {
+                Err(err) => vec![Err(Box::new(RejectedRecord {
                     error: RecordError {
                         offset: 0,
                         len: payload.len() as u64,
@@ -70,34 +70,80 @@ impl Decoder {
                         kind: RecordErrorKind::Gzip(err.to_string()),
                     },
                     raw: payload[..payload.len().min(self.options.max_record_bytes)].to_vec(),
-                })],
+                }))],
             };
         }
         self.decode_payload_plain(payload)
     }
 
+    /// Decodes an uncompressed payload. Wide-layout objects are parsed in place in one pass (the
+    /// common case); anything else, and any object that fails to parse, is delimited by the
+    /// [`FrameScanner`] so one broken record never takes its neighbours with it.
     fn decode_payload_plain(&self, payload: &[u8]) -> Vec<Outcome> {
-        let mut outcomes = Vec::new();
-        for frame in FrameScanner::split(payload, self.options.max_record_bytes) {
-            let next_index = outcomes.len();
-            self.decode_frame(&frame, next_index, &mut outcomes);
+        let mut outcomes = Vec::with_capacity(payload.len() / 256 + 1);
+        // One validation pass lets the fast path borrow strings without re-checking each.
+        let text = std::str::from_utf8(payload).ok();
+        let mut position = skip_whitespace(payload, 0);
+        while position < payload.len() {
+            let index = outcomes.len();
+            if payload[position] == b'{' && self.format == Format::Wide {
+                let rest_text = text.and_then(|text| text.get(position..));
+                if let Some((outcome, end)) =
+                    self.decode_wide_in_place(payload, rest_text, position, index)
+                {
+                    outcomes.push(outcome);
+                    position = skip_whitespace(payload, end);
+                    continue;
+                }
+            }
+            let frame = FrameScanner::first_frame(payload, position, self.options.max_record_bytes);
+            position = skip_whitespace(payload, frame.end as usize);
+            self.decode_frame(&frame, index, &mut outcomes);
         }
         outcomes
+    }
+
+    /// Parses one wide object starting at `start`; `None` when it is not syntactically valid
+    /// or not followed by a record boundary (the caller then delimits it with the scanner).
+    fn decode_wide_in_place(
+        &self,
+        payload: &[u8],
+        rest_text: Option<&str>,
+        start: usize,
+        index: usize,
+    ) -> Option<(Outcome, usize)> {
+        let rest = &payload[start..];
+        let mut builder = RecordBuilder::new(&self.options);
+        let consumed = decode_wide_prefix(rest, rest_text, &mut builder).ok()?;
+        if consumed > self.options.max_record_bytes {
+            return None;
+        }
+        let follows_cleanly = match rest.get(consumed) {
+            None => true,
+            Some(byte) => byte.is_ascii_whitespace() || *byte == b'{' || *byte == b'[',
+        };
+        if !follows_cleanly {
+            return None;
+        }
+        let outcome = self.finish_object(builder, Ok(()), &rest[..consumed], start as u64, index);
+        Some((outcome, start + consumed))
     }
 
     /// Decodes one frame found by a [`FrameScanner`]: an object is one record, an array holds
     /// several. Record indexes start at `first_index`; returns how many outcomes were appended.
     pub fn decode_frame(&self, frame: &Frame, first_index: usize, out: &mut Vec<Outcome>) -> usize {
         let before = out.len();
-        let reject = |kind: RecordErrorKind| RejectedRecord {
-            error: RecordError {
-                offset: frame.start,
-                len: frame.end - frame.start,
-                index: first_index,
-                vehicle_id: None,
-                kind,
-            },
-            raw: frame.bytes.clone(),
+        let reject = |kind: RecordErrorKind| {
+            Box::new(RejectedRecord {
+                error: RecordError {
+                    offset: frame.start,
+                    len: frame.end - frame.start,
+                    index: first_index,
+                    vehicle_id: None,
+                    kind,
+                },
+                raw: frame.bytes.clone(),
+            })
         };
         match frame.kind {
             FrameKind::Value if frame.bytes.first() == Some(&b'[') => {
@@ -136,7 +182,7 @@ impl Decoder {
                     ));
                 }
             }
-            Err(err) => out.push(Err(RejectedRecord {
+            Err(err) => out.push(Err(Box::new(RejectedRecord {
                 error: RecordError {
                     offset: frame.start,
                     len: frame.end - frame.start,
@@ -145,7 +191,7 @@ impl Decoder {
                     kind: RecordErrorKind::Syntax(err.to_string()),
                 },
                 raw: frame.bytes.clone(),
-            })),
+            }))),
         }
     }
 
@@ -171,13 +217,27 @@ impl Decoder {
                 Format::Mapping(mapping) => decode_mapped(bytes, mapping, &mut builder),
             }
         };
+        self.finish_object(builder, parsed, bytes, offset, index)
+    }
+
+    /// Turns a filled builder into an outcome located at `offset`.
+    fn finish_object(
+        &self,
+        builder: RecordBuilder<'_>,
+        parsed: Result<(), RecordErrorKind>,
+        bytes: &[u8],
+        offset: u64,
+        index: usize,
+    ) -> Outcome {
         let (vehicle_field, time_field) = match &self.format {
             Format::Wide => (VEHICLE_ID_FIELD, TIME_FIELD),
             Format::Long(fields) => (fields.vehicle_id.as_str(), fields.time.as_str()),
             Format::Mapping(mapping) => (mapping.vehicle_id.as_str(), mapping.time.as_str()),
         };
-        let vehicle_id = builder.vehicle_id().map(str::to_owned);
-        let result = parsed.and_then(|()| builder.finish(vehicle_field, time_field));
+        let result = match parsed {
+            Ok(()) => builder.finish(vehicle_field, time_field),
+            Err(kind) => Err((kind, builder.vehicle_id().map(str::to_owned))),
+        };
         match result {
             Ok(decoded) => {
                 let raw = (!decoded.issues.is_empty()).then(|| bytes.to_vec());
@@ -188,7 +248,7 @@ impl Decoder {
                     raw,
                 })
             }
-            Err(kind) => Err(RejectedRecord {
+            Err((kind, vehicle_id)) => Err(Box::new(RejectedRecord {
                 error: RecordError {
                     offset,
                     len: bytes.len() as u64,
@@ -197,7 +257,15 @@ impl Decoder {
                     kind,
                 },
                 raw: bytes.to_vec(),
-            }),
+            })),
         }
     }
+}
+
+/// The first index at or after `from` that is not JSON whitespace.
+fn skip_whitespace(bytes: &[u8], mut from: usize) -> usize {
+    while from < bytes.len() && matches!(bytes[from], b' ' | b'\t' | b'\r' | b'\n') {
+        from += 1;
+    }
+    from
 }

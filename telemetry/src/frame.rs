@@ -142,6 +142,41 @@ impl FrameScanner {
         frames
     }
 
+    /// Delimits the single frame that starts at `start` in an in-memory payload (scanning only
+    /// as far as that frame reaches).
+    pub fn first_frame(payload: &[u8], start: usize, max_frame_bytes: usize) -> Frame {
+        let mut scanner = Self::starting_at(max_frame_bytes, start as u64);
+        let mut frames = Vec::with_capacity(1);
+        let mut position = start;
+        while frames.is_empty() && position < payload.len() {
+            let end = (position + 4096).min(payload.len());
+            scanner.feed_until_frame(&payload[position..end], &mut frames);
+            position = scanner.consumed() as usize;
+        }
+        if frames.is_empty() {
+            scanner.finish(&mut frames);
+        }
+        frames.truncate(1);
+        frames.pop().unwrap_or(Frame {
+            start: start as u64,
+            end: payload.len() as u64,
+            kind: FrameKind::Garbage,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// Like [`Self::feed`] but stops right after the first completed frame.
+    fn feed_until_frame(&mut self, chunk: &[u8], out: &mut Vec<Frame>) {
+        let mut index = 0;
+        while index < chunk.len() && out.is_empty() {
+            index = match self.state {
+                State::Between => self.scan_between(chunk, index),
+                State::Value => self.scan_value(chunk, index, out),
+                State::Garbage => self.scan_garbage(chunk, index, out),
+            };
+        }
+    }
+
     fn scan_between(&mut self, chunk: &[u8], mut index: usize) -> usize {
         while index < chunk.len() {
             let byte = chunk[index];

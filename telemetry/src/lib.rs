@@ -27,6 +27,7 @@ mod long;
 mod mapping;
 mod scalar;
 mod wide;
+mod wide_fast;
 
 pub use builder::Decoded;
 pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};

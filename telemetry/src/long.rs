@@ -25,13 +25,13 @@ pub(crate) fn decode_long(
         builder.set_fleet(fleet, get(fleet));
     }
     for attribute in &fields.attributes {
-        builder.add_attribute(attribute, attribute, get(attribute));
+        builder.add_attribute(|| attribute.clone(), attribute, get(attribute));
     }
     match get(&fields.signal_name) {
         Scalar::Str(name) => {
             let value = object.get(&fields.value).map(Scalar::from);
             match value {
-                Some(value) => builder.add_signal(&fields.value, &name, value),
+                Some(value) => builder.add_signal(|| fields.value.clone(), &name, value),
                 None => return Err(RecordErrorKind::MissingField(fields.value.clone())),
             }
         }

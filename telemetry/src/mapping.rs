@@ -28,16 +28,16 @@ pub(crate) fn decode_mapped(
         builder.set_fleet(fleet, get(fleet));
     }
     for (name, pointer) in &mapping.attributes {
-        builder.add_attribute(pointer, name, get(pointer));
+        builder.add_attribute(|| pointer.clone(), name, get(pointer));
     }
     for (name, pointer) in &mapping.signals {
-        builder.add_signal(pointer, name, get(pointer));
+        builder.add_signal(|| pointer.clone(), name, get(pointer));
     }
     if let Some(pointer) = &mapping.signals_object {
         match value.pointer(pointer) {
             Some(serde_json::Value::Object(members)) => {
                 for (name, member) in members {
-                    builder.add_signal(&format!("{pointer}/{name}"), name, Scalar::from(member));
+                    builder.add_signal(|| format!("{pointer}/{name}"), name, Scalar::from(member));
                 }
             }
             Some(other) => builder.add_issue(crate::FieldIssue::new(

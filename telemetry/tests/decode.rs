@@ -1,5 +1,7 @@
 //! Decoder behaviour per format and the bad-input policy, through the public API.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use telemetry::{
     DecodeOptions, Decoder, FieldMapping, Format, LongFields, Outcome, RecordErrorKind, TimeUnit,
 };

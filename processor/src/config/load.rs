@@ -225,7 +225,7 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("`rollups`"), "{text}");
+        assert!(text.contains("`rollups.windw`"), "{text}");
         assert!(text.contains("unknown field `windw`"), "{text}");
 
         let err = parse(

@@ -126,9 +126,9 @@ impl ConfiguredSource {
                 config.source.read_bytes,
                 max_record_bytes,
             )),
-            SourceKind::Simulator => ConfiguredSource::Simulator(Box::new(simulator::SimulatorSource::new(
-                config.source.simulator.clone(),
-            ))),
+            SourceKind::Simulator => ConfiguredSource::Simulator(Box::new(
+                simulator::SimulatorSource::new(config.source.simulator.clone()),
+            )),
         })
     }
 }

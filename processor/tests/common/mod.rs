@@ -200,7 +200,9 @@ pub fn brute_force_rollups(path: &Path, window_ms: i64) -> BTreeMap<RollupKey, R
     let text = std::fs::read_to_string(path).expect("read input");
     let mut samples: BTreeMap<RollupKey, Vec<(i64, usize, f64)>> = BTreeMap::new();
     for (line_number, line) in text.lines().enumerate() {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         let (Some(vehicle), Some(ts), Some(signals)) = (
             value["vehicle_id"].as_str(),
             value["ts"].as_i64(),
@@ -228,7 +230,11 @@ pub fn brute_force_rollups(path: &Path, window_ms: i64) -> BTreeMap<RollupKey, R
             });
             values.sort_by_key(|v| (v.0, v.1));
             let first_time = values[0].0;
-            let first = values.iter().find(|v| v.0 == first_time).map(|v| v.2).unwrap_or(f64::NAN);
+            let first = values
+                .iter()
+                .find(|v| v.0 == first_time)
+                .map(|v| v.2)
+                .unwrap_or(f64::NAN);
             let last = values.last().map(|v| v.2).unwrap_or(f64::NAN);
             let row = RollupRow {
                 count: values.len() as i64,
@@ -247,19 +253,36 @@ pub fn brute_force_rollups(path: &Path, window_ms: i64) -> BTreeMap<RollupKey, R
 }
 
 /// Asserts that two rollup sets agree (floating point within 1e-9 relative).
-pub fn assert_rollups_match(actual: &BTreeMap<RollupKey, RollupRow>, expected: &BTreeMap<RollupKey, RollupRow>) {
+pub fn assert_rollups_match(
+    actual: &BTreeMap<RollupKey, RollupRow>,
+    expected: &BTreeMap<RollupKey, RollupRow>,
+) {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
     assert_eq!(actual.len(), expected.len(), "number of rollups");
     for (key, want) in expected {
-        let got = actual.get(key).unwrap_or_else(|| panic!("missing rollup {key:?}"));
+        let got = actual
+            .get(key)
+            .unwrap_or_else(|| panic!("missing rollup {key:?}"));
         assert_eq!(got.count, want.count, "{key:?} count");
         assert_eq!((got.min, got.max), (want.min, want.max), "{key:?} min/max");
-        assert!(close(got.mean, want.mean), "{key:?} mean {} vs {}", got.mean, want.mean);
+        assert!(
+            close(got.mean, want.mean),
+            "{key:?} mean {} vs {}",
+            got.mean,
+            want.mean
+        );
         match (got.stddev, want.stddev) {
-            (Some(a), Some(b)) => assert!(close(a, b) || (a - b).abs() < 1e-7, "{key:?} stddev {a} vs {b}"),
+            (Some(a), Some(b)) => assert!(
+                close(a, b) || (a - b).abs() < 1e-7,
+                "{key:?} stddev {a} vs {b}"
+            ),
             (a, b) => assert_eq!(a, b, "{key:?} stddev"),
         }
-        assert_eq!((got.first, got.last), (want.first, want.last), "{key:?} first/last");
+        assert_eq!(
+            (got.first, got.last),
+            (want.first, want.last),
+            "{key:?} first/last"
+        );
         assert!(got.is_final, "{key:?} is final");
     }
 }

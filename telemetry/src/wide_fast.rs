@@ -1,0 +1,392 @@
+//! A specialised single-pass parser for the common shape of wide records (string keys, scalar
+//! values, flat `attributes`/`signals` objects, no escapes). It accepts a strict subset of JSON
+//! and returns `None` for anything else — escapes, nested values, unknown top-level fields,
+//! invalid input — so the serde-based parser in [`crate::wide`] handles those and produces the
+//! error messages. Both fill the same [`WideRaw`], so accepted records decode identically.
+
+use std::borrow::Cow;
+
+use crate::builder::RecordBuilder;
+use crate::scalar::Scalar;
+use crate::wide::{WideRaw, TIME_FIELD, VEHICLE_ID_FIELD};
+
+/// 10⁰ … 10²², every one exactly representable as a double.
+const POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// True when some byte of `word` is zero (the classic SWAR test).
+#[inline]
+fn has_zero_byte(word: u64) -> bool {
+    word.wrapping_sub(ONES) & !word & HIGHS != 0
+}
+
+/// Length of a string body up to its closing quote, eight bytes at a time; `None` at a
+/// backslash or a control character (left to serde) or when the input ends first.
+#[inline]
+fn string_body_len(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        // A byte below 0x20 has its top three bits clear.
+        let control = has_zero_byte(word & (ONES * 0xE0));
+        if quote || backslash || control {
+            break;
+        }
+        at += 8;
+    }
+    loop {
+        match *bytes.get(at)? {
+            b'"' => return Some(at),
+            b'\\' | 0..=0x1f => return None,
+            _ => at += 1,
+        }
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    #[inline]
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// A string without escapes or control characters.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let end = start + string_body_len(self.bytes.get(start..)?)?;
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        // Quotes are ASCII, so both ends are character boundaries of the validated text.
+        self.text.get(start..end)
+    }
+
+    /// A JSON number (strict grammar); integers that fit are kept exact. Decimals with at most
+    /// 15 significant digits and at most 22 fraction digits take Clinger's exact fast path
+    /// (mantissa and power of ten are both exact doubles, so one division rounds correctly);
+    /// everything else goes through the standard library's correctly rounded parser.
+    #[inline]
+    fn number(&mut self) -> Option<Scalar<'a>> {
+        let start = self.at;
+        let mut end = start;
+        let negative = self.bytes.get(end) == Some(&b'-');
+        if negative {
+            end += 1;
+        }
+        let digits_start = end;
+        let mut mantissa: u64 = 0;
+        let mut significant = 0u32;
+        while let Some(digit @ b'0'..=b'9') = self.bytes.get(end).copied() {
+            if significant < 19 {
+                mantissa = mantissa * 10 + u64::from(digit - b'0');
+                if mantissa > 0 {
+                    significant += 1;
+                }
+            } else {
+                significant += 1;
+            }
+            end += 1;
+        }
+        let int_digits = end - digits_start;
+        if int_digits == 0 || (int_digits > 1 && self.bytes[digits_start] == b'0') {
+            return None;
+        }
+        let mut fraction_digits = 0u32;
+        let mut simple = true;
+        if self.bytes.get(end) == Some(&b'.') {
+            end += 1;
+            let fraction_start = end;
+            while let Some(digit @ b'0'..=b'9') = self.bytes.get(end).copied() {
+                if significant < 19 {
+                    mantissa = mantissa * 10 + u64::from(digit - b'0');
+                    if mantissa > 0 {
+                        significant += 1;
+                    }
+                    fraction_digits += 1;
+                } else {
+                    simple = false;
+                }
+                end += 1;
+            }
+            if end == fraction_start {
+                return None;
+            }
+        }
+        let mut exponent_part = false;
+        if let Some(b'e' | b'E') = self.bytes.get(end) {
+            exponent_part = true;
+            end += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(end) {
+                end += 1;
+            }
+            let exponent_start = end;
+            while matches!(self.bytes.get(end), Some(b'0'..=b'9')) {
+                end += 1;
+            }
+            if end == exponent_start {
+                return None;
+            }
+        }
+        let text = self.text.get(start..end)?;
+        self.at = end;
+        let integer = !exponent_part && !text.contains('.');
+        if integer && negative && mantissa == 0 && significant == 0 {
+            return Some(Scalar::Float(-0.0));
+        }
+        if integer {
+            if let Ok(value) = text.parse::<i64>() {
+                return Some(Scalar::Int(value.into()));
+            }
+            if let Ok(value) = text.parse::<u64>() {
+                return Some(Scalar::Int(value.into()));
+            }
+        }
+        if simple && !exponent_part && significant <= 15 && fraction_digits <= 22 {
+            let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits as usize];
+            return Some(Scalar::Float(if negative { -magnitude } else { magnitude }));
+        }
+        let value = text.parse::<f64>().ok()?;
+        value.is_finite().then_some(Scalar::Float(value))
+    }
+
+    /// A scalar value; `None` for objects, arrays and anything invalid.
+    #[inline]
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        self.skip_whitespace();
+        match self.peek()? {
+            b'"' => self.string().map(|text| Scalar::Str(Cow::Borrowed(text))),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true", Scalar::Bool(true)),
+            b'f' => self.literal(b"false", Scalar::Bool(false)),
+            b'n' => self.literal(b"null", Scalar::Null),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Scalar<'a>) -> Option<Scalar<'a>> {
+        self.bytes[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            value
+        })
+    }
+
+    /// A flat object of scalars (or `null`), handing each member to `add` as it is read.
+    fn members(&mut self, mut add: impl FnMut(&'a str, Scalar<'a>)) -> Option<()> {
+        self.skip_whitespace();
+        if self.peek()? == b'n' {
+            return self.literal(b"null", Scalar::Null).map(|_| ());
+        }
+        self.eat(b'{')?;
+        self.skip_whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let name = self.string()?;
+            self.eat(b':')?;
+            add(name, self.scalar()?);
+            self.skip_whitespace();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Parses the wide object at the start of `text` (already validated UTF-8) straight into
+/// `builder` and returns the bytes it spans, or `None` when the serde parser must decide (the
+/// builder is then partly filled and must be discarded). A top-level field that repeats is left to
+/// serde, so the result always equals [`WideRaw::apply`] of the serde parse.
+pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Option<usize> {
+    let mut cursor = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    cursor.eat(b'{')?;
+    builder.reserve_signals(12);
+    let mut raw = WideRaw::default();
+    let mut seen = [false; 5];
+    let mut first_time = |slot: usize| !std::mem::replace(&mut seen[slot], true);
+    cursor.skip_whitespace();
+    let end = if cursor.peek()? == b'}' {
+        cursor.at + 1
+    } else {
+        loop {
+            let key = cursor.string()?;
+            cursor.eat(b':')?;
+            match key {
+                VEHICLE_ID_FIELD if first_time(0) => raw.vehicle_id = Some(cursor.scalar()?),
+                TIME_FIELD if first_time(1) => raw.ts = Some(cursor.scalar()?),
+                "fleet" if first_time(2) => raw.fleet = Some(cursor.scalar()?),
+                "signals" if first_time(3) => cursor.members(|name, value| {
+                    builder.add_signal(|| format!("signals.{name}"), name, value);
+                })?,
+                "attributes" if first_time(4) => cursor.members(|name, value| {
+                    builder.add_attribute(|| format!("attributes.{name}"), name, value);
+                })?,
+                _ => return None,
+            }
+            cursor.skip_whitespace();
+            match cursor.peek()? {
+                b',' => cursor.at += 1,
+                b'}' => break cursor.at + 1,
+                _ => return None,
+            }
+        }
+    };
+    raw.apply(builder);
+    Some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::DecodeOptions;
+    use proptest::prelude::*;
+
+    fn fast(text: &str) -> Option<String> {
+        let options = DecodeOptions::default();
+        let mut builder = RecordBuilder::new(&options);
+        let used = parse_wide_fast(text, &mut builder)?;
+        assert_eq!(used, text.len());
+        Some(format!("{:?}", builder.finish("vehicle_id", "ts")))
+    }
+
+    fn serde(text: &str) -> Option<String> {
+        let options = DecodeOptions::default();
+        let mut builder = RecordBuilder::new(&options);
+        serde_json::from_str::<WideRaw<'_>>(text)
+            .ok()?
+            .apply(&mut builder);
+        Some(format!("{:?}", builder.finish("vehicle_id", "ts")))
+    }
+
+    #[test]
+    fn accepts_the_common_shape() {
+        let text = r#"{"vehicle_id":"veh-1","fleet":"f","ts":1767225600000,"attributes":{"model":"e-van"},"signals":{"a":42.1,"b":-3,"c":1e3,"d":true,"e":null,"f":"x"}}"#;
+        assert!(fast(text).is_some());
+        assert_eq!(fast(text), serde(text));
+    }
+
+    #[test]
+    fn numbers_match_the_standard_parser() {
+        for text in [
+            "0",
+            "-0",
+            "0.1",
+            "42.125",
+            "-3.75",
+            "123456789012345",
+            "0.000001",
+            "1.7976931348623157",
+            "12345678901234567890",
+            "-9223372036854775808",
+            "9007199254740993",
+            "1.5e3",
+            "2E-2",
+            "0.1000000000000000055511151231257827",
+        ] {
+            let mut cursor = Cursor {
+                text,
+                bytes: text.as_bytes(),
+                at: 0,
+            };
+            let parsed = cursor.number().unwrap();
+            let expected = serde_json::from_str::<Scalar<'_>>(text).unwrap();
+            assert_eq!(parsed, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn string_scanning_finds_the_quote_and_stops_at_escapes() {
+        assert_eq!(string_body_len(b"\""), Some(0));
+        assert_eq!(string_body_len(b"abcdefghijklmnop\"x"), Some(16));
+        assert_eq!(
+            string_body_len("héllo wörld, long enough\"".as_bytes()),
+            Some(26)
+        );
+        assert_eq!(string_body_len(b"abcdefgh\\\"ijk\""), None);
+        assert_eq!(string_body_len(b"abcdefghij\nk\""), None);
+        assert_eq!(string_body_len(b"abcdefghijklmn"), None);
+    }
+
+    #[test]
+    fn declines_what_it_does_not_handle() {
+        for text in [
+            r#"{"vehicle_id":"v\"1","ts":1}"#,
+            r#"{"vehicle_id":"v","extra":1}"#,
+            r#"{"vehicle_id":"v","vehicle_id":"w"}"#,
+            r#"{"signals":{"a":{"b":1}}}"#,
+            r#"{"signals":{"a":01}}"#,
+            r#"{"signals":{"a":1e999}}"#,
+            r#"{"signals":{"a":NaN}}"#,
+            r#"{"signals":{"a":1,}}"#,
+            r#"{"vehicle_id":"v""#,
+        ] {
+            assert!(fast(text).is_none(), "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_it_accepts_serde_reads_the_same(
+            id in "[a-z0-9\\-é]{0,8}",
+            ts in proptest::num::i64::ANY,
+            values in proptest::collection::vec((-1e13f64..1e13, "[a-z_]{1,3}"), 0..6),
+            rounded in proptest::collection::vec((-100_000i64..100_000, 0u32..6), 0..4),
+            big in proptest::num::i64::ANY,
+            flag in proptest::bool::ANY,
+        ) {
+            let mut signals: Vec<String> = values.iter().map(|(v, k)| format!("\"{k}\":{v}")).collect();
+            for (index, (units, decimals)) in rounded.iter().enumerate() {
+                let value = *units as f64 / 10f64.powi(*decimals as i32);
+                signals.push(format!("\"r{index}\":{value:.prec$}", prec = *decimals as usize));
+            }
+            let text = format!(
+                r#"{{ "vehicle_id" : "{id}", "ts":{ts},"signals":{{{}, "big": {big}, "flag": {flag} }} }}"#,
+                signals.join(",")
+            ).replace("{, ", "{");
+            if let Some(decoded) = fast(&text) {
+                prop_assert_eq!(Some(decoded), serde(&text));
+            }
+        }
+    }
+}
