@@ -17,7 +17,10 @@ fn every_example_config_is_valid() {
             checked += 1;
         }
     }
-    assert!(checked >= 4, "expected the example configs, found {checked}");
+    assert!(
+        checked >= 4,
+        "expected the example configs, found {checked}"
+    );
 }
 
 #[test]

@@ -58,7 +58,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         fresh: args.fresh,
         progress: !args.no_progress,
     };
-    runtime.block_on(run_with_signals(config, options))
+    let code = runtime.block_on(run_with_signals(config, options));
+    // After a missed deadline, stages may still be blocked; do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 async fn run_with_signals(config: Config, options: RunOptions) -> ExitCode {
