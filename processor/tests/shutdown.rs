@@ -72,13 +72,19 @@ fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
     stdout
 }
 
-#[test]
-fn sigterm_then_restart_equals_an_uninterrupted_run() {
+/// An uninterrupted run over a fresh input; returns its workspace and the input path.
+fn reference_run() -> (Workspace, std::path::PathBuf) {
     let reference = Workspace::new();
     let input = reference.path("fleet.ndjson");
     make_input(&input);
     let config = reference.config(&input, "");
     fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    (reference, input)
+}
+
+#[test]
+fn sigterm_then_restart_equals_an_uninterrupted_run() {
+    let (reference, input) = reference_run();
 
     let interrupted = Workspace::new();
     let config = interrupted.config(&input, "");
@@ -104,11 +110,7 @@ fn sigterm_then_restart_equals_an_uninterrupted_run() {
 
 #[test]
 fn emit_partial_writes_partial_windows_that_the_restart_completes() {
-    let reference = Workspace::new();
-    let input = reference.path("fleet.ndjson");
-    make_input(&input);
-    let config = reference.config(&input, "");
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    let (reference, input) = reference_run();
 
     let interrupted = Workspace::new();
     let config = interrupted.config(&input, "[shutdown]\nopen_windows = \"emit_partial\"\n");

@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::sinks::dead_letter::DeadLetterSink;
-use crate::sinks::ndjson::NdjsonSink;
+use crate::sinks::dead_letter::{DeadLetterLines, DeadLetterSink};
+use crate::sinks::ndjson::{NdjsonSink, OutputLines};
 use crate::sinks::runner::{run_sink, SinkAck, SinkMessage};
 use crate::sinks::sqlite::SqliteSink;
 use crate::sinks::{Sink, SinkError};
@@ -121,9 +121,15 @@ pub async fn run(
         )?));
     }
     if config.sinks.ndjson.enabled {
-        sinks.push(Box::new(NdjsonSink::open(&config.sinks.ndjson.path)?));
+        sinks.push(Box::new(NdjsonSink::open(
+            &config.sinks.ndjson.path,
+            OutputLines,
+        )?));
     }
-    sinks.push(Box::new(DeadLetterSink::open(&config.dead_letter.path)?));
+    sinks.push(Box::new(DeadLetterSink::open(
+        &config.dead_letter.path,
+        DeadLetterLines,
+    )?));
     for sink in &mut sinks {
         let token = checkpoint
             .as_ref()

@@ -1,16 +1,12 @@
 //! The dead-letter sink: every rejected record or field as one NDJSON line with its position,
 //! reason and raw payload (base64), so nothing is lost and it can be replayed.
 
-use std::path::Path;
-
 use base64::Engine;
 use serde::Serialize;
 
-use super::ndjson::LineFile;
-use super::{Sink, SinkError};
+use super::line_file::{LineEncoder, LineFile, LineSink};
+use super::SinkError;
 use crate::pipeline::output::{DeadLetter, Output};
-
-const NAME: &str = "dead_letter";
 
 #[derive(Serialize)]
 struct DeadLetterLine<'a> {
@@ -41,43 +37,19 @@ impl<'a> From<&'a DeadLetter> for DeadLetterLine<'a> {
     }
 }
 
-/// Writes dead letters to an NDJSON file.
-pub struct DeadLetterSink {
-    file: LineFile,
-}
+/// Dead letters as JSON lines.
+pub struct DeadLetterLines;
 
-impl DeadLetterSink {
-    /// A sink appending to `path` (created with its directory).
-    pub fn open(path: &Path) -> Result<Self, SinkError> {
-        Ok(Self {
-            file: LineFile::open(NAME, path)?,
-        })
-    }
-}
+impl LineEncoder for DeadLetterLines {
+    const NAME: &'static str = "dead_letter";
 
-impl Sink for DeadLetterSink {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn describe(&self) -> String {
-        self.file.describe()
-    }
-
-    fn restore(&mut self, token: Option<u64>) -> Result<(), SinkError> {
-        self.file.restore(token)
-    }
-
-    fn write(&mut self, outputs: &[Output]) -> Result<(), SinkError> {
-        for output in outputs {
-            if let Output::DeadLetter(letter) = output {
-                self.file.write_line(&DeadLetterLine::from(letter))?;
-            }
+    fn encode(&self, output: &Output, file: &mut LineFile) -> Result<(), SinkError> {
+        match output {
+            Output::DeadLetter(letter) => file.write_line(&DeadLetterLine::from(letter)),
+            _ => Ok(()),
         }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<Option<u64>, SinkError> {
-        self.file.flush()
     }
 }
+
+/// The dead-letter sink.
+pub type DeadLetterSink = LineSink<DeadLetterLines>;

@@ -6,6 +6,7 @@
 //! token, so re-processed outputs never duplicate. Sinks run on their own blocking thread.
 
 pub mod dead_letter;
+pub mod line_file;
 pub mod ndjson;
 pub mod runner;
 pub mod sqlite;
