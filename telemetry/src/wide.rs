@@ -40,11 +40,11 @@ pub(crate) fn decode_wide_prefix(
     builder: &mut RecordBuilder<'_>,
 ) -> Result<usize, RecordErrorKind> {
     if let Some(text) = text {
-        let mut fast_builder = builder.fresh();
-        if let Some(used) = crate::wide_fast::parse_wide_fast(text, &mut fast_builder) {
-            *builder = fast_builder;
+        if let Some(used) = crate::wide_fast::parse_wide_fast(text, builder) {
             return Ok(used);
         }
+        // The fast path may have filled part of the record: start over for serde.
+        *builder = builder.fresh();
     }
     let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<WideRaw<'_>>();
     match stream.next() {

@@ -158,13 +158,22 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        let text = self.text.get(start..end)?;
         self.at = end;
-        let integer = !exponent_part && !text.contains('.');
-        if integer && negative && mantissa == 0 && significant == 0 {
-            return Some(Scalar::Float(-0.0));
-        }
+        let integer = fraction_digits == 0 && !exponent_part && self.bytes[end - 1] != b'.';
         if integer {
+            if negative && mantissa == 0 {
+                return Some(Scalar::Float(-0.0));
+            }
+            if int_digits <= 18 {
+                // At most 18 digits: the accumulated mantissa is exact and fits an i64.
+                let value = mantissa as i64;
+                return Some(Scalar::Int(i128::from(if negative {
+                    -value
+                } else {
+                    value
+                })));
+            }
+            let text = self.text.get(start..end)?;
             if let Ok(value) = text.parse::<i64>() {
                 return Some(Scalar::Int(value.into()));
             }
@@ -176,7 +185,7 @@ impl<'a> Cursor<'a> {
             let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits as usize];
             return Some(Scalar::Float(if negative { -magnitude } else { magnitude }));
         }
-        let value = text.parse::<f64>().ok()?;
+        let value = self.text.get(start..end)?.parse::<f64>().ok()?;
         value.is_finite().then_some(Scalar::Float(value))
     }
 
