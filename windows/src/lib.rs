@@ -3,15 +3,16 @@
 //! Map of the crate:
 //! - [`watermark`]: per-partition bounded out-of-orderness watermarks.
 //! - [`tumbling`]: tumbling windows with watermark-driven close, versions and partial emission.
-//! - [`stats`]: the mergeable summary aggregator (count, min, max, mean, stddev, first, last).
+//! - [`aggregate`]: mergeable aggregators — summary statistics, DDSketch quantiles, histograms,
+//!   time-weighted averages, HyperLogLog distinct counts.
 //!
 //! Every operator's state is serde-serializable so the pipeline can checkpoint it and a restart
 //! continues with exactly the output of an uninterrupted run.
 
-pub mod stats;
+pub mod aggregate;
 pub mod tumbling;
 pub mod watermark;
 
-pub use stats::SummaryStats;
+pub use aggregate::{Accumulator, AggregateResult, AggregateSpec, SummaryStats};
 pub use tumbling::{LateValue, TumblingSpec, TumblingWindows, WindowResult};
 pub use watermark::WatermarkTracker;

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::SummaryStats;
+use crate::aggregate::SummaryStats;
 
 /// Size and alignment of tumbling windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
