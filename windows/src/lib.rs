@@ -2,6 +2,9 @@
 //!
 //! Map of the crate:
 //! - [`watermark`]: per-partition bounded out-of-orderness watermarks.
+//! - [`spec`]: window kinds (tumbling, hopping, session, stagger, sliding).
+//! - [`engine`]: the window engine — every kind, allowed lateness with versions, emission modes,
+//!   a state cap and snapshots.
 //! - [`tumbling`]: tumbling windows with watermark-driven close, versions and partial emission.
 //! - [`aggregate`]: mergeable aggregators — summary statistics, DDSketch quantiles, histograms,
 //!   time-weighted averages, HyperLogLog distinct counts.
@@ -10,9 +13,16 @@
 //! continues with exactly the output of an uninterrupted run.
 
 pub mod aggregate;
+pub mod engine;
+pub mod spec;
 pub mod tumbling;
 pub mod watermark;
 
 pub use aggregate::{Accumulator, AggregateResult, AggregateSpec, SummaryStats};
+pub use engine::{
+    EmitMode, EngineConfig, EngineSnapshot, IncompatibleSnapshot, Rejection, WindowEngine,
+    WindowOutput,
+};
+pub use spec::WindowKind;
 pub use tumbling::{LateValue, TumblingSpec, TumblingWindows, WindowResult};
 pub use watermark::WatermarkTracker;

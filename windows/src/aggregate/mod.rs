@@ -63,7 +63,7 @@ impl AggregateSpec {
         if self
             .histogram_bounds
             .windows(2)
-            .any(|pair| !(pair[0] < pair[1]))
+            .any(|pair| pair[0].partial_cmp(&pair[1]) != Some(std::cmp::Ordering::Less))
         {
             problems.push("histogram_bounds must be strictly ascending".to_owned());
         }

@@ -1,0 +1,212 @@
+//! Tumbling and hopping windows: mergeable accumulators per (window start, key), closed by the
+//! watermark, kept for the allowed lateness.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{EngineConfig, Rejection, WindowOutput};
+use crate::aggregate::Accumulator;
+use crate::spec::aligned_starts;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Slot {
+    accumulator: Accumulator,
+    /// Versions emitted so far.
+    emitted: u32,
+    /// Changed since the last emission.
+    dirty: bool,
+    /// The final (closed-window) result of the current content has been emitted.
+    final_emitted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Eq + Hash",
+    deserialize = "K: DeserializeOwned + Eq + Hash"
+))]
+pub(super) struct AlignedState<K: Eq + Hash> {
+    windows: BTreeMap<i64, FxHashMap<K, Slot>>,
+    /// Starts of windows holding at least one dirty slot.
+    dirty: BTreeSet<i64>,
+    entries: usize,
+}
+
+impl<K: Eq + Hash> Default for AlignedState<K> {
+    fn default() -> Self {
+        Self {
+            windows: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
+    pub(super) fn add(
+        &mut self,
+        config: &EngineConfig,
+        watermark: Option<i64>,
+        key: &K,
+        time_ms: i64,
+        value: f64,
+        item: Option<&[u8]>,
+    ) -> Result<(), Rejection> {
+        let Some((size, slide, offset)) = config.kind.aligned() else {
+            return Ok(());
+        };
+        let mut rejection = None;
+        for start in aligned_starts(time_ms, size, slide, offset) {
+            let end = start + size;
+            if let Some(watermark_ms) = watermark {
+                if end + config.allowed_lateness_ms <= watermark_ms {
+                    rejection.get_or_insert(Rejection::Late {
+                        window_start_ms: start,
+                        window_end_ms: end,
+                        watermark_ms,
+                    });
+                    continue;
+                }
+            }
+            let exists = self
+                .windows
+                .get(&start)
+                .is_some_and(|window| window.contains_key(key));
+            if !exists {
+                if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
+                    rejection.get_or_insert(Rejection::StateCap {
+                        limit: config.max_open_entries,
+                    });
+                    continue;
+                }
+                self.entries += 1;
+            }
+            let slot = self
+                .windows
+                .entry(start)
+                .or_default()
+                .entry(key.clone())
+                .or_insert_with(|| Slot {
+                    accumulator: Accumulator::new(&config.aggregates),
+                    emitted: 0,
+                    dirty: false,
+                    final_emitted: false,
+                });
+            slot.accumulator
+                .add(&config.aggregates, time_ms, value, item);
+            slot.dirty = true;
+            slot.final_emitted = false;
+            self.dirty.insert(start);
+        }
+        rejection.map_or(Ok(()), Err)
+    }
+
+    pub(super) fn advance(
+        &mut self,
+        config: &EngineConfig,
+        watermark_ms: i64,
+        out: &mut Vec<WindowOutput<K>>,
+    ) {
+        let Some((size, _, _)) = config.kind.aligned() else {
+            return;
+        };
+        let closed: Vec<i64> = self.dirty.range(..=watermark_ms - size).copied().collect();
+        for start in closed {
+            self.dirty.remove(&start);
+            if let Some(window) = self.windows.get_mut(&start) {
+                emit_window(config, start, start + size, window, true, false, out);
+            }
+        }
+        while let Some((&start, _)) = self.windows.first_key_value() {
+            if start + size + config.allowed_lateness_ms > watermark_ms {
+                break;
+            }
+            if let Some((_, window)) = self.windows.pop_first() {
+                self.entries -= window.len();
+            }
+        }
+    }
+
+    pub(super) fn partial(
+        &mut self,
+        config: &EngineConfig,
+        watermark: Option<i64>,
+        only_changed: bool,
+        out: &mut Vec<WindowOutput<K>>,
+    ) {
+        let Some((size, _, _)) = config.kind.aligned() else {
+            return;
+        };
+        let open_from = watermark.map_or(i64::MIN, |w| w - size + 1);
+        for (&start, window) in self.windows.range_mut(open_from..) {
+            emit_window(
+                config,
+                start,
+                start + size,
+                window,
+                false,
+                only_changed,
+                out,
+            );
+        }
+    }
+
+    pub(super) fn entries(&self) -> usize {
+        self.entries
+    }
+
+    pub(super) fn state_bytes(&self) -> usize {
+        self.windows
+            .values()
+            .flat_map(|window| window.values())
+            .map(|slot| slot.accumulator.state_bytes() + std::mem::size_of::<(K, Slot)>())
+            .sum()
+    }
+}
+
+/// Emits the slots of one window that need it, in key order.
+fn emit_window<K: Clone + Ord + Hash>(
+    config: &EngineConfig,
+    start: i64,
+    end: i64,
+    window: &mut FxHashMap<K, Slot>,
+    closed: bool,
+    only_changed: bool,
+    out: &mut Vec<WindowOutput<K>>,
+) {
+    let mut keys: Vec<&K> = window
+        .iter()
+        .filter(|(_, slot)| {
+            if closed {
+                slot.dirty || !slot.final_emitted
+            } else {
+                slot.dirty || !only_changed
+            }
+        })
+        .map(|(key, _)| key)
+        .collect();
+    keys.sort_unstable();
+    let keys: Vec<K> = keys.into_iter().cloned().collect();
+    for key in keys {
+        let Some(slot) = window.get_mut(&key) else {
+            continue;
+        };
+        let Some(result) = slot.accumulator.result(&config.aggregates, end) else {
+            continue;
+        };
+        slot.emitted += 1;
+        slot.dirty = false;
+        slot.final_emitted = closed;
+        out.push(WindowOutput {
+            key,
+            start_ms: start,
+            end_ms: end,
+            result,
+            version: slot.emitted,
+            is_final: closed,
+        });
+    }
+}
