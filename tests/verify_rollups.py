@@ -51,6 +51,7 @@ def main() -> int:
     connection = sqlite3.connect(args.db)
     rows = connection.execute(
         "SELECT vehicle_id, signal, window_start_ms, count, min, max, mean, stddev, first, last FROM rollups"
+        " WHERE rollup = 'signal_1m'"
     ).fetchall()
     problems = []
     if len(rows) != len(windows):

@@ -134,7 +134,7 @@ fn invalid_config_lists_every_problem_and_exits_2() {
     let path = workspace.path("bad.toml");
     std::fs::write(
         &path,
-        "[source]\nkind = \"file\"\n[rollups]\nwindow = \"0s\"\n[[rules]]\nname = \"x\"\nseverity = \"warning\"\nwhen = \"speed >\"\n",
+        "[source]\nkind = \"file\"\n[[rollups]]\nname = \"r\"\nwindow = { kind = \"tumbling\", size = \"0s\" }\n[[rules]]\nname = \"x\"\nseverity = \"warning\"\nwhen = \"speed >\"\n",
     )
     .unwrap();
     let output = std::process::Command::new(common::BIN)
@@ -145,7 +145,7 @@ fn invalid_config_lists_every_problem_and_exits_2() {
     let text = String::from_utf8_lossy(&output.stderr);
     for expected in [
         "`source.path`",
-        "`rollups.window`",
+        "`rollups[0].window`",
         "`rules[0].when`",
         "expected a number at column 8",
     ] {

@@ -146,12 +146,46 @@ fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
     assert!(dead[0]["reason"]
         .as_str()
         .unwrap()
-        .contains("behind the watermark"));
+        .contains("closed for good"));
     let rollups = read_rollups(&workspace.db());
     assert!(
         rollups.values().all(|row| row.max < 999.0),
         "the late value is not in any rollup"
     );
+    assert_eq!(rollups.values().map(|row| row.count).sum::<i64>(), 301);
+}
+
+#[test]
+fn allowed_lateness_updates_the_closed_window_with_a_higher_version() {
+    let workspace = Workspace::new();
+    let input = workspace.path("late.ndjson");
+    let mut lines = Vec::new();
+    for second in 0..300 {
+        lines.push(format!(
+            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{second}}}}}"#,
+            1_767_225_600_000_i64 + second * 1000
+        ));
+    }
+    lines.push(
+        r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned(),
+    );
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let config = workspace.config(&input, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "window = { kind = \"tumbling\", size = \"1m\" }",
+        "window = { kind = \"tumbling\", size = \"1m\" }\nallowed_lateness = \"5m\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+
+    assert!(workspace.dead_letters().is_empty());
+    let rollups = read_rollups(&workspace.db());
+    let minute_3 = &rollups[&(
+        "veh-1".to_owned(),
+        "speed_kmh".to_owned(),
+        1_767_225_780_000,
+    )];
+    assert_eq!((minute_3.count, minute_3.max), (61, 999.0));
     assert_eq!(rollups.values().map(|row| row.count).sum::<i64>(), 301);
 }
 

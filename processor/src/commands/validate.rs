@@ -9,11 +9,16 @@ use crate::config;
 pub fn validate(args: &ValidateArgs) -> ExitCode {
     match config::load_file(&args.file) {
         Ok(config) => {
+            let rollups: Vec<&str> = config
+                .rollups
+                .iter()
+                .map(|rollup| rollup.name.as_str())
+                .collect();
             println!(
-                "ok: {} — source {:?}, {} ms windows, {} rules",
+                "ok: {} — source {:?}, rollups [{}], {} rules",
                 args.file.display(),
                 config.source.kind,
-                config.rollups.window.ms(),
+                rollups.join(", "),
                 config.rules.len()
             );
             ExitCode::SUCCESS

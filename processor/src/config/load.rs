@@ -203,7 +203,7 @@ mod tests {
             &env(&[
                 ("FLEETSTREAM_SINKS__SQLITE__PATH", "/tmp/x.db"),
                 ("FLEETSTREAM_SOURCE__SIMULATOR__VEHICLES", "7"),
-                ("FLEETSTREAM_ROLLUPS__WINDOW", "30s"),
+                ("FLEETSTREAM_TIME__MAX_OUT_OF_ORDERNESS", "30s"),
                 ("OTHER_VAR", "ignored"),
             ]),
         )
@@ -213,28 +213,32 @@ mod tests {
             std::path::PathBuf::from("/tmp/x.db")
         );
         assert_eq!(config.source.simulator.spec.vehicles, 7);
-        assert_eq!(config.rollups.window.ms(), 30_000);
+        assert_eq!(config.time.max_out_of_orderness.ms(), 30_000);
     }
 
     #[test]
     fn unknown_keys_and_bad_types_name_their_path() {
         let err = parse(
-            "[source]\nkind = \"simulator\"\n[rollups]\nwindw = \"1m\"\n",
+            "[source]\nkind = \"simulator\"\n[[rollups]]\nname = \"r\"\nwindw = \"1m\"\n",
             "t",
             &[],
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("`rollups.windw`"), "{text}");
+        assert!(text.contains("`rollups[0].windw`"), "{text}");
         assert!(text.contains("unknown field `windw`"), "{text}");
 
         let err = parse(
-            "[source]\nkind = \"simulator\"\n[rollups]\nwindow = \"1 minute\"\n",
+            "[source]\nkind = \"simulator\"\n[[rollups]]\nname = \"r\"\nwindow = { kind = \"tumbling\", size = \"1 minute\" }\n",
             "t",
             &[],
         )
         .unwrap_err();
-        assert!(err.to_string().contains("`rollups.window`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`rollups[0].window`: invalid duration \"1 minute\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -242,8 +246,9 @@ mod tests {
         let text = r#"
 [source]
 kind = "file"
-[rollups]
-window = "0s"
+[[rollups]]
+name = "r"
+window = { kind = "tumbling", size = "0s" }
 [time]
 max_out_of_orderness = "0s"
 [pipeline]
@@ -259,7 +264,7 @@ when = "speed >> 3"
         };
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"source.path"), "{paths:?}");
-        assert!(paths.contains(&"rollups.window"), "{paths:?}");
+        assert!(paths.contains(&"rollups[0].window"), "{paths:?}");
         assert!(
             paths.contains(&"pipeline.sink_channel_capacity"),
             "{paths:?}"

@@ -6,6 +6,7 @@
 
 mod duration;
 mod load;
+mod rollup;
 mod validate;
 
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub use duration::DurationText;
 pub use load::{
     load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
+};
+pub use rollup::{
+    default_rollups, EmitConfig, GroupDimension, RollupConfig, WindowConfig, DEFAULT_ROLLUP,
 };
 
 /// The whole configuration.
@@ -29,9 +33,9 @@ pub struct Config {
     /// Event-time handling.
     #[serde(default)]
     pub time: TimeConfig,
-    /// Windowed rollups.
-    #[serde(default)]
-    pub rollups: RollupConfig,
+    /// Windowed rollups (default: 1-minute tumbling windows per vehicle and signal).
+    #[serde(default = "default_rollups")]
+    pub rollups: Vec<RollupConfig>,
     /// Threshold rules.
     #[serde(default)]
     pub rules: Vec<models::rules::RuleSpec>,
@@ -163,25 +167,6 @@ impl Default for TimeConfig {
     fn default() -> Self {
         Self {
             max_out_of_orderness: DurationText(10_000),
-        }
-    }
-}
-
-/// `[rollups]`: tumbling event-time windows per (vehicle, signal).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RollupConfig {
-    /// Window length.
-    pub window: DurationText,
-    /// Shift of window starts from the epoch.
-    pub offset: DurationText,
-}
-
-impl Default for RollupConfig {
-    fn default() -> Self {
-        Self {
-            window: DurationText(60_000),
-            offset: DurationText(0),
         }
     }
 }

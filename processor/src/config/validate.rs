@@ -63,17 +63,17 @@ impl Config {
                 "must be at least decode.max_record_bytes".to_owned(),
             );
         }
-        let spec = windows::TumblingSpec {
-            size_ms: self.rollups.window.ms(),
-            offset_ms: self.rollups.offset.ms(),
-        };
-        for message in spec.problems() {
-            let path = if message.contains("offset") {
-                "rollups.offset"
-            } else {
-                "rollups.window"
-            };
-            problem(path, message);
+        let mut rollup_names = std::collections::BTreeSet::new();
+        for (index, rollup) in self.rollups.iter().enumerate() {
+            if !rollup_names.insert(rollup.name.as_str()) {
+                problem(
+                    &format!("rollups[{index}].name"),
+                    format!("duplicate rollup name {:?}", rollup.name),
+                );
+            }
+            for (key, message) in rollup.problems() {
+                problem(&format!("rollups[{index}].{key}"), message);
+            }
         }
         for (path, capacity) in [
             (

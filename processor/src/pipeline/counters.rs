@@ -14,8 +14,12 @@ pub struct PipelineCounters {
     pub records_rejected: AtomicU64,
     /// Records with at least one dropped field.
     pub records_with_field_issues: AtomicU64,
-    /// Records that arrived behind the watermark.
+    /// Records dead-lettered because a window they belong to had closed for good.
     pub records_late: AtomicU64,
+    /// Records behind the watermark, which rules skip (they may still count in rollups).
+    pub records_late_for_rules: AtomicU64,
+    /// Records dead-lettered because of a rollup's `max_open_entries`.
+    pub records_over_state_cap: AtomicU64,
     /// Partitions cut short by an input error.
     pub input_problems: AtomicU64,
     /// Rollups emitted (all versions).
@@ -28,6 +32,8 @@ pub struct PipelineCounters {
     pub checkpoints: AtomicU64,
     /// Open (window, key) entries after the last batch.
     pub open_window_entries: AtomicU64,
+    /// Approximate bytes of window state at the last checkpoint.
+    pub window_state_bytes: AtomicU64,
 }
 
 impl PipelineCounters {

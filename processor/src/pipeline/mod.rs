@@ -17,6 +17,7 @@ pub mod decode_stage;
 pub mod messages;
 pub mod operators;
 pub mod output;
+pub mod rollups;
 pub mod source_task;
 pub mod summary;
 
@@ -100,14 +101,11 @@ pub async fn run(
         .filter_map(|rule| rule.compile().ok())
         .collect::<Vec<_>>();
     let mut operators = Operators::new(
-        windows::TumblingSpec {
-            size_ms: config.rollups.window.ms(),
-            offset_ms: config.rollups.offset.ms(),
-        },
+        &config.rollups,
         config.time.max_out_of_orderness.ms(),
         models::rules::RuleEngine::new(rules),
         config.shutdown.open_windows,
-    );
+    )?;
     if let Some(checkpoint) = &checkpoint {
         operators.restore(&checkpoint.operator_state)?;
         tracing::info!(checkpoint = checkpoint.id, state = %store.describe(), "resuming from checkpoint");

@@ -1,6 +1,6 @@
-//! The stateful stage: watermarks, lateness, 1-minute rollups (the `windows` crate) and threshold
-//! rules (the `models` crate), plus the fan-out of outputs to every sink and of checkpoint
-//! barriers to the sinks and the committer.
+//! The stateful stage: watermarks, the configured rollups (window engines of the `windows`
+//! crate) and threshold rules (the `models` crate), plus the fan-out of outputs to every sink and
+//! of checkpoint barriers to the sinks and the committer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,67 +11,81 @@ use serde::{Deserialize, Serialize};
 use telemetry::encode::write_wide_json;
 use telemetry::Record;
 use tokio::sync::mpsc;
-use windows::{TumblingSpec, TumblingWindows, WatermarkTracker, WindowResult};
+use windows::{EngineSnapshot, Rejection, WatermarkTracker};
 
 use super::committer::PendingCheckpoint;
 use super::counters::PipelineCounters;
 use super::messages::{DecodedBatch, StageMessage};
-use super::output::{DeadLetter, DeadLetterKind, Output, Rollup};
+use super::output::{DeadLetter, DeadLetterKind, Output};
+use super::rollups::{GroupKey, RollupOperator};
 use super::PipelineError;
-use crate::config::OpenWindowsOnShutdown;
+use crate::config::{OpenWindowsOnShutdown, RollupConfig};
 use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
-/// Rollup grouping key: (vehicle id, signal name).
-type RollupKey = (CompactString, CompactString);
-
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 1;
+const SNAPSHOT_FORMAT: u32 = 2;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
 struct OperatorSnapshot {
     format: u32,
-    window_spec: TumblingSpec,
     watermarks: WatermarkTracker,
-    windows: TumblingWindows<RollupKey>,
+    rollups: Vec<(String, EngineSnapshot<GroupKey>)>,
     rules: RuleEngineState,
     fleets: BTreeMap<CompactString, CompactString>,
 }
 
-/// Windows, rules and watermarks.
+/// Rollups, rules and watermarks.
 pub struct Operators {
     watermarks: WatermarkTracker,
-    windows: TumblingWindows<RollupKey>,
+    rollup_configs: Vec<RollupConfig>,
+    rollups: Vec<RollupOperator>,
     rules: RuleEngine,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
 }
 
+/// Processing-time clock for early firings (UTC ms).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Operators {
     /// Fresh operators.
     pub fn new(
-        window_spec: TumblingSpec,
+        rollups: &[RollupConfig],
         max_out_of_orderness_ms: i64,
         rules: RuleEngine,
         open_windows_on_shutdown: OpenWindowsOnShutdown,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, PipelineError> {
+        Ok(Self {
             watermarks: WatermarkTracker::new(max_out_of_orderness_ms),
-            windows: TumblingWindows::new(window_spec),
+            rollup_configs: rollups.to_vec(),
+            rollups: rollups
+                .iter()
+                .map(|config| RollupOperator::new(config, None))
+                .collect::<Result<_, _>>()
+                .map_err(PipelineError::IncompatibleState)?,
             rules,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
-        }
+        })
     }
 
     /// Serializes the state (postcard, versioned).
     pub fn snapshot(&self) -> Vec<u8> {
         let snapshot = OperatorSnapshot {
             format: SNAPSHOT_FORMAT,
-            window_spec: self.windows.spec(),
             watermarks: self.watermarks.clone(),
-            windows: self.windows.clone(),
+            rollups: self
+                .rollups
+                .iter()
+                .map(|rollup| (rollup.name().to_owned(), rollup.snapshot()))
+                .collect(),
             rules: self.rules.snapshot(),
             fleets: self.fleets.clone(),
         };
@@ -79,7 +93,8 @@ impl Operators {
             .unwrap_or_else(|err| unreachable!("snapshot serializes: {err}"))
     }
 
-    /// Restores a snapshot; refuses one that this configuration cannot continue.
+    /// Restores a snapshot; refuses one that this configuration cannot continue. Rollups are
+    /// matched by name: a new rollup starts empty, a removed one is dropped.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
         let snapshot: OperatorSnapshot = postcard::from_bytes(bytes).map_err(|err| {
             PipelineError::IncompatibleState(format!("operator state is unreadable ({err})"))
@@ -90,17 +105,15 @@ impl Operators {
                 snapshot.format
             )));
         }
-        if snapshot.window_spec != self.windows.spec() {
-            return Err(PipelineError::IncompatibleState(format!(
-                "the state holds {} ms windows (offset {} ms) but rollups.window is {} ms (offset {} ms)",
-                snapshot.window_spec.size_ms,
-                snapshot.window_spec.offset_ms,
-                self.windows.spec().size_ms,
-                self.windows.spec().offset_ms
-            )));
-        }
+        let mut saved: BTreeMap<String, EngineSnapshot<GroupKey>> =
+            snapshot.rollups.into_iter().collect();
+        self.rollups = self
+            .rollup_configs
+            .iter()
+            .map(|config| RollupOperator::new(config, saved.remove(&config.name)))
+            .collect::<Result<_, _>>()
+            .map_err(PipelineError::IncompatibleState)?;
         self.watermarks = snapshot.watermarks;
-        self.windows = snapshot.windows;
         self.rules.restore(snapshot.rules);
         self.fleets = snapshot.fleets;
         Ok(())
@@ -114,39 +127,48 @@ impl Operators {
             .map(Output::DeadLetter)
             .collect();
         for (offset, record) in batch.records {
-            if self.watermarks.is_late(record.event_time_ms) {
-                outputs.push(Output::DeadLetter(self.late_letter(
-                    &batch.partition,
-                    offset,
-                    &record,
-                )));
-                PipelineCounters::add(&counters.records_late, 1);
-                continue;
-            }
             if let Some(fleet) = &record.fleet {
                 if self.fleets.get(&record.vehicle_id) != Some(fleet) {
                     self.fleets.insert(record.vehicle_id.clone(), fleet.clone());
                 }
             }
-            for signal in &record.signals {
-                let key = (record.vehicle_id.clone(), signal.name.clone());
-                if let Err(late) = self.windows.add(&key, record.event_time_ms, signal.value) {
-                    tracing::debug!(%late, "value behind a closed window");
+            let mut rejection = None;
+            let watermark = self.watermarks.current();
+            for rollup in &mut self.rollups {
+                if let Some(err) = rollup.add(&record, watermark) {
+                    rejection.get_or_insert(err);
                 }
             }
-            self.rules.offer(&record);
+            if let Some(rejection) = rejection {
+                outputs.push(Output::DeadLetter(self.rejected_letter(
+                    &batch.partition,
+                    offset,
+                    &record,
+                    rejection,
+                )));
+                let counter = match rejection {
+                    Rejection::Late { .. } => &counters.records_late,
+                    Rejection::StateCap { .. } => &counters.records_over_state_cap,
+                };
+                PipelineCounters::add(counter, 1);
+            }
+            if self.watermarks.is_late(record.event_time_ms) {
+                // Rules evaluate each vehicle in event-time order; an event behind the watermark
+                // cannot be placed in that order any more.
+                PipelineCounters::add(&counters.records_late_for_rules, 1);
+            } else {
+                self.rules.offer(&record);
+            }
             self.watermarks.observe(&batch.stream, record.event_time_ms);
         }
         if batch.stream_finished {
             self.watermarks.finish_partition(&batch.stream);
         }
-        if let Some(watermark) = self.watermarks.current() {
-            self.advance(watermark, &mut outputs);
-        }
-        counters.open_window_entries.store(
-            self.windows.open_entries() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.advance(self.watermarks.current(), &mut outputs);
+        let open: usize = self.rollups.iter().map(RollupOperator::open_entries).sum();
+        counters
+            .open_window_entries
+            .store(open as u64, std::sync::atomic::Ordering::Relaxed);
         outputs
     }
 
@@ -154,67 +176,76 @@ impl Operators {
     pub fn finish(&mut self) -> Vec<Output> {
         let mut outputs = Vec::new();
         let watermark = self.watermarks.finish_all();
-        self.advance(watermark, &mut outputs);
+        self.advance(Some(watermark), &mut outputs);
         outputs
     }
 
     /// Shutdown: emit partial windows if configured (they stay open in the state).
     pub fn on_shutdown(&mut self) -> Vec<Output> {
-        match self.open_windows_on_shutdown {
-            OpenWindowsOnShutdown::Keep => Vec::new(),
-            OpenWindowsOnShutdown::EmitPartial => {
-                let partial = self.windows.emit_partial();
-                partial
-                    .into_iter()
-                    .map(|result| Output::Rollup(self.rollup(result)))
-                    .collect()
+        let mut rollups = Vec::new();
+        if self.open_windows_on_shutdown == OpenWindowsOnShutdown::EmitPartial {
+            for rollup in &mut self.rollups {
+                rollup.emit_partial(&self.fleets, &mut rollups);
             }
         }
+        rollups.into_iter().map(Output::Rollup).collect()
     }
 
-    fn advance(&mut self, watermark: i64, outputs: &mut Vec<Output>) {
-        for result in self.windows.advance_watermark(watermark) {
-            outputs.push(Output::Rollup(self.rollup(result)));
+    /// Approximate bytes of window state (logged at checkpoints).
+    pub fn state_bytes(&self) -> usize {
+        self.rollups.iter().map(RollupOperator::state_bytes).sum()
+    }
+
+    fn advance(&mut self, watermark: Option<i64>, outputs: &mut Vec<Output>) {
+        let now = now_ms();
+        let mut rollups = Vec::new();
+        for rollup in &mut self.rollups {
+            rollup.advance(watermark, now, &self.fleets, &mut rollups);
         }
-        outputs.extend(
-            self.rules
-                .advance_watermark(watermark)
-                .into_iter()
-                .map(Output::Alert),
-        );
-    }
-
-    fn rollup(&self, result: WindowResult<RollupKey>) -> Rollup {
-        let (vehicle_id, signal) = result.key;
-        Rollup {
-            fleet: self.fleets.get(&vehicle_id).cloned(),
-            vehicle_id,
-            signal,
-            window_start_ms: result.window_start_ms,
-            window_end_ms: result.window_end_ms,
-            stats: result.stats,
-            version: result.version,
-            is_final: result.is_final,
+        outputs.extend(rollups.into_iter().map(Output::Rollup));
+        if let Some(watermark) = watermark {
+            outputs.extend(
+                self.rules
+                    .advance_watermark(watermark)
+                    .into_iter()
+                    .map(Output::Alert),
+            );
         }
     }
 
-    fn late_letter(&self, partition: &str, offset: u64, record: &Record) -> DeadLetter {
-        let watermark = self.watermarks.current().unwrap_or(i64::MIN);
+    fn rejected_letter(
+        &self,
+        partition: &str,
+        offset: u64,
+        record: &Record,
+        rejection: Rejection,
+    ) -> DeadLetter {
         let mut raw = Vec::new();
         write_wide_json(record, &mut raw);
+        let (kind, reason) = match rejection {
+            Rejection::Late { window_start_ms, window_end_ms, watermark_ms } => (
+                DeadLetterKind::Late,
+                format!(
+                    "late: event time {} belongs to window [{}, {}) which closed for good at watermark {} \
+                     (time.max_out_of_orderness + allowed_lateness); raw holds the decoded record as wide JSON",
+                    telemetry::timestamp::format_rfc3339(record.event_time_ms),
+                    telemetry::timestamp::format_rfc3339(window_start_ms),
+                    telemetry::timestamp::format_rfc3339(window_end_ms),
+                    telemetry::timestamp::format_rfc3339(watermark_ms),
+                ),
+            ),
+            Rejection::StateCap { limit } => (
+                DeadLetterKind::StateCap,
+                format!("state cap: {limit} open window entries reached (max_open_entries); raw holds the decoded record as wide JSON"),
+            ),
+        };
         DeadLetter {
             location: RecordLocation {
                 partition: partition.to_owned(),
                 offset,
             },
-            kind: DeadLetterKind::Late,
-            reason: format!(
-                "late: event time {} is {} ms behind the watermark {} (time.max_out_of_orderness); \
-                 raw holds the decoded record as wide JSON",
-                telemetry::timestamp::format_rfc3339(record.event_time_ms),
-                watermark.saturating_sub(record.event_time_ms),
-                telemetry::timestamp::format_rfc3339(watermark)
-            ),
+            kind,
+            reason,
             fields: Vec::new(),
             vehicle_id: Some(record.vehicle_id.to_string()),
             raw,
@@ -271,6 +302,16 @@ pub fn run_operators(
             StageMessage::EndOfInput => outlets.send_outputs(operators.finish(), &counters)?,
             StageMessage::Shutdown => outlets.send_outputs(operators.on_shutdown(), &counters)?,
             StageMessage::Barrier(barrier) => {
+                let state_bytes = operators.state_bytes() as u64;
+                counters
+                    .window_state_bytes
+                    .store(state_bytes, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(
+                    checkpoint = barrier.id,
+                    window_state_bytes = state_bytes,
+                    open_window_entries = PipelineCounters::get(&counters.open_window_entries),
+                    "barrier"
+                );
                 let pending = PendingCheckpoint {
                     id: barrier.id,
                     positions: barrier.positions,

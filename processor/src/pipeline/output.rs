@@ -2,28 +2,34 @@
 
 use compact_str::CompactString;
 use serde::Serialize;
-use windows::SummaryStats;
+use std::sync::Arc;
+
+use windows::AggregateResult;
 
 use crate::position::RecordLocation;
 
-/// One closed (or partial) window of one signal of one vehicle.
+/// One window result of one rollup and group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollup {
-    /// Vehicle.
-    pub vehicle_id: CompactString,
-    /// Fleet of the vehicle (last seen), when known.
+    /// Rollup name (from `[[rollups]]`).
+    pub rollup: Arc<str>,
+    /// Canonical group, `dimension=value` pairs joined by commas (`vehicle=veh-1,signal=speed_kmh`).
+    pub group_key: String,
+    /// Vehicle, when grouped by vehicle.
+    pub vehicle_id: Option<CompactString>,
+    /// Fleet (grouped by fleet, or the vehicle's last seen fleet).
     pub fleet: Option<CompactString>,
-    /// Signal name.
-    pub signal: CompactString,
+    /// Signal, when grouped by signal or filtered to one.
+    pub signal: Option<CompactString>,
     /// Inclusive window start (UTC ms).
     pub window_start_ms: i64,
     /// Exclusive window end (UTC ms).
     pub window_end_ms: i64,
-    /// The statistics.
-    pub stats: SummaryStats,
+    /// The aggregates.
+    pub result: AggregateResult,
     /// Emission version (sinks keep the highest).
     pub version: u32,
-    /// False for partial results written at shutdown.
+    /// False for partial results (early firings, per-update results, shutdown).
     pub is_final: bool,
 }
 
@@ -35,8 +41,10 @@ pub enum DeadLetterKind {
     Rejected,
     /// The record was processed but some fields were dropped.
     FieldsRejected,
-    /// The record arrived behind the watermark (its window had closed).
+    /// The record arrived after a window it belongs to had closed for good.
     Late,
+    /// The record would have opened more window state than `max_open_entries` allows.
+    StateCap,
     /// The input itself failed (corrupt gzip, read error); the rest of the partition is skipped.
     Input,
 }
@@ -48,6 +56,7 @@ impl DeadLetterKind {
             DeadLetterKind::Rejected => "rejected",
             DeadLetterKind::FieldsRejected => "fields_rejected",
             DeadLetterKind::Late => "late",
+            DeadLetterKind::StateCap => "state_cap",
             DeadLetterKind::Input => "input",
         }
     }

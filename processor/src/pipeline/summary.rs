@@ -104,7 +104,8 @@ impl fmt::Display for RunReport {
                 f,
                 "  sqlite3 -header -column {db} \"SELECT datetime(window_start_ms/1000,'unixepoch') AS minute, \
                  signal, count, round(mean,2) AS mean, round(stddev,2) AS stddev, min, max FROM rollups \
-                 WHERE vehicle_id = (SELECT min(vehicle_id) FROM rollups) ORDER BY window_start_ms, signal LIMIT 20;\""
+                 WHERE rollup = 'signal_1m' AND vehicle_id = (SELECT min(vehicle_id) FROM rollups) \
+                 ORDER BY window_start_ms, signal LIMIT 20;\""
             )?;
         }
         Ok(())

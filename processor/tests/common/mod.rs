@@ -40,8 +40,9 @@ max_record_bytes = 1048576
 [time]
 max_out_of_orderness = "10s"
 
-[rollups]
-window = "1m"
+[[rollups]]
+name = "signal_1m"
+window = {{ kind = "tumbling", size = "1m" }}
 
 [[rules]]
 name = "coolant_overheat"
@@ -147,7 +148,7 @@ pub fn read_rollups(db: &Path) -> BTreeMap<RollupKey, RollupRow> {
     let mut statement = connection
         .prepare(
             "SELECT vehicle_id, signal, window_start_ms, count, min, max, mean, stddev, first, last, \
-             version, is_final FROM rollups",
+             version, is_final FROM rollups WHERE rollup = 'signal_1m'",
         )
         .expect("prepare");
     let rows = statement

@@ -220,6 +220,19 @@ impl<K: Clone + Eq + Hash + Ord> WindowEngine<K> {
         self.watermark_ms
     }
 
+    /// Moves the watermark forward without emitting anything: lateness decisions of following
+    /// [`Self::add`] calls use it, while closing waits for [`Self::advance_watermark`]. Callers that
+    /// batch their advances use this to decide lateness per event, so the outcome does not depend
+    /// on batch boundaries.
+    pub fn observe_watermark(&mut self, watermark_ms: i64) {
+        if self
+            .watermark_ms
+            .is_none_or(|current| watermark_ms > current)
+        {
+            self.watermark_ms = Some(watermark_ms);
+        }
+    }
+
     /// Adds `value` at `time_ms` for `key`; `item` feeds the distinct count.
     pub fn add(
         &mut self,

@@ -383,6 +383,22 @@ fn early_and_per_update_firings_precede_the_final_result() {
 }
 
 #[test]
+fn observed_watermark_decides_lateness_before_the_batch_closes() {
+    let mut engine = WindowEngine::new(config(WindowKind::Tumbling {
+        size_ms: 60_000,
+        offset_ms: 0,
+    }));
+    engine.add(&1, 10_000, 1.0, None).unwrap();
+    engine.observe_watermark(70_000);
+    assert!(matches!(
+        engine.add(&1, 20_000, 1.0, None),
+        Err(Rejection::Late { .. })
+    ));
+    let closed = engine.advance_watermark(70_000);
+    assert_eq!(closed[0].result.summary.count, 1);
+}
+
+#[test]
 fn state_cap_rejects_new_entries_and_counts_them() {
     let mut engine = WindowEngine::new(EngineConfig {
         max_open_entries: 2,

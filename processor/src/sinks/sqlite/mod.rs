@@ -47,6 +47,20 @@ impl SqliteSink {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
             )
             .map_err(sqlite_error("setting pragmas"))?;
+        let has_v1_rollups: bool = connection
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rollups'
+                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('rollups') WHERE name = 'rollup')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error("inspecting the schema"))?;
+        if has_v1_rollups {
+            tracing::warn!(db = %path.display(), "moving the schema-1 rollups table aside as rollups_v1");
+            connection
+                .execute_batch(schema::MIGRATE_FROM_V1)
+                .map_err(sqlite_error("migrating the schema"))?;
+        }
         connection
             .execute_batch(schema::CREATE)
             .map_err(sqlite_error("creating the schema"))?;
@@ -90,22 +104,34 @@ impl SqliteSink {
             .connection
             .prepare_cached(schema::UPSERT_ROLLUP)
             .map_err(sqlite_error("preparing the rollup upsert"))?;
-        let stats = &rollup.stats;
+        let result = &rollup.result;
+        let summary = &result.summary;
+        let quantiles = (!result.quantiles.is_empty()).then(|| quantiles_json(&result.quantiles));
+        let histogram = (!result.histogram.is_empty())
+            .then(|| serde_json::to_string(&result.histogram).unwrap_or_default());
         statement
             .execute(params![
-                rollup.vehicle_id.as_str(),
+                &*rollup.rollup,
+                rollup.group_key,
                 rollup.window_start_ms,
-                rollup.signal.as_str(),
                 rollup.window_end_ms,
+                rollup.vehicle_id.as_deref(),
                 rollup.fleet.as_deref(),
-                stats.count as i64,
-                stats.min,
-                stats.max,
-                stats.mean,
-                stats.stddev(),
-                stats.first.1,
-                stats.last.1,
-                stats.last.0,
+                rollup.signal.as_deref(),
+                summary.count as i64,
+                result.sum,
+                summary.min,
+                summary.max,
+                summary.mean,
+                result.stddev,
+                summary.first.1,
+                summary.last.1,
+                summary.last.0,
+                result.rate_per_second,
+                result.time_weighted_mean,
+                quantiles,
+                histogram,
+                result.distinct.map(|count| count as i64),
                 rollup.version,
                 rollup.is_final,
             ])
@@ -140,6 +166,15 @@ impl SqliteSink {
             .map_err(sqlite_error("upserting an alert"))?;
         Ok(())
     }
+}
+
+/// `{"p50": 12.3, "p95": 40.1}` (keys are the quantile in percent).
+pub fn quantiles_json(quantiles: &[(f64, f64)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = quantiles
+        .iter()
+        .map(|(q, value)| (format!("p{}", q * 100.0), serde_json::json!(value)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 impl Sink for SqliteSink {

@@ -3,7 +3,7 @@
 //! duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
@@ -13,23 +13,32 @@ CREATE TABLE IF NOT EXISTS fleetstream_meta (
 );
 
 CREATE TABLE IF NOT EXISTS rollups (
-    vehicle_id      TEXT    NOT NULL,
-    window_start_ms INTEGER NOT NULL,
-    signal          TEXT    NOT NULL,
-    window_end_ms   INTEGER NOT NULL,
-    fleet           TEXT,
-    count           INTEGER NOT NULL,
-    min             REAL    NOT NULL,
-    max             REAL    NOT NULL,
-    mean            REAL    NOT NULL,
-    stddev          REAL,
-    first           REAL    NOT NULL,
-    last            REAL    NOT NULL,
-    last_time_ms    INTEGER NOT NULL,
-    version         INTEGER NOT NULL,
-    is_final        INTEGER NOT NULL,
-    PRIMARY KEY (vehicle_id, window_start_ms, signal)
+    rollup             TEXT    NOT NULL,
+    group_key          TEXT    NOT NULL,
+    window_start_ms    INTEGER NOT NULL,
+    window_end_ms      INTEGER NOT NULL,
+    vehicle_id         TEXT,
+    fleet              TEXT,
+    signal             TEXT,
+    count              INTEGER NOT NULL,
+    sum                REAL    NOT NULL,
+    min                REAL    NOT NULL,
+    max                REAL    NOT NULL,
+    mean               REAL    NOT NULL,
+    stddev             REAL,
+    first              REAL    NOT NULL,
+    last               REAL    NOT NULL,
+    last_time_ms       INTEGER NOT NULL,
+    rate_per_second    REAL,
+    time_weighted_mean REAL,
+    quantiles          TEXT,
+    histogram          TEXT,
+    distinct_count     INTEGER,
+    version            INTEGER NOT NULL,
+    is_final           INTEGER NOT NULL,
+    PRIMARY KEY (rollup, group_key, window_start_ms)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_by_vehicle_time ON rollups (vehicle_id, window_start_ms);
 CREATE INDEX IF NOT EXISTS rollups_by_time ON rollups (window_start_ms);
 CREATE INDEX IF NOT EXISTS rollups_by_fleet ON rollups (fleet, window_start_ms);
 
@@ -66,16 +75,28 @@ CREATE TABLE IF NOT EXISTS anomalies (
 ) WITHOUT ROWID;
 "#;
 
+/// Moves a schema-1 `rollups` table (one rollup per vehicle and signal, no `rollup` column)
+/// aside as `rollups_v1`, so the new table can be created; nothing is deleted.
+pub const MIGRATE_FROM_V1: &str = r#"
+ALTER TABLE rollups RENAME TO rollups_v1;
+"#;
+
 /// Upserts a rollup unless a higher version is already stored.
 pub const UPSERT_ROLLUP: &str = r#"
-INSERT INTO rollups (vehicle_id, window_start_ms, signal, window_end_ms, fleet, count, min, max,
-                     mean, stddev, first, last, last_time_ms, version, is_final)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-ON CONFLICT (vehicle_id, window_start_ms, signal) DO UPDATE SET
-    window_end_ms = excluded.window_end_ms, fleet = excluded.fleet, count = excluded.count,
+INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms, vehicle_id, fleet, signal,
+                     count, sum, min, max, mean, stddev, first, last, last_time_ms, rate_per_second,
+                     time_weighted_mean, quantiles, histogram, distinct_count, version, is_final)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+        ?21, ?22, ?23)
+ON CONFLICT (rollup, group_key, window_start_ms) DO UPDATE SET
+    window_end_ms = excluded.window_end_ms, vehicle_id = excluded.vehicle_id,
+    fleet = excluded.fleet, signal = excluded.signal, count = excluded.count, sum = excluded.sum,
     min = excluded.min, max = excluded.max, mean = excluded.mean, stddev = excluded.stddev,
     first = excluded.first, last = excluded.last, last_time_ms = excluded.last_time_ms,
-    version = excluded.version, is_final = excluded.is_final
+    rate_per_second = excluded.rate_per_second, time_weighted_mean = excluded.time_weighted_mean,
+    quantiles = excluded.quantiles, histogram = excluded.histogram,
+    distinct_count = excluded.distinct_count, version = excluded.version,
+    is_final = excluded.is_final
 WHERE excluded.version >= rollups.version
 "#;
 
