@@ -136,9 +136,15 @@ impl FleetSimulator {
                             value = label.apply(time_ms, value, stuck);
                         }
                     }
+                    // GPS keeps its 6 decimals (~0.1 m); other sensors report 2.
+                    let scale = if matches!(name, "lat" | "lon") {
+                        1e6
+                    } else {
+                        100.0
+                    };
                     Signal {
                         name: name.into(),
-                        value: (value * 100.0).round() / 100.0,
+                        value: (value * scale).round() / scale,
                     }
                 })
                 .collect();

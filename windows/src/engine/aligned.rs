@@ -71,35 +71,35 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                     continue;
                 }
             }
-            let exists = self
-                .windows
-                .get(&start)
-                .is_some_and(|window| window.contains_key(key));
-            if !exists {
-                if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
-                    rejection.get_or_insert(Rejection::StateCap {
-                        limit: config.max_open_entries,
-                    });
-                    continue;
+            let window = self.windows.entry(start).or_default();
+            let slot = match window.get_mut(key) {
+                Some(slot) => slot,
+                None => {
+                    if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
+                        rejection.get_or_insert(Rejection::StateCap {
+                            limit: config.max_open_entries,
+                        });
+                        if window.is_empty() {
+                            self.windows.remove(&start);
+                        }
+                        continue;
+                    }
+                    self.entries += 1;
+                    window.entry(key.clone()).or_insert_with(|| Slot {
+                        accumulator: Accumulator::new(&config.aggregates),
+                        emitted: 0,
+                        dirty: false,
+                        final_emitted: false,
+                    })
                 }
-                self.entries += 1;
-            }
-            let slot = self
-                .windows
-                .entry(start)
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| Slot {
-                    accumulator: Accumulator::new(&config.aggregates),
-                    emitted: 0,
-                    dirty: false,
-                    final_emitted: false,
-                });
+            };
             slot.accumulator
                 .add(&config.aggregates, time_ms, value, item);
-            slot.dirty = true;
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.insert(start);
+            }
             slot.final_emitted = false;
-            self.dirty.insert(start);
         }
         rejection.map_or(Ok(()), Err)
     }
