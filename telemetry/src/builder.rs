@@ -4,7 +4,7 @@
 use compact_str::CompactString;
 
 use crate::error::{FieldIssue, RecordErrorKind};
-use crate::options::DecodeOptions;
+use crate::options::{DecodeOptions, FuturePolicy, TimeSource};
 use crate::record::{EpochMillis, Record, Signal};
 use crate::scalar::Scalar;
 use crate::timestamp::{format_rfc3339, millis_from_float, millis_from_int, millis_from_str};
@@ -91,6 +91,9 @@ impl<'o> RecordBuilder<'o> {
     }
 
     pub(crate) fn set_time(&mut self, field: &str, value: Scalar<'_>) {
+        if self.options.time_source == TimeSource::Arrival {
+            return;
+        }
         let unit = self.options.time_unit;
         let parsed = match value {
             Scalar::Int(int) => millis_from_int(int, unit),
@@ -102,32 +105,42 @@ impl<'o> RecordBuilder<'o> {
                 other.type_name()
             )),
         };
-        match parsed {
-            Ok(ms) if ms < self.options.min_event_time_ms => {
-                self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
-                    field,
-                    format!(
-                        "event time {} is before the earliest accepted time {}",
-                        format_rfc3339(ms),
-                        format_rfc3339(self.options.min_event_time_ms)
-                    ),
-                )))
-            }
+        let problem = match parsed {
+            Ok(ms) if ms < self.options.min_event_time_ms => format!(
+                "event time {} is before the earliest accepted time {}",
+                format_rfc3339(ms),
+                format_rfc3339(self.options.min_event_time_ms)
+            ),
             Ok(ms) if ms > self.options.max_event_time_ms => {
-                self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
-                    field,
-                    format!(
-                        "event time {} is after the latest accepted time {}",
-                        format_rfc3339(ms),
-                        format_rfc3339(self.options.max_event_time_ms)
-                    ),
-                )))
+                let reason = format!(
+                    "event time {} is after the latest accepted time {}",
+                    format_rfc3339(ms),
+                    format_rfc3339(self.options.max_event_time_ms)
+                );
+                if self.options.future_policy == FuturePolicy::Clamp {
+                    self.issues
+                        .push(FieldIssue::new(field, format!("{reason}; clamped to it")));
+                    self.event_time_ms = Some(self.options.max_event_time_ms);
+                    return;
+                }
+                reason
             }
-            Ok(ms) => self.event_time_ms = Some(ms),
-            Err(reason) => self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
-                field, reason,
-            ))),
+            Ok(ms) => {
+                self.event_time_ms = Some(ms);
+                return;
+            }
+            Err(reason) => reason,
+        };
+        if self.options.time_source == TimeSource::EventOrArrival {
+            self.issues.push(FieldIssue::new(
+                field,
+                format!("{problem}; arrival time used"),
+            ));
+            return;
         }
+        self.fail(RecordErrorKind::InvalidField(FieldIssue::new(
+            field, problem,
+        )));
     }
 
     /// `field` names the attribute in messages; it is only built when needed.
@@ -242,11 +255,17 @@ impl<'o> RecordBuilder<'o> {
         if let Some(error) = self.error.clone() {
             return Err((error, vehicle()));
         }
-        let Some(event_time_ms) = self.event_time_ms else {
-            return Err((
-                RecordErrorKind::MissingField(time_field.to_owned()),
-                vehicle(),
-            ));
+        let event_time_ms = match (self.event_time_ms, self.options.time_source) {
+            (_, TimeSource::Arrival) | (None, TimeSource::EventOrArrival) => {
+                self.options.arrival_time_ms
+            }
+            (Some(ms), _) => ms,
+            (None, TimeSource::Event) => {
+                return Err((
+                    RecordErrorKind::MissingField(time_field.to_owned()),
+                    vehicle(),
+                ));
+            }
         };
         if self.signals.is_empty() {
             let vehicle_id = vehicle();

@@ -9,6 +9,7 @@ use crate::gzip::{decompress_capped, is_gzip};
 use crate::long::decode_long;
 use crate::mapping::decode_mapped;
 use crate::options::{DecodeOptions, Format};
+use crate::record::EpochMillis;
 use crate::wide::{decode_wide, decode_wide_prefix, TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// A record that decoded, with where it was found.
@@ -52,6 +53,12 @@ impl Decoder {
     /// The limits in force.
     pub fn options(&self) -> &DecodeOptions {
         &self.options
+    }
+
+    /// Sets the arrival time used by [`crate::TimeSource::Arrival`] and the fallback of
+    /// [`crate::TimeSource::EventOrArrival`] (callers set it per batch from their clock).
+    pub fn set_arrival_time_ms(&mut self, arrival_time_ms: EpochMillis) {
+        self.options.arrival_time_ms = arrival_time_ms;
     }
 
     /// Decodes a whole payload (a Kinesis record, an S3 object, a message): gzip is detected by

@@ -33,6 +33,6 @@ pub use builder::Decoded;
 pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};
 pub use error::{FieldIssue, RecordError, RecordErrorKind};
 pub use frame::{Frame, FrameKind, FrameScanner};
-pub use options::{DecodeOptions, FieldMapping, Format, LongFields};
+pub use options::{DecodeOptions, FieldMapping, Format, FuturePolicy, LongFields, TimeSource};
 pub use record::{EpochMillis, Record, Signal};
 pub use timestamp::TimeUnit;

@@ -11,6 +11,31 @@ pub const DEFAULT_MIN_EVENT_TIME_MS: EpochMillis = 946_684_800_000;
 /// 2099-12-31T23:59:59.999Z: the default latest accepted event time when no clock-relative bound is set.
 pub const DEFAULT_MAX_EVENT_TIME_MS: EpochMillis = 4_102_444_799_999;
 
+/// Which clock gives a record its event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The record's own timestamp (required).
+    #[default]
+    Event,
+    /// The arrival (processing) time; the record's timestamp is ignored.
+    Arrival,
+    /// The record's timestamp, or the arrival time when it is missing or unusable (KDA's
+    /// "two-window strategy"); the fallback is reported as a field issue.
+    EventOrArrival,
+}
+
+/// What to do with an event time further in the future than allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FuturePolicy {
+    /// Reject the record (dead letter).
+    #[default]
+    Reject,
+    /// Keep the record with its time set to the latest accepted time; reported as a field issue.
+    Clamp,
+}
+
 /// Limits and policies shared by every format.
 ///
 /// **Signal value policy**: a finite number whose magnitude is at most `max_abs_signal_value` is
@@ -32,6 +57,12 @@ pub struct DecodeOptions {
     pub max_record_bytes: usize,
     /// Largest decompressed size of one gzip payload.
     pub max_decompressed_bytes: u64,
+    /// Which clock gives the event time.
+    pub time_source: TimeSource,
+    /// What to do with times after `max_event_time_ms`.
+    pub future_policy: FuturePolicy,
+    /// Arrival time of the payload being decoded (set per batch by the caller).
+    pub arrival_time_ms: EpochMillis,
 }
 
 impl Default for DecodeOptions {
@@ -43,6 +74,9 @@ impl Default for DecodeOptions {
             max_abs_signal_value: 1e12,
             max_record_bytes: 1 << 20,
             max_decompressed_bytes: 256 << 20,
+            time_source: TimeSource::Event,
+            future_policy: FuturePolicy::Reject,
+            arrival_time_ms: 0,
         }
     }
 }

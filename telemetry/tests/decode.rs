@@ -336,3 +336,53 @@ proptest::proptest! {
         let _ = wide().decode_payload(&payload);
     }
 }
+
+#[test]
+fn future_times_can_be_clamped_and_missing_times_fall_back_to_arrival() {
+    let options = DecodeOptions {
+        max_event_time_ms: 1_800_000_000_000,
+        future_policy: telemetry::FuturePolicy::Clamp,
+        time_source: telemetry::TimeSource::EventOrArrival,
+        arrival_time_ms: 1_767_225_999_000,
+        ..DecodeOptions::default()
+    };
+    let decoder = Decoder::new(Format::Wide, options);
+    let payload = br#"{"vehicle_id":"v","ts":"2100-01-01T00:00:00Z","signals":{"x":1}}
+{"vehicle_id":"v","signals":{"x":2}}
+{"vehicle_id":"v","ts":"soon","signals":{"x":3}}
+{"vehicle_id":"v","ts":1767225600000,"signals":{"x":4}}"#;
+    let outcomes = decoder.decode_payload(payload);
+    let clamped = ok(&outcomes[0]);
+    assert_eq!(clamped.decoded.record.event_time_ms, 1_800_000_000_000);
+    assert!(clamped.decoded.issues[0].reason.contains("clamped"));
+    assert_eq!(
+        ok(&outcomes[1]).decoded.record.event_time_ms,
+        1_767_225_999_000
+    );
+    assert!(ok(&outcomes[1]).decoded.issues.is_empty());
+    let fallback = ok(&outcomes[2]);
+    assert_eq!(fallback.decoded.record.event_time_ms, 1_767_225_999_000);
+    assert!(fallback.decoded.issues[0]
+        .reason
+        .contains("arrival time used"));
+    assert_eq!(
+        ok(&outcomes[3]).decoded.record.event_time_ms,
+        1_767_225_600_000
+    );
+
+    let arrival = Decoder::new(
+        Format::Wide,
+        DecodeOptions {
+            time_source: telemetry::TimeSource::Arrival,
+            arrival_time_ms: 42_000_000_000_000,
+            max_event_time_ms: i64::MAX,
+            ..DecodeOptions::default()
+        },
+    );
+    let outcomes =
+        arrival.decode_payload(br#"{"vehicle_id":"v","ts":"not a time","signals":{"x":1}}"#);
+    assert_eq!(
+        ok(&outcomes[0]).decoded.record.event_time_ms,
+        42_000_000_000_000
+    );
+}

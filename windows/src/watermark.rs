@@ -3,17 +3,27 @@
 //! A partition's watermark is the largest event time it has shown minus the allowed
 //! out-of-orderness. The pipeline watermark is the minimum over partitions that are still active,
 //! and never moves backwards. A finished partition (end of file, closed shard) stops holding the
-//! watermark back. "Event time `t` is late" means `t < watermark`.
+//! watermark back, and so does a partition that has shown no event for `idle_timeout_ms` of
+//! processing time (when set): a quiet shard must not stall every window. When every partition is
+//! idle, the watermark follows the most advanced one. "Event time `t` is late" means
+//! `t < watermark`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Progress {
+    max_event_ms: i64,
+    last_active_ms: i64,
+}
+
 /// Tracks per-partition progress and derives the pipeline watermark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WatermarkTracker {
     max_out_of_orderness_ms: i64,
-    partitions: BTreeMap<String, i64>,
+    idle_timeout_ms: i64,
+    partitions: BTreeMap<String, Progress>,
     current: Option<i64>,
 }
 
@@ -22,9 +32,17 @@ impl WatermarkTracker {
     pub fn new(max_out_of_orderness_ms: i64) -> Self {
         Self {
             max_out_of_orderness_ms: max_out_of_orderness_ms.max(0),
+            idle_timeout_ms: 0,
             partitions: BTreeMap::new(),
             current: None,
         }
+    }
+
+    /// Partitions silent for `idle_timeout_ms` of processing time stop holding the watermark
+    /// back (0: never).
+    pub fn with_idle_timeout(mut self, idle_timeout_ms: i64) -> Self {
+        self.idle_timeout_ms = idle_timeout_ms.max(0);
+        self
     }
 
     /// The current pipeline watermark (`None` before any event).
@@ -37,21 +55,37 @@ impl WatermarkTracker {
         self.current.is_some_and(|watermark| time_ms < watermark)
     }
 
-    /// Records an event of `partition`; returns the new watermark when it advanced.
-    pub fn observe(&mut self, partition: &str, time_ms: i64) -> Option<i64> {
+    /// Records an event of `partition` seen at processing time `now_ms`; returns the new
+    /// watermark when it advanced.
+    pub fn observe(&mut self, partition: &str, time_ms: i64, now_ms: i64) -> Option<i64> {
         match self.partitions.get_mut(partition) {
-            Some(max) => *max = (*max).max(time_ms),
+            Some(progress) => {
+                progress.max_event_ms = progress.max_event_ms.max(time_ms);
+                progress.last_active_ms = now_ms;
+            }
             None => {
-                self.partitions.insert(partition.to_owned(), time_ms);
+                self.partitions.insert(
+                    partition.to_owned(),
+                    Progress {
+                        max_event_ms: time_ms,
+                        last_active_ms: now_ms,
+                    },
+                );
             }
         }
-        self.recompute()
+        self.recompute(now_ms)
+    }
+
+    /// Re-evaluates idleness at processing time `now_ms` (call it when batches arrive without
+    /// events); returns the new watermark when it advanced.
+    pub fn refresh(&mut self, now_ms: i64) -> Option<i64> {
+        self.recompute(now_ms)
     }
 
     /// Marks `partition` finished: it no longer holds the watermark back.
-    pub fn finish_partition(&mut self, partition: &str) -> Option<i64> {
+    pub fn finish_partition(&mut self, partition: &str, now_ms: i64) -> Option<i64> {
         self.partitions.remove(partition);
-        self.recompute()
+        self.recompute(now_ms)
     }
 
     /// Moves the watermark to the end of time (all input consumed).
@@ -61,12 +95,20 @@ impl WatermarkTracker {
         i64::MAX
     }
 
-    fn recompute(&mut self) -> Option<i64> {
-        let candidate = self
+    fn recompute(&mut self, now_ms: i64) -> Option<i64> {
+        let active = |progress: &&Progress| {
+            self.idle_timeout_ms == 0 || now_ms - progress.last_active_ms < self.idle_timeout_ms
+        };
+        let held_back = self
             .partitions
             .values()
-            .min()
-            .map(|max| max.saturating_sub(self.max_out_of_orderness_ms))?;
+            .filter(active)
+            .map(|p| p.max_event_ms)
+            .min();
+        let furthest = || self.partitions.values().map(|p| p.max_event_ms).max();
+        let candidate = held_back
+            .or_else(furthest)?
+            .saturating_sub(self.max_out_of_orderness_ms);
         if self.current.is_none_or(|current| candidate > current) {
             self.current = Some(candidate);
             return self.current;
@@ -82,11 +124,11 @@ mod tests {
     #[test]
     fn minimum_over_partitions_minus_bound() {
         let mut tracker = WatermarkTracker::new(10);
-        assert_eq!(tracker.observe("a", 100), Some(90));
-        assert_eq!(tracker.observe("b", 50), None);
+        assert_eq!(tracker.observe("a", 100, 0), Some(90));
+        assert_eq!(tracker.observe("b", 50, 0), None);
         assert_eq!(tracker.current(), Some(90), "never moves backwards");
-        assert_eq!(tracker.observe("b", 200), None, "a still holds it at 90");
-        assert_eq!(tracker.observe("a", 150), Some(140));
+        assert_eq!(tracker.observe("b", 200, 0), None, "a still holds it at 90");
+        assert_eq!(tracker.observe("a", 150, 0), Some(140));
         assert!(tracker.is_late(139));
         assert!(!tracker.is_late(140));
     }
@@ -94,10 +136,35 @@ mod tests {
     #[test]
     fn finished_partitions_release_the_watermark() {
         let mut tracker = WatermarkTracker::new(0);
-        tracker.observe("a", 10);
-        tracker.observe("b", 100);
+        tracker.observe("a", 10, 0);
+        tracker.observe("b", 100, 0);
         assert_eq!(tracker.current(), Some(10));
-        assert_eq!(tracker.finish_partition("a"), Some(100));
+        assert_eq!(tracker.finish_partition("a", 0), Some(100));
         assert_eq!(tracker.finish_all(), i64::MAX);
+    }
+
+    #[test]
+    fn idle_partitions_stop_holding_it_back() {
+        let mut tracker = WatermarkTracker::new(0).with_idle_timeout(30_000);
+        tracker.observe("quiet", 10, 0);
+        tracker.observe("busy", 100, 0);
+        assert_eq!(tracker.current(), Some(10));
+        assert_eq!(
+            tracker.observe("busy", 200, 20_000),
+            None,
+            "quiet is not idle yet"
+        );
+        assert_eq!(
+            tracker.observe("busy", 300, 31_000),
+            Some(300),
+            "quiet went idle"
+        );
+        assert_eq!(
+            tracker.refresh(100_000),
+            None,
+            "all idle: follows the furthest, never back"
+        );
+        tracker.observe("quiet", 400, 100_001);
+        assert_eq!(tracker.current(), Some(400));
     }
 }

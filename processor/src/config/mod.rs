@@ -159,14 +159,24 @@ impl Default for DecodeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeConfig {
-    /// How far behind the newest event of a partition an event may arrive and still count.
+    /// Which clock gives event time: `event` (the record's timestamp), `arrival` (processing
+    /// time), or `event_or_arrival` (arrival time when the timestamp is missing or unusable).
+    pub source: telemetry::TimeSource,
+    /// How far behind the newest event of a stream an event may arrive before windows close.
     pub max_out_of_orderness: DurationText,
+    /// A stream silent this long (processing time) stops holding the watermark back; 0 = never.
+    pub idle_timeout: DurationText,
+    /// Events beyond `decode.max_future_skew`: `reject` (dead letter) or `clamp` (to the limit).
+    pub future: telemetry::FuturePolicy,
 }
 
 impl Default for TimeConfig {
     fn default() -> Self {
         Self {
+            source: telemetry::TimeSource::Event,
             max_out_of_orderness: DurationText(10_000),
+            idle_timeout: DurationText(0),
+            future: telemetry::FuturePolicy::Reject,
         }
     }
 }

@@ -16,7 +16,7 @@ const LOGGED_REJECTIONS: u64 = 10;
 
 /// Decodes until the input channel closes (runs on a blocking thread).
 pub fn run_decode(
-    decoder: Decoder,
+    mut decoder: Decoder,
     mut inbox: mpsc::Receiver<StageMessage<SourceBatch>>,
     outbox: mpsc::Sender<StageMessage<DecodedBatch>>,
     counters: Arc<PipelineCounters>,
@@ -26,6 +26,7 @@ pub fn run_decode(
         let forwarded = match message {
             StageMessage::Data(batch) => {
                 PipelineCounters::add(&counters.progress_units, batch.progress_units);
+                decoder.set_arrival_time_ms(wall_clock_ms());
                 StageMessage::Data(decode_batch(&decoder, batch, &counters, &mut logged))
             }
             StageMessage::Barrier(barrier) => StageMessage::Barrier(barrier),
@@ -119,7 +120,10 @@ fn decode_batch(
 }
 
 /// Decode options from the config; the future bound is relative to the wall clock now.
-pub fn decode_options(config: &crate::config::DecodeConfig) -> DecodeOptions {
+pub fn decode_options(
+    config: &crate::config::DecodeConfig,
+    time: &crate::config::TimeConfig,
+) -> DecodeOptions {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
@@ -132,5 +136,16 @@ pub fn decode_options(config: &crate::config::DecodeConfig) -> DecodeOptions {
         max_abs_signal_value: config.max_abs_signal_value,
         max_record_bytes: config.max_record_bytes,
         max_decompressed_bytes: config.max_decompressed_bytes,
+        time_source: time.source,
+        future_policy: time.future,
+        arrival_time_ms: now_ms,
     }
+}
+
+/// Wall-clock milliseconds, the arrival time of a batch.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -102,7 +102,7 @@ pub async fn run(
         .collect::<Vec<_>>();
     let mut operators = Operators::new(
         &config.rollups,
-        config.time.max_out_of_orderness.ms(),
+        &config.time,
         models::rules::RuleEngine::new(rules),
         config.shutdown.open_windows,
     )?;
@@ -175,7 +175,7 @@ pub async fn run(
 
     let decoder = telemetry::Decoder::new(
         config.decode.layout.clone(),
-        decode_stage::decode_options(&config.decode),
+        decode_stage::decode_options(&config.decode, &config.time),
     );
     let decode_counters = Arc::clone(&counters);
     let decode_task = tokio::task::spawn_blocking(move || {

@@ -19,12 +19,12 @@ use super::messages::{DecodedBatch, StageMessage};
 use super::output::{DeadLetter, DeadLetterKind, Output};
 use super::rollups::{GroupKey, RollupOperator};
 use super::PipelineError;
-use crate::config::{OpenWindowsOnShutdown, RollupConfig};
+use crate::config::{OpenWindowsOnShutdown, RollupConfig, TimeConfig};
 use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 2;
+const SNAPSHOT_FORMAT: u32 = 3;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
@@ -44,6 +44,7 @@ pub struct Operators {
     rules: RuleEngine,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
+    idle_timeout_ms: i64,
 }
 
 /// Processing-time clock for early firings (UTC ms).
@@ -58,12 +59,13 @@ impl Operators {
     /// Fresh operators.
     pub fn new(
         rollups: &[RollupConfig],
-        max_out_of_orderness_ms: i64,
+        time: &TimeConfig,
         rules: RuleEngine,
         open_windows_on_shutdown: OpenWindowsOnShutdown,
     ) -> Result<Self, PipelineError> {
         Ok(Self {
-            watermarks: WatermarkTracker::new(max_out_of_orderness_ms),
+            watermarks: WatermarkTracker::new(time.max_out_of_orderness.ms())
+                .with_idle_timeout(time.idle_timeout.ms()),
             rollup_configs: rollups.to_vec(),
             rollups: rollups
                 .iter()
@@ -73,6 +75,7 @@ impl Operators {
             rules,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
+            idle_timeout_ms: time.idle_timeout.ms(),
         })
     }
 
@@ -113,7 +116,8 @@ impl Operators {
             .map(|config| RollupOperator::new(config, saved.remove(&config.name)))
             .collect::<Result<_, _>>()
             .map_err(PipelineError::IncompatibleState)?;
-        self.watermarks = snapshot.watermarks;
+        // Time settings come from the current configuration; progress from the snapshot.
+        self.watermarks = snapshot.watermarks.with_idle_timeout(self.idle_timeout_ms);
         self.rules.restore(snapshot.rules);
         self.fleets = snapshot.fleets;
         Ok(())
@@ -121,6 +125,8 @@ impl Operators {
 
     /// Processes one decoded batch into outputs.
     pub fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
+        let now = now_ms();
+        self.watermarks.refresh(now);
         let mut outputs: Vec<Output> = batch
             .dead_letters
             .into_iter()
@@ -159,10 +165,11 @@ impl Operators {
             } else {
                 self.rules.offer(&record);
             }
-            self.watermarks.observe(&batch.stream, record.event_time_ms);
+            self.watermarks
+                .observe(&batch.stream, record.event_time_ms, now);
         }
         if batch.stream_finished {
-            self.watermarks.finish_partition(&batch.stream);
+            self.watermarks.finish_partition(&batch.stream, now);
         }
         self.advance(self.watermarks.current(), &mut outputs);
         let open: usize = self.rollups.iter().map(RollupOperator::open_entries).sum();
