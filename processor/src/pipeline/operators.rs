@@ -11,27 +11,27 @@ use serde::{Deserialize, Serialize};
 use telemetry::encode::write_wide_json;
 use telemetry::Record;
 use tokio::sync::mpsc;
-use windows::{EngineSnapshot, Rejection, WatermarkTracker};
+use windows::{Rejection, WatermarkTracker};
 
 use super::committer::PendingCheckpoint;
 use super::counters::PipelineCounters;
 use super::messages::{DecodedBatch, StageMessage};
 use super::output::{DeadLetter, DeadLetterKind, Output};
-use super::rollups::{GroupKey, RollupOperator};
+use super::rollups::{RollupOperator, RollupSnapshot};
 use super::PipelineError;
 use crate::config::{OpenWindowsOnShutdown, RollupConfig, TimeConfig};
 use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 3;
+const SNAPSHOT_FORMAT: u32 = 4;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
 struct OperatorSnapshot {
     format: u32,
     watermarks: WatermarkTracker,
-    rollups: Vec<(String, EngineSnapshot<GroupKey>)>,
+    rollups: Vec<(String, RollupSnapshot)>,
     rules: RuleEngineState,
     fleets: BTreeMap<CompactString, CompactString>,
 }
@@ -108,8 +108,7 @@ impl Operators {
                 snapshot.format
             )));
         }
-        let mut saved: BTreeMap<String, EngineSnapshot<GroupKey>> =
-            snapshot.rollups.into_iter().collect();
+        let mut saved: BTreeMap<String, RollupSnapshot> = snapshot.rollups.into_iter().collect();
         self.rollups = self
             .rollup_configs
             .iter()

@@ -12,8 +12,58 @@ use windows::{EngineSnapshot, Rejection, WindowEngine, WindowOutput};
 use super::output::Rollup;
 use crate::config::{GroupDimension, RollupConfig};
 
-/// Grouping key: one value per configured dimension (unused slots empty).
-pub type GroupKey = [CompactString; 4];
+/// Grouping key: one interned value per configured dimension (unused slots 0). Small integer
+/// keys make hashing and comparing cheap on the hot path.
+pub type GroupKey = [u32; 4];
+
+/// Interns grouping values (vehicle ids, fleets, signal names, attribute values) as small ids.
+/// Id 0 is the empty string. Kept in the checkpoint with the window state.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Interner {
+    values: Vec<CompactString>,
+    #[serde(skip)]
+    ids: rustc_hash::FxHashMap<CompactString, u32>,
+}
+
+impl Interner {
+    fn rebuild(&mut self) {
+        if self.values.is_empty() {
+            self.values.push(CompactString::default());
+        }
+        self.ids = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(id, value)| (value.clone(), id as u32))
+            .collect();
+    }
+
+    fn intern(&mut self, value: &str) -> u32 {
+        if self.values.is_empty() {
+            self.rebuild();
+        }
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        let value = CompactString::from(value);
+        self.values.push(value.clone());
+        self.ids.insert(value, id);
+        id
+    }
+
+    fn value(&self, id: u32) -> &CompactString {
+        static EMPTY: CompactString = CompactString::const_new("");
+        self.values.get(id as usize).unwrap_or(&EMPTY)
+    }
+}
+
+/// What a rollup checkpoints: its window engine and the interned values its keys refer to.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RollupSnapshot {
+    engine: EngineSnapshot<GroupKey>,
+    interner: Interner,
+}
 
 /// A rollup and its window state.
 pub struct RollupOperator {
@@ -23,19 +73,27 @@ pub struct RollupOperator {
     /// The one signal a rollup without a `signal` dimension aggregates.
     single_signal: Option<CompactString>,
     engine: WindowEngine<GroupKey>,
+    interner: Interner,
+    /// Signal ids of the previous record, by position: records of one model list their signals
+    /// in the same order, so most lookups are a string comparison instead of a hash.
+    signal_cache: Vec<(CompactString, u32)>,
 }
 
 impl RollupOperator {
     /// A fresh rollup (or one restored from `snapshot`).
-    pub fn new(
-        config: &RollupConfig,
-        snapshot: Option<EngineSnapshot<GroupKey>>,
-    ) -> Result<Self, String> {
-        let engine = match snapshot {
-            Some(snapshot) => WindowEngine::restore(config.engine_config(), snapshot)
-                .map_err(|err| format!("rollup {:?}: {err}", config.name))?,
-            None => WindowEngine::new(config.engine_config()),
+    pub fn new(config: &RollupConfig, snapshot: Option<RollupSnapshot>) -> Result<Self, String> {
+        let (engine, mut interner) = match snapshot {
+            Some(snapshot) => (
+                WindowEngine::restore(config.engine_config(), snapshot.engine)
+                    .map_err(|err| format!("rollup {:?}: {err}", config.name))?,
+                snapshot.interner,
+            ),
+            None => (
+                WindowEngine::new(config.engine_config()),
+                Interner::default(),
+            ),
         };
+        interner.rebuild();
         Ok(Self {
             name: Arc::from(config.name.as_str()),
             dimensions: config.group_by.clone(),
@@ -46,6 +104,8 @@ impl RollupOperator {
                 _ => None,
             },
             engine,
+            interner,
+            signal_cache: Vec::new(),
         })
     }
 
@@ -54,9 +114,12 @@ impl RollupOperator {
         &self.name
     }
 
-    /// The engine state to checkpoint.
-    pub fn snapshot(&self) -> EngineSnapshot<GroupKey> {
-        self.engine.snapshot()
+    /// The state to checkpoint.
+    pub fn snapshot(&self) -> RollupSnapshot {
+        RollupSnapshot {
+            engine: self.engine.snapshot(),
+            interner: self.interner.clone(),
+        }
     }
 
     /// Feeds every selected signal of `record`, deciding lateness against `watermark_ms` (the
@@ -66,7 +129,9 @@ impl RollupOperator {
             self.engine.observe_watermark(watermark);
         }
         let mut rejection = None;
-        for signal in &record.signals {
+        let vehicle = self.interner.intern(&record.vehicle_id);
+        let item = Some(record.vehicle_id.as_bytes());
+        for (position, signal) in record.signals.iter().enumerate() {
             if self
                 .signals
                 .as_ref()
@@ -74,19 +139,31 @@ impl RollupOperator {
             {
                 continue;
             }
-            let mut key: GroupKey = Default::default();
+            let signal_id = match self.signal_cache.get(position) {
+                Some((name, id)) if *name == signal.name => *id,
+                _ => {
+                    let id = self.interner.intern(&signal.name);
+                    if position < self.signal_cache.len() {
+                        self.signal_cache[position] = (signal.name.clone(), id);
+                    } else if position == self.signal_cache.len() {
+                        self.signal_cache.push((signal.name.clone(), id));
+                    }
+                    id
+                }
+            };
+            let mut key: GroupKey = [0; 4];
             for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
                 *slot = match dimension {
-                    GroupDimension::Vehicle => record.vehicle_id.clone(),
-                    GroupDimension::Fleet => record.fleet.clone().unwrap_or_default(),
-                    GroupDimension::Signal => signal.name.clone(),
-                    GroupDimension::Attribute(name) => record
-                        .attribute(name)
-                        .map(CompactString::from)
-                        .unwrap_or_default(),
+                    GroupDimension::Vehicle => vehicle,
+                    GroupDimension::Fleet => {
+                        self.interner.intern(record.fleet.as_deref().unwrap_or(""))
+                    }
+                    GroupDimension::Signal => signal_id,
+                    GroupDimension::Attribute(name) => {
+                        self.interner.intern(record.attribute(name).unwrap_or(""))
+                    }
                 };
             }
-            let item = Some(record.vehicle_id.as_bytes());
             if let Err(err) = self
                 .engine
                 .add(&key, record.event_time_ms, signal.value, item)
@@ -150,7 +227,8 @@ impl RollupOperator {
         let mut fleet = None;
         let mut signal = None;
         let mut group_key = String::new();
-        for (value, dimension) in output.key.iter().zip(&self.dimensions) {
+        for (id, dimension) in output.key.iter().zip(&self.dimensions) {
+            let value = self.interner.value(*id);
             if !group_key.is_empty() {
                 group_key.push(',');
             }
