@@ -25,6 +25,13 @@ pub(crate) fn decode_wide(
     bytes: &[u8],
     builder: &mut RecordBuilder<'_>,
 ) -> Result<(), RecordErrorKind> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        match crate::wide_fast::parse_wide_fast(text, builder) {
+            Some(used) if text[used..].trim_start().is_empty() => return Ok(()),
+            // The fast path may have filled part of the record: start over for serde.
+            _ => *builder = builder.fresh(),
+        }
+    }
     let raw: WideRaw<'_> =
         serde_json::from_slice(bytes).map_err(|err| RecordErrorKind::Syntax(err.to_string()))?;
     raw.apply(builder);
