@@ -16,7 +16,8 @@ fn generated_fleet_rollups_match_brute_force() {
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");
     simulate(&input, 40, 900, 0.02, 7);
-    let config = workspace.config(&input, "");
+    // Two decode workers: their results must come back in the original order.
+    let config = workspace.config(&input, "[pipeline]\ndecode_workers = 2\n");
     let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -93,6 +93,12 @@ impl Config {
                 problem(path, "must be at least 1 (channels are bounded)".to_owned());
             }
         }
+        if !(1..=64).contains(&self.pipeline.decode_workers) {
+            problem(
+                "pipeline.decode_workers",
+                format!("must be in 1..=64, got {}", self.pipeline.decode_workers),
+            );
+        }
         if self.checkpoint.interval.ms() < 100 {
             problem("checkpoint.interval", "must be at least 100ms".to_owned());
         }

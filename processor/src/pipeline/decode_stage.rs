@@ -14,6 +14,65 @@ use crate::sources::SourceBatch;
 /// Rejections logged at `warn` before the rest go to `debug` (all are dead-lettered and counted).
 const LOGGED_REJECTIONS: u64 = 10;
 
+/// Decodes with `workers` threads until the input channel closes, keeping the order: message
+/// `i` goes to worker `i mod workers` and results are collected in the same rotation, so
+/// batches, barriers and end markers leave in exactly the order they arrived.
+pub fn run_decode_parallel(
+    decoder: Decoder,
+    mut inbox: mpsc::Receiver<StageMessage<SourceBatch>>,
+    outbox: mpsc::Sender<StageMessage<DecodedBatch>>,
+    counters: Arc<PipelineCounters>,
+    workers: usize,
+) {
+    let workers = workers.max(1);
+    if workers == 1 {
+        run_decode(decoder, inbox, outbox, counters);
+        return;
+    }
+    let mut to_workers = Vec::with_capacity(workers);
+    let mut from_workers = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (job_tx, job_rx) = mpsc::channel(2);
+        let (done_tx, done_rx) = mpsc::channel(2);
+        to_workers.push(job_tx);
+        from_workers.push(done_rx);
+        let decoder = decoder.clone();
+        let counters = Arc::clone(&counters);
+        handles.push(std::thread::spawn(move || {
+            run_decode(decoder, job_rx, done_tx, counters)
+        }));
+    }
+    let collector = std::thread::spawn(move || {
+        let mut next = 0;
+        loop {
+            let Some(message) = from_workers[next].blocking_recv() else {
+                return;
+            };
+            if outbox.blocking_send(message).is_err() {
+                return;
+            }
+            next = (next + 1) % from_workers.len();
+        }
+    });
+    let mut next = 0;
+    while let Some(message) = inbox.blocking_recv() {
+        if to_workers[next].blocking_send(message).is_err() {
+            break;
+        }
+        next = (next + 1) % to_workers.len();
+    }
+    drop(to_workers);
+    for handle in handles {
+        if handle.join().is_err() {
+            tracing::error!("a decode worker panicked");
+        }
+    }
+    if collector.join().is_err() {
+        tracing::error!("the decode collector panicked");
+    }
+}
+
 /// Decodes until the input channel closes (runs on a blocking thread).
 pub fn run_decode(
     mut decoder: Decoder,

@@ -178,8 +178,15 @@ pub async fn run(
         decode_stage::decode_options(&config.decode, &config.time),
     );
     let decode_counters = Arc::clone(&counters);
+    let decode_workers = config.pipeline.decode_workers;
     let decode_task = tokio::task::spawn_blocking(move || {
-        decode_stage::run_decode(decoder, source_rx, decoded_tx, decode_counters);
+        decode_stage::run_decode_parallel(
+            decoder,
+            source_rx,
+            decoded_tx,
+            decode_counters,
+            decode_workers,
+        );
     });
     let operator_counters = Arc::clone(&counters);
     let outlets = OperatorOutlets {

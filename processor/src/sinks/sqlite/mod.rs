@@ -44,7 +44,8 @@ impl SqliteSink {
         let connection = Connection::open(path).map_err(sqlite_error(&what))?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;
+                 PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;",
             )
             .map_err(sqlite_error("setting pragmas"))?;
         let has_v1_rollups: bool = connection
