@@ -43,17 +43,38 @@ fn run(config: &RollupConfig, records: &[Record]) -> usize {
     out.len()
 }
 
+/// Prints the state held per open (vehicle, signal) window, measured mid-stream.
+fn report_memory(config: &RollupConfig, records: &[Record]) {
+    let mut rollup = RollupOperator::new(config, None).expect("valid rollup");
+    let half = &records[..records.len() / 2];
+    let mut max_seen = i64::MIN;
+    for record in half {
+        max_seen = max_seen.max(record.event_time_ms);
+        rollup.add(record, Some(max_seen - 10_000));
+    }
+    let entries = rollup.open_entries().max(1);
+    eprintln!(
+        "window_engine/{}: {} open windows, {} bytes of state each",
+        config.name,
+        entries,
+        rollup.state_bytes() / entries
+    );
+}
+
 fn engine(c: &mut Criterion) {
     let records = records();
     let mut group = c.benchmark_group("window_engine");
     group.throughput(Throughput::Elements(records.len() as u64));
     group.sample_size(10);
     let plain = default_rollups().remove(0);
+    report_memory(&plain, &records);
     group.bench_function("tumbling_1m_vehicle_signal", |b| {
         b.iter(|| run(&plain, &records))
     });
     let mut sketches = plain.clone();
     sketches.aggregates.quantiles = vec![0.5, 0.9, 0.95, 0.99];
+    sketches.name = "signal_1m_quantiles".to_owned();
+    report_memory(&sketches, &records);
     group.bench_function("tumbling_1m_vehicle_signal_quantiles", |b| {
         b.iter(|| run(&sketches, &records))
     });

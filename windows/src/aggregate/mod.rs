@@ -77,10 +77,17 @@ impl AggregateSpec {
     }
 }
 
-/// What one window of one key accumulates.
+/// What one window of one key accumulates. The optional aggregates live behind one box, so a
+/// summary-only accumulator (the common case) stays small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accumulator {
     summary: Option<SummaryStats>,
+    extras: Option<Box<Extras>>,
+}
+
+/// The optional aggregates of an [`Accumulator`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Extras {
     sketch: Option<QuantileSketch>,
     histogram: Vec<u64>,
     time_weighted: Option<TimeWeighted>,
@@ -111,19 +118,28 @@ pub struct AggregateResult {
 impl Accumulator {
     /// An empty accumulator for `spec`.
     pub fn new(spec: &AggregateSpec) -> Self {
+        let wants_extras = !spec.quantiles.is_empty()
+            || !spec.histogram_bounds.is_empty()
+            || spec.time_weighted
+            || spec.distinct;
         Self {
             summary: None,
-            sketch: (!spec.quantiles.is_empty())
-                .then(|| QuantileSketch::new(spec.quantile_accuracy, sketch::DEFAULT_MAX_BUCKETS)),
-            histogram: if spec.histogram_bounds.is_empty() {
-                Vec::new()
-            } else {
-                vec![0; spec.histogram_bounds.len() + 1]
-            },
-            time_weighted: spec.time_weighted.then(TimeWeighted::default),
-            distinct: spec
-                .distinct
-                .then(|| DistinctCounter::new(spec.distinct_precision)),
+            extras: wants_extras.then(|| {
+                Box::new(Extras {
+                    sketch: (!spec.quantiles.is_empty()).then(|| {
+                        QuantileSketch::new(spec.quantile_accuracy, sketch::DEFAULT_MAX_BUCKETS)
+                    }),
+                    histogram: if spec.histogram_bounds.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![0; spec.histogram_bounds.len() + 1]
+                    },
+                    time_weighted: spec.time_weighted.then(TimeWeighted::default),
+                    distinct: spec
+                        .distinct
+                        .then(|| DistinctCounter::new(spec.distinct_precision)),
+                })
+            }),
         }
     }
 
@@ -133,21 +149,24 @@ impl Accumulator {
             Some(summary) => summary.add(time_ms, value),
             None => self.summary = Some(SummaryStats::of(time_ms, value)),
         }
-        if let Some(sketch) = &mut self.sketch {
+        let Some(extras) = &mut self.extras else {
+            return;
+        };
+        if let Some(sketch) = &mut extras.sketch {
             sketch.add(value);
         }
-        if !self.histogram.is_empty() {
+        if !extras.histogram.is_empty() {
             let bucket = spec
                 .histogram_bounds
                 .partition_point(|bound| *bound < value);
-            if let Some(count) = self.histogram.get_mut(bucket) {
+            if let Some(count) = extras.histogram.get_mut(bucket) {
                 *count += 1;
             }
         }
-        if let Some(samples) = &mut self.time_weighted {
+        if let Some(samples) = &mut extras.time_weighted {
             samples.add(time_ms, value);
         }
-        if let (Some(distinct), Some(item)) = (&mut self.distinct, item) {
+        if let (Some(distinct), Some(item)) = (&mut extras.distinct, item) {
             distinct.add(item);
         }
     }
@@ -159,17 +178,20 @@ impl Accumulator {
             (None, Some(theirs)) => self.summary = Some(*theirs),
             _ => {}
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.sketch, &other.sketch) {
-            mine.merge(theirs);
+        let (Some(mine), Some(theirs)) = (&mut self.extras, &other.extras) else {
+            return;
+        };
+        if let (Some(a), Some(b)) = (&mut mine.sketch, &theirs.sketch) {
+            a.merge(b);
         }
-        for (mine, theirs) in self.histogram.iter_mut().zip(&other.histogram) {
-            *mine += theirs;
+        for (a, b) in mine.histogram.iter_mut().zip(&theirs.histogram) {
+            *a += b;
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.time_weighted, &other.time_weighted) {
-            mine.merge(theirs);
+        if let (Some(a), Some(b)) = (&mut mine.time_weighted, &theirs.time_weighted) {
+            a.merge(b);
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.distinct, &other.distinct) {
-            mine.merge(theirs);
+        if let (Some(a), Some(b)) = (&mut mine.distinct, &theirs.distinct) {
+            a.merge(b);
         }
     }
 
@@ -182,17 +204,17 @@ impl Accumulator {
     pub fn result(&self, spec: &AggregateSpec, window_end_ms: i64) -> Option<AggregateResult> {
         let summary = self.summary?;
         let elapsed_ms = summary.last.0 - summary.first.0;
+        let extras = self.extras.as_deref();
         Some(AggregateResult {
             summary,
             sum: summary.sum(),
             stddev: summary.stddev(),
             rate_per_second: (elapsed_ms > 0)
                 .then(|| (summary.last.1 - summary.first.1) * 1000.0 / elapsed_ms as f64),
-            time_weighted_mean: self
-                .time_weighted
-                .as_ref()
+            time_weighted_mean: extras
+                .and_then(|extras| extras.time_weighted.as_ref())
                 .and_then(|samples| samples.average(window_end_ms)),
-            quantiles: match &self.sketch {
+            quantiles: match extras.and_then(|extras| extras.sketch.as_ref()) {
                 Some(sketch) => spec
                     .quantiles
                     .iter()
@@ -200,27 +222,34 @@ impl Accumulator {
                     .collect(),
                 None => Vec::new(),
             },
-            histogram: self.histogram.clone(),
-            distinct: self.distinct.as_ref().map(DistinctCounter::estimate),
+            histogram: extras
+                .map(|extras| extras.histogram.clone())
+                .unwrap_or_default(),
+            distinct: extras
+                .and_then(|extras| extras.distinct.as_ref())
+                .map(DistinctCounter::estimate),
         })
     }
 
     /// Approximate heap and inline bytes of this accumulator (for the state-bytes metric).
     pub fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self
-                .sketch
-                .as_ref()
-                .map_or(0, |sketch| sketch.bucket_count() * 40)
-            + self.histogram.len() * 8
-            + self
-                .time_weighted
-                .as_ref()
-                .map_or(0, TimeWeighted::state_bytes)
-            + self
-                .distinct
-                .as_ref()
-                .map_or(0, DistinctCounter::state_bytes)
+            + self.extras.as_deref().map_or(0, |extras| {
+                std::mem::size_of::<Extras>()
+                    + extras
+                        .sketch
+                        .as_ref()
+                        .map_or(0, |sketch| sketch.bucket_count() * 40)
+                    + extras.histogram.len() * 8
+                    + extras
+                        .time_weighted
+                        .as_ref()
+                        .map_or(0, TimeWeighted::state_bytes)
+                    + extras
+                        .distinct
+                        .as_ref()
+                        .map_or(0, DistinctCounter::state_bytes)
+            })
     }
 }
 
@@ -292,6 +321,14 @@ mod tests {
             (b.histogram, b.distinct, b.quantiles)
         );
         assert_eq!(a.time_weighted_mean, b.time_weighted_mean);
+    }
+
+    #[test]
+    fn a_summary_only_accumulator_stays_small() {
+        let spec = AggregateSpec::default();
+        let mut acc = Accumulator::new(&spec);
+        acc.add(&spec, 0, 1.0, None);
+        assert!(acc.state_bytes() <= 96, "{}", acc.state_bytes());
     }
 
     #[test]
