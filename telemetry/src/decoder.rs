@@ -87,7 +87,9 @@ impl Decoder {
     /// common case); anything else, and any object that fails to parse, is delimited by the
     /// [`FrameScanner`] so one broken record never takes its neighbours with it.
     fn decode_payload_plain(&self, payload: &[u8]) -> Vec<Outcome> {
-        let mut outcomes = Vec::with_capacity(payload.len() / 256 + 1);
+        // Newlines count NDJSON records exactly and cost little to count; growing a vector of
+        // outcomes instead would copy it.
+        let mut outcomes = Vec::with_capacity(memchr::memchr_iter(b'\n', payload).count() + 1);
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
         let mut position = skip_whitespace(payload, 0);
