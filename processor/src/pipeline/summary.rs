@@ -152,11 +152,12 @@ pub fn spawn_progress(size_hint: Option<u64>, counters: Arc<PipelineCounters>) -
             ticker.tick().await;
             task_bar.set_position(PipelineCounters::get(&counters.progress_units));
             task_bar.set_message(format!(
-                "{} records, {} rollups, {} alerts, {} dead letters",
+                "{} records, {} rollups, {} alerts, {} dead letters, {} open windows",
                 PipelineCounters::get(&counters.records_decoded),
                 PipelineCounters::get(&counters.rollups),
                 PipelineCounters::get(&counters.alerts),
                 PipelineCounters::get(&counters.dead_letters),
+                PipelineCounters::get(&counters.open_window_entries),
             ));
         }
     });
