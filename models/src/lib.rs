@@ -3,6 +3,8 @@
 //! code on the vehicle gateway.
 //!
 //! Map of the crate:
+//! - [`detector`]: AWS IoT Events detector models (the expression language so far).
 //! - [`rules`]: the condition language, rule config, the event-time rule engine and alerts.
 
+pub mod detector;
 pub mod rules;
