@@ -1,4 +1,12 @@
-//! AWS IoT Events detector models, run per vehicle. So far: the expression language; the model
-//! import, state machine, timers and alarm models build on it.
+//! AWS IoT Events detector models, run per vehicle: the expression language, model import with a
+//! validation report, and the event-time detector engine.
 
+pub mod engine;
 pub mod expression;
+pub mod model;
+
+pub use engine::{DetectorEngine, DetectorEngineState, DetectorOutput};
+pub use model::{load_detector_model, DetectorModel, EvaluationMethod, ValidationReport};
+
+#[cfg(test)]
+mod tests;

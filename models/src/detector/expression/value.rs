@@ -4,7 +4,7 @@ use std::fmt;
 
 /// A runtime value. `Undefined` is what a reference to missing data yields (`$input.x.nope`);
 /// it differs from JSON `null` (`isNull` vs `isUndefined`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// A whole number.
     Integer(i64),

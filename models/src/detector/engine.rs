@@ -1,0 +1,570 @@
+//! Runs a detector model per vehicle in event time.
+//!
+//! Inputs are buffered until the watermark passes them and processed per vehicle in (event time,
+//! arrival) order; timers expire in event time, interleaved with the inputs (a timer expiring at
+//! the same instant as an input fires first), so a replay produces the same state sequence.
+//! A vehicle's detector is created on its first input, in the initial state, whose `onEnter`
+//! events run then. For an input the current state's `onInput` events run, then the first
+//! transition event whose condition holds: its actions, the state's `onExit` events, the new
+//! state's `onEnter` events. With BATCH evaluation every condition and value of the `onInput`
+//! group sees the variables as they were when the input arrived; with SERIAL each event sees the
+//! updates of the ones before it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use telemetry::Record;
+
+use super::expression::{evaluate, Context, Expr, PathSegment, TriggerType, Value};
+use super::model::{Action, DetectorModel, EvaluationMethod, Event};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Timer {
+    expires_ms: i64,
+    duration_ms: i64,
+}
+
+/// One vehicle's detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Instance {
+    state: String,
+    variables: BTreeMap<String, Value>,
+    timers: BTreeMap<String, Timer>,
+}
+
+/// What a detector reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DetectorOutput {
+    /// The detector moved between states.
+    StateChange {
+        /// Vehicle.
+        vehicle_id: CompactString,
+        /// Model name.
+        model: String,
+        /// Previous state.
+        from: String,
+        /// New state.
+        to: String,
+        /// Event time of the input or timer that caused it.
+        time_ms: i64,
+        /// `message` or `timer:<name>`.
+        trigger: String,
+        /// The variables after the change.
+        variables: BTreeMap<String, Value>,
+    },
+    /// An `sns`/`sqs` action: an alert with its evaluated payload.
+    Notification {
+        /// Vehicle.
+        vehicle_id: CompactString,
+        /// Model name.
+        model: String,
+        /// `sns` or `sqs`.
+        kind: String,
+        /// Topic ARN or queue URL.
+        target: String,
+        /// State the detector was in.
+        state: String,
+        /// Event time.
+        time_ms: i64,
+        /// Evaluated payload (or the default detector description).
+        payload: String,
+    },
+}
+
+/// The serializable state of a [`DetectorEngine`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorEngineState {
+    instances: BTreeMap<CompactString, Instance>,
+    buffered: BTreeMap<(i64, u64), Record>,
+    next_sequence: u64,
+}
+
+/// A detector model over every vehicle; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct DetectorEngine {
+    model: DetectorModel,
+    input_name: String,
+    instances: BTreeMap<CompactString, Instance>,
+    buffered: BTreeMap<(i64, u64), Record>,
+    next_sequence: u64,
+    /// Every armed timer as (expiry, vehicle, name): the next one to fire is the first.
+    timer_index: BTreeSet<(i64, CompactString, String)>,
+}
+
+/// Where expressions read from while one input or timer is processed.
+struct Frame<'a> {
+    input_name: &'a str,
+    record: Option<&'a Record>,
+    variables: &'a BTreeMap<String, Value>,
+    expired: Option<&'a str>,
+}
+
+impl Context for Frame<'_> {
+    fn input(&self, input: &str, path: &[PathSegment]) -> Value {
+        let Some(record) = self.record.filter(|_| input == self.input_name) else {
+            return Value::Undefined;
+        };
+        let field = |name: &str| match name {
+            "vehicle_id" => Value::String(record.vehicle_id.to_string()),
+            "fleet" => record
+                .fleet
+                .as_ref()
+                .map_or(Value::Undefined, |f| Value::String(f.to_string())),
+            "ts" => Value::Integer(record.event_time_ms),
+            other => record
+                .signal(other)
+                .map(Value::Decimal)
+                .or_else(|| record.attribute(other).map(|a| Value::String(a.to_owned())))
+                .unwrap_or(Value::Undefined),
+        };
+        match path {
+            [PathSegment::Field(name)] => field(name),
+            [PathSegment::Field(section), PathSegment::Field(name)] if section == "signals" => {
+                record.signal(name).map_or(Value::Undefined, Value::Decimal)
+            }
+            [PathSegment::Field(section), PathSegment::Field(name)] if section == "attributes" => {
+                record
+                    .attribute(name)
+                    .map_or(Value::Undefined, |a| Value::String(a.to_owned()))
+            }
+            _ => Value::Undefined,
+        }
+    }
+    fn variable(&self, name: &str) -> Value {
+        self.variables
+            .get(name)
+            .cloned()
+            .unwrap_or(Value::Undefined)
+    }
+    fn timeout(&self, name: &str) -> bool {
+        self.expired == Some(name)
+    }
+    fn trigger_type(&self) -> TriggerType {
+        if self.expired.is_some() {
+            TriggerType::Timer
+        } else {
+            TriggerType::Message
+        }
+    }
+    fn current_input(&self) -> Option<&str> {
+        self.record.map(|_| self.input_name)
+    }
+}
+
+/// An action whose expressions have been evaluated.
+enum Effect {
+    Set(String, Value),
+    SetTimer(String, Value),
+    ResetTimer(String),
+    ClearTimer(String),
+    Notify(&'static str, String, Option<String>),
+}
+
+impl DetectorEngine {
+    /// An engine for `model`, reading telemetry records as input `input_name`.
+    pub fn new(model: DetectorModel, input_name: impl Into<String>) -> Self {
+        Self {
+            model,
+            input_name: input_name.into(),
+            instances: BTreeMap::new(),
+            buffered: BTreeMap::new(),
+            next_sequence: 0,
+            timer_index: BTreeSet::new(),
+        }
+    }
+
+    fn index_timers(&mut self, vehicle: &CompactString, instance: &Instance, armed: bool) {
+        for (name, timer) in &instance.timers {
+            let entry = (timer.expires_ms, vehicle.clone(), name.clone());
+            if armed {
+                self.timer_index.insert(entry);
+            } else {
+                self.timer_index.remove(&entry);
+            }
+        }
+    }
+
+    /// Buffers `record` until the watermark passes it.
+    pub fn offer(&mut self, record: &Record) {
+        self.buffered
+            .insert((record.event_time_ms, self.next_sequence), record.clone());
+        self.next_sequence += 1;
+    }
+
+    /// Processes every input and timer before `watermark_ms`, in event-time order.
+    pub fn advance_watermark(&mut self, watermark_ms: i64) -> Vec<DetectorOutput> {
+        let mut out = Vec::new();
+        loop {
+            let next_input = self
+                .buffered
+                .keys()
+                .next()
+                .map(|(t, _)| *t)
+                .filter(|t| *t < watermark_ms);
+            let next_timer = self.next_timer().filter(|(t, _, _)| *t < watermark_ms);
+            match (next_input, next_timer) {
+                (Some(input_time), Some((timer_time, vehicle, timer)))
+                    if timer_time <= input_time =>
+                {
+                    self.fire_timer(&vehicle, &timer, timer_time, &mut out);
+                }
+                (Some(_), _) => {
+                    if let Some((_, record)) = self.buffered.pop_first() {
+                        self.process_input(&record, &mut out);
+                    }
+                }
+                (None, Some((timer_time, vehicle, timer))) => {
+                    self.fire_timer(&vehicle, &timer, timer_time, &mut out)
+                }
+                (None, None) => return out,
+            }
+        }
+    }
+
+    /// The earliest armed timer over all vehicles.
+    fn next_timer(&self) -> Option<(i64, CompactString, String)> {
+        self.timer_index.first().cloned()
+    }
+
+    fn process_input(&mut self, record: &Record, out: &mut Vec<DetectorOutput>) {
+        let model = &self.model;
+        if !self.instances.contains_key(&record.vehicle_id) {
+            let mut instance = Instance {
+                state: model.states[model.initial].name.clone(),
+                variables: BTreeMap::new(),
+                timers: BTreeMap::new(),
+            };
+            let on_enter = model.states[model.initial].on_enter.clone();
+            self.run_events(
+                &on_enter,
+                &mut instance,
+                Some(record),
+                None,
+                record.event_time_ms,
+                &record.vehicle_id,
+                out,
+            );
+            self.instances.insert(record.vehicle_id.clone(), instance);
+        }
+        self.step(
+            &record.vehicle_id.clone(),
+            Some(record),
+            None,
+            record.event_time_ms,
+            out,
+        );
+    }
+
+    fn fire_timer(
+        &mut self,
+        vehicle: &CompactString,
+        timer: &str,
+        time_ms: i64,
+        out: &mut Vec<DetectorOutput>,
+    ) {
+        self.timer_index
+            .remove(&(time_ms, vehicle.clone(), timer.to_owned()));
+        if let Some(instance) = self.instances.get_mut(vehicle) {
+            instance.timers.remove(timer);
+        }
+        self.step(vehicle, None, Some(timer), time_ms, out);
+    }
+
+    /// Runs the current state's `onInput` group for one input or expired timer.
+    fn step(
+        &mut self,
+        vehicle: &CompactString,
+        record: Option<&Record>,
+        expired: Option<&str>,
+        time_ms: i64,
+        out: &mut Vec<DetectorOutput>,
+    ) {
+        let Some(mut instance) = self.instances.remove(vehicle) else {
+            return;
+        };
+        self.index_timers(vehicle, &instance, false);
+        let Some(state_index) = self
+            .model
+            .states
+            .iter()
+            .position(|s| s.name == instance.state)
+        else {
+            self.index_timers(vehicle, &instance, true);
+            self.instances.insert(vehicle.clone(), instance);
+            return;
+        };
+        let state = self.model.states[state_index].clone();
+        let snapshot = instance.variables.clone();
+        let batch = self.model.evaluation == EvaluationMethod::Batch;
+        // Which transition fires is decided on the variables as the input found them (BATCH) or
+        // after the onInput events (SERIAL).
+        let mut chosen = None;
+        if batch {
+            chosen = self.first_transition(&state.transitions, record, &snapshot, expired);
+        }
+        self.run_events(
+            &state.on_input,
+            &mut instance,
+            record,
+            expired,
+            time_ms,
+            vehicle,
+            out,
+        );
+        if !batch {
+            chosen =
+                self.first_transition(&state.transitions, record, &instance.variables, expired);
+        }
+        if let Some(transition) = chosen.and_then(|index| state.transitions.get(index)) {
+            let effects = self.effects(&transition.actions, record, &instance.variables, expired);
+            self.apply(effects, &mut instance, time_ms, vehicle, out);
+            if let Some(next) = transition.next_state {
+                self.run_events(
+                    &state.on_exit,
+                    &mut instance,
+                    record,
+                    expired,
+                    time_ms,
+                    vehicle,
+                    out,
+                );
+                let from =
+                    std::mem::replace(&mut instance.state, self.model.states[next].name.clone());
+                let on_enter = self.model.states[next].on_enter.clone();
+                self.run_events(
+                    &on_enter,
+                    &mut instance,
+                    record,
+                    expired,
+                    time_ms,
+                    vehicle,
+                    out,
+                );
+                out.push(DetectorOutput::StateChange {
+                    vehicle_id: vehicle.clone(),
+                    model: self.model.name.clone(),
+                    from,
+                    to: instance.state.clone(),
+                    time_ms,
+                    trigger: expired.map_or_else(|| "message".to_owned(), |t| format!("timer:{t}")),
+                    variables: instance.variables.clone(),
+                });
+            }
+        }
+        self.index_timers(vehicle, &instance, true);
+        self.instances.insert(vehicle.clone(), instance);
+    }
+
+    fn first_transition(
+        &self,
+        transitions: &[Event],
+        record: Option<&Record>,
+        variables: &BTreeMap<String, Value>,
+        expired: Option<&str>,
+    ) -> Option<usize> {
+        let frame = Frame {
+            input_name: &self.input_name,
+            record,
+            variables,
+            expired,
+        };
+        transitions
+            .iter()
+            .position(|event| holds(event.condition.as_ref(), &frame))
+    }
+
+    /// Runs an event group under the model's evaluation method.
+    #[allow(clippy::too_many_arguments)]
+    fn run_events(
+        &self,
+        events: &[Event],
+        instance: &mut Instance,
+        record: Option<&Record>,
+        expired: Option<&str>,
+        time_ms: i64,
+        vehicle: &CompactString,
+        out: &mut Vec<DetectorOutput>,
+    ) {
+        if self.model.evaluation == EvaluationMethod::Batch {
+            let snapshot = instance.variables.clone();
+            let mut effects = Vec::new();
+            for event in events {
+                let frame = Frame {
+                    input_name: &self.input_name,
+                    record,
+                    variables: &snapshot,
+                    expired,
+                };
+                if holds(event.condition.as_ref(), &frame) {
+                    effects.extend(self.effects(&event.actions, record, &snapshot, expired));
+                }
+            }
+            self.apply(effects, instance, time_ms, vehicle, out);
+        } else {
+            for event in events {
+                let frame = Frame {
+                    input_name: &self.input_name,
+                    record,
+                    variables: &instance.variables,
+                    expired,
+                };
+                if holds(event.condition.as_ref(), &frame) {
+                    for action in &event.actions {
+                        let effects = self.effects(
+                            std::slice::from_ref(action),
+                            record,
+                            &instance.variables,
+                            expired,
+                        );
+                        self.apply(effects, instance, time_ms, vehicle, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn effects(
+        &self,
+        actions: &[Action],
+        record: Option<&Record>,
+        variables: &BTreeMap<String, Value>,
+        expired: Option<&str>,
+    ) -> Vec<Effect> {
+        let frame = Frame {
+            input_name: &self.input_name,
+            record,
+            variables,
+            expired,
+        };
+        actions
+            .iter()
+            .map(|action| match action {
+                Action::SetVariable { name, value } => {
+                    Effect::Set(name.clone(), evaluate(value, &frame))
+                }
+                Action::SetTimer { name, seconds } => {
+                    Effect::SetTimer(name.clone(), evaluate(seconds, &frame))
+                }
+                Action::ResetTimer { name } => Effect::ResetTimer(name.clone()),
+                Action::ClearTimer { name } => Effect::ClearTimer(name.clone()),
+                Action::Notify {
+                    kind,
+                    target,
+                    payload,
+                } => Effect::Notify(
+                    kind,
+                    target.clone(),
+                    payload
+                        .as_ref()
+                        .map(|payload| evaluate(payload, &frame).to_string()),
+                ),
+            })
+            .collect()
+    }
+
+    fn apply(
+        &self,
+        effects: Vec<Effect>,
+        instance: &mut Instance,
+        time_ms: i64,
+        vehicle: &CompactString,
+        out: &mut Vec<DetectorOutput>,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Set(name, value) => {
+                    instance.variables.insert(name, value);
+                }
+                Effect::SetTimer(name, seconds) => {
+                    if let Some(seconds) = seconds.as_f64().filter(|s| s.is_finite() && *s >= 0.0) {
+                        let duration_ms = (seconds * 1000.0).round() as i64;
+                        instance.timers.insert(
+                            name,
+                            Timer {
+                                expires_ms: time_ms.saturating_add(duration_ms),
+                                duration_ms,
+                            },
+                        );
+                    }
+                }
+                Effect::ResetTimer(name) => {
+                    if let Some(timer) = instance.timers.get_mut(&name) {
+                        timer.expires_ms = time_ms.saturating_add(timer.duration_ms);
+                    }
+                }
+                Effect::ClearTimer(name) => {
+                    instance.timers.remove(&name);
+                }
+                Effect::Notify(kind, target, payload) => out.push(DetectorOutput::Notification {
+                    vehicle_id: vehicle.clone(),
+                    model: self.model.name.clone(),
+                    kind: kind.to_owned(),
+                    target,
+                    state: instance.state.clone(),
+                    time_ms,
+                    payload: payload.unwrap_or_else(|| self.default_payload(vehicle, instance)),
+                }),
+            }
+        }
+    }
+
+    /// The payload IoT Events sends when an action has none: the detector and its state.
+    fn default_payload(&self, vehicle: &CompactString, instance: &Instance) -> String {
+        let variables: serde_json::Map<String, serde_json::Value> = instance
+            .variables
+            .iter()
+            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.to_string())))
+            .collect();
+        serde_json::json!({
+            "detector": {"detectorModelName": self.model.name, "keyValue": vehicle.as_str()},
+            "state": {"stateName": instance.state, "variables": variables},
+        })
+        .to_string()
+    }
+
+    /// The state to checkpoint.
+    pub fn snapshot(&self) -> DetectorEngineState {
+        DetectorEngineState {
+            instances: self.instances.clone(),
+            buffered: self.buffered.clone(),
+            next_sequence: self.next_sequence,
+        }
+    }
+
+    /// Restores checkpointed state. A model update keeps each vehicle's state, variables and
+    /// timers when its state name still exists in the new model; otherwise that vehicle starts
+    /// over in the initial state.
+    pub fn restore(&mut self, state: DetectorEngineState) {
+        let names: Vec<&str> = self.model.states.iter().map(|s| s.name.as_str()).collect();
+        self.instances = state
+            .instances
+            .into_iter()
+            .filter(|(_, instance)| names.contains(&instance.state.as_str()))
+            .collect();
+        self.buffered = state.buffered;
+        self.next_sequence = state.next_sequence;
+        self.timer_index.clear();
+        let instances = std::mem::take(&mut self.instances);
+        for (vehicle, instance) in &instances {
+            self.index_timers(vehicle, instance, true);
+        }
+        self.instances = instances;
+    }
+
+    /// Vehicles with a detector.
+    pub fn instances(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Current state of `vehicle`'s detector.
+    pub fn state_of(&self, vehicle: &str) -> Option<&str> {
+        self.instances
+            .get(vehicle)
+            .map(|instance| instance.state.as_str())
+    }
+}
+
+fn holds(condition: Option<&Expr>, frame: &Frame<'_>) -> bool {
+    condition.is_none_or(|condition| evaluate(condition, frame).is_true())
+}

@@ -1,0 +1,251 @@
+//! Detector models over scripted inputs: golden state sequences, BATCH vs SERIAL, event-time
+//! timers under disorder, the validation report, snapshot/restore.
+
+use compact_str::CompactString;
+use proptest::prelude::*;
+use telemetry::{Record, Signal};
+
+use super::*;
+
+/// Coolant over 110 °C for 2 minutes while moving → alarm (SNS); then it must stay under 95 °C
+/// for 5 minutes before the alarm clears. Written in the `describe-detector-model` shape.
+const COOLANT_MODEL: &str = r#"{
+  "detectorModel": {
+    "detectorModelConfiguration": {
+      "detectorModelName": "CoolantMonitor", "key": "vehicle_id", "evaluationMethod": "SERIAL"
+    },
+    "detectorModelDefinition": {
+      "initialStateName": "Normal",
+      "states": [
+        {"stateName": "Normal", "onInput": {"events": [], "transitionEvents": [
+          {"eventName": "tooHot",
+           "condition": "$input.Telemetry.coolant_temp_c > 110 && $input.Telemetry.speed_kmh > 0",
+           "actions": [{"setTimer": {"timerName": "hot", "seconds": 120}},
+                       {"setVariable": {"variableName": "peak", "value": "$input.Telemetry.coolant_temp_c"}}],
+           "nextState": "Overheating"}]}},
+        {"stateName": "Overheating", "onInput": {
+          "events": [{"eventName": "trackPeak",
+                      "condition": "$input.Telemetry.coolant_temp_c > $variable.peak",
+                      "actions": [{"setVariable": {"variableName": "peak", "value": "$input.Telemetry.coolant_temp_c"}}]}],
+          "transitionEvents": [
+            {"eventName": "cooledEarly", "condition": "$input.Telemetry.coolant_temp_c <= 110",
+             "actions": [{"clearTimer": {"timerName": "hot"}}], "nextState": "Normal"},
+            {"eventName": "sustained", "condition": "timeout('hot')", "actions": [], "nextState": "Alarm"}]}},
+        {"stateName": "Alarm",
+         "onEnter": {"events": [{"eventName": "page", "actions": [
+           {"sns": {"targetArn": "arn:aws:sns:eu-west-1:123456789012:fleet-alerts",
+                    "payload": {"contentExpression": "'coolant alarm, peak ${$variable.peak}'", "type": "STRING"}}},
+           {"lambda": {"functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:ticket"}}]}]},
+         "onInput": {"transitionEvents": [
+           {"eventName": "below95", "condition": "$input.Telemetry.coolant_temp_c < 95",
+            "actions": [{"setTimer": {"timerName": "cool", "durationExpression": "60 * 5"}}], "nextState": "Cooling"}]}},
+        {"stateName": "Cooling", "onInput": {"transitionEvents": [
+          {"eventName": "hotAgain", "condition": "$input.Telemetry.coolant_temp_c >= 95",
+           "actions": [{"clearTimer": {"timerName": "cool"}}], "nextState": "Alarm"},
+          {"eventName": "cleared", "condition": "timeout('cool')", "nextState": "Normal"}]}}
+      ]
+    }
+  }
+}"#;
+
+fn record(vehicle: &str, time_ms: i64, coolant: f64) -> Record {
+    Record {
+        vehicle_id: CompactString::from(vehicle),
+        event_time_ms: time_ms,
+        fleet: None,
+        attributes: Vec::new(),
+        signals: vec![
+            Signal {
+                name: "coolant_temp_c".into(),
+                value: coolant,
+            },
+            Signal {
+                name: "speed_kmh".into(),
+                value: 50.0,
+            },
+        ],
+    }
+}
+
+/// Ten-second samples: hot for 3 minutes, warm for a minute, cool for 6 minutes.
+fn script(vehicle: &str) -> Vec<Record> {
+    (0..60)
+        .map(|i| {
+            let coolant = match i {
+                0..=17 => 112.0 + (i % 3) as f64,
+                18..=23 => 100.0,
+                _ => 90.0,
+            };
+            record(vehicle, i * 10_000, coolant)
+        })
+        .collect()
+}
+
+fn transitions(outputs: &[DetectorOutput]) -> Vec<(String, String, i64, String)> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            DetectorOutput::StateChange {
+                from,
+                to,
+                time_ms,
+                trigger,
+                ..
+            } => Some((from.clone(), to.clone(), *time_ms, trigger.clone())),
+            DetectorOutput::Notification { .. } => None,
+        })
+        .collect()
+}
+
+fn coolant_engine() -> DetectorEngine {
+    let (model, report) = load_detector_model(COOLANT_MODEL);
+    DetectorEngine::new(model.unwrap_or_else(|| panic!("{report}")), "Telemetry")
+}
+
+#[test]
+fn golden_state_sequence_with_event_time_timers() {
+    let mut engine = coolant_engine();
+    for record in script("veh-1") {
+        engine.offer(&record);
+    }
+    let outputs = engine.advance_watermark(i64::MAX);
+    let expected = vec![
+        ("Normal".into(), "Overheating".into(), 0, "message".into()),
+        (
+            "Overheating".into(),
+            "Alarm".into(),
+            120_000,
+            "timer:hot".into(),
+        ),
+        ("Alarm".into(), "Cooling".into(), 240_000, "message".into()),
+        (
+            "Cooling".into(),
+            "Normal".into(),
+            540_000,
+            "timer:cool".into(),
+        ),
+    ];
+    assert_eq!(transitions(&outputs), expected);
+    let notification = outputs
+        .iter()
+        .find_map(|output| match output {
+            DetectorOutput::Notification {
+                payload,
+                kind,
+                time_ms,
+                ..
+            } => Some((payload.clone(), kind.clone(), *time_ms)),
+            DetectorOutput::StateChange { .. } => None,
+        })
+        .expect("the alarm pages");
+    assert_eq!(
+        notification,
+        ("coolant alarm, peak 114".into(), "sns".into(), 120_000)
+    );
+    assert_eq!(engine.state_of("veh-1"), Some("Normal"));
+}
+
+#[test]
+fn validation_report_lists_actions_that_will_not_run() {
+    let (model, report) = load_detector_model(COOLANT_MODEL);
+    assert!(model.is_some());
+    assert!(report.errors.is_empty(), "{report}");
+    assert_eq!(report.skipped_actions.len(), 1);
+    assert!(report.skipped_actions[0].contains("`lambda`"), "{report}");
+    assert!(report.to_string().contains("will not run"));
+
+    let broken = COOLANT_MODEL
+        .replace(
+            "\"nextState\": \"Alarm\"}]}}",
+            "\"nextState\": \"Nowhere\"}]}}",
+        )
+        .replace("timeout('hot')", "timeout('hot'");
+    let (model, report) = load_detector_model(&broken);
+    assert!(model.is_none());
+    assert_eq!(report.errors.len(), 2, "{report}");
+}
+
+const ORDER_MODEL: &str = r#"{
+  "detectorModelName": "Order", "evaluationMethod": "EVALUATION",
+  "detectorModelDefinition": {"initialStateName": "A", "states": [
+    {"stateName": "A", "onInput": {
+      "events": [
+        {"eventName": "first", "actions": [{"setVariable": {"variableName": "x", "value": "1"}}]},
+        {"eventName": "second", "condition": "$variable.x == 1",
+         "actions": [{"setVariable": {"variableName": "y", "value": "'seen'"}}]}],
+      "transitionEvents": [{"eventName": "go", "condition": "$variable.y == 'seen'", "nextState": "B"}]}},
+    {"stateName": "B"}]}
+}"#;
+
+fn steps_until_b(method: &str) -> usize {
+    let (model, report) = load_detector_model(&ORDER_MODEL.replace("EVALUATION", method));
+    let mut engine = DetectorEngine::new(model.unwrap_or_else(|| panic!("{report}")), "Telemetry");
+    for step in 1..=5 {
+        engine.offer(&record("v", step * 1000, 1.0));
+        engine.advance_watermark(step * 1000 + 1);
+        if engine.state_of("v") == Some("B") {
+            return step as usize;
+        }
+    }
+    usize::MAX
+}
+
+#[test]
+fn batch_and_serial_differ_as_documented() {
+    assert_eq!(
+        steps_until_b("SERIAL"),
+        1,
+        "each event sees the updates before it"
+    );
+    assert_eq!(
+        steps_until_b("BATCH"),
+        3,
+        "updates become visible to the next input only"
+    );
+}
+
+proptest! {
+    #[test]
+    fn disorder_and_restore_do_not_change_the_outcome(
+        swaps in proptest::collection::vec((0usize..120, 0usize..120), 0..30),
+        cut in 0usize..120,
+    ) {
+        let mut records: Vec<Record> = script("veh-1");
+        records.extend(script("veh-2").into_iter().map(|mut r| { r.event_time_ms += 3_000; r }));
+        records.sort_by_key(|r| r.event_time_ms);
+        let mut straight = coolant_engine();
+        let mut expected = Vec::new();
+        for record in &records {
+            straight.offer(record);
+        }
+        expected.extend(straight.advance_watermark(i64::MAX));
+
+        // Disorder: swap arrivals, but never by more than the 30 s the watermark trails.
+        let mut arrivals = records.clone();
+        for (a, b) in swaps {
+            let (a, b) = (a % arrivals.len(), b % arrivals.len());
+            if (arrivals[a].event_time_ms - arrivals[b].event_time_ms).abs() <= 20_000 {
+                arrivals.swap(a, b);
+            }
+        }
+        let cut = cut.min(arrivals.len());
+        let mut engine = coolant_engine();
+        let mut actual = Vec::new();
+        let mut max_seen = i64::MIN;
+        for record in &arrivals[..cut] {
+            engine.offer(record);
+            max_seen = max_seen.max(record.event_time_ms);
+            actual.extend(engine.advance_watermark(max_seen - 30_000));
+        }
+        let bytes = postcard::to_stdvec(&engine.snapshot()).unwrap();
+        let mut restored = coolant_engine();
+        restored.restore(postcard::from_bytes(&bytes).unwrap());
+        for record in &arrivals[cut..] {
+            restored.offer(record);
+            max_seen = max_seen.max(record.event_time_ms);
+            actual.extend(restored.advance_watermark(max_seen - 30_000));
+        }
+        actual.extend(restored.advance_watermark(i64::MAX));
+        prop_assert_eq!(actual, expected);
+    }
+}
