@@ -32,6 +32,17 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Check a config file and print every problem with its key path.
     ValidateConfig(ValidateArgs),
+    /// Work with AWS IoT Events detector models.
+    #[command(subcommand)]
+    Detectors(DetectorsCommand),
+}
+
+/// `fleetstream detectors …`.
+#[derive(Debug, Subcommand)]
+pub enum DetectorsCommand {
+    /// Load a detector model (describe-detector-model output or a CreateDetectorModel body) and
+    /// report what will not run and why.
+    Validate(ValidateArgs),
 }
 
 /// `fleetstream run`.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use processor::cli::{Cli, Command};
+use processor::cli::{Cli, Command, DetectorsCommand};
 use processor::commands;
 
 /// mimalloc: faster than the system allocator for the many small, short-lived allocations of
@@ -18,5 +18,8 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Simulate(args) => commands::simulate::simulate(args),
         Command::ValidateConfig(args) => commands::validate::validate(args),
+        Command::Detectors(DetectorsCommand::Validate(args)) => {
+            commands::validate::validate_detector(args)
+        }
     }
 }

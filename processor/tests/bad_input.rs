@@ -152,3 +152,36 @@ fn invalid_config_lists_every_problem_and_exits_2() {
         assert!(text.contains(expected), "{expected} in {text}");
     }
 }
+
+#[test]
+fn detectors_validate_reports_actions_that_will_not_run() {
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/detectors/coolant.json"
+    );
+    let output = std::process::Command::new(common::BIN)
+        .args(["detectors", "validate", model])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("\"CoolantMonitor\""), "{text}");
+    assert!(
+        text.contains("will not run") && text.contains("`lambda`"),
+        "{text}"
+    );
+
+    let workspace = Workspace::new();
+    let broken = workspace.path("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"detectorModelDefinition": {"initialStateName": "X", "states": []}}"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new(common::BIN)
+        .args(["detectors", "validate", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("initialStateName"));
+}

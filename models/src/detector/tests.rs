@@ -9,44 +9,7 @@ use super::*;
 
 /// Coolant over 110 °C for 2 minutes while moving → alarm (SNS); then it must stay under 95 °C
 /// for 5 minutes before the alarm clears. Written in the `describe-detector-model` shape.
-const COOLANT_MODEL: &str = r#"{
-  "detectorModel": {
-    "detectorModelConfiguration": {
-      "detectorModelName": "CoolantMonitor", "key": "vehicle_id", "evaluationMethod": "SERIAL"
-    },
-    "detectorModelDefinition": {
-      "initialStateName": "Normal",
-      "states": [
-        {"stateName": "Normal", "onInput": {"events": [], "transitionEvents": [
-          {"eventName": "tooHot",
-           "condition": "$input.Telemetry.coolant_temp_c > 110 && $input.Telemetry.speed_kmh > 0",
-           "actions": [{"setTimer": {"timerName": "hot", "seconds": 120}},
-                       {"setVariable": {"variableName": "peak", "value": "$input.Telemetry.coolant_temp_c"}}],
-           "nextState": "Overheating"}]}},
-        {"stateName": "Overheating", "onInput": {
-          "events": [{"eventName": "trackPeak",
-                      "condition": "$input.Telemetry.coolant_temp_c > $variable.peak",
-                      "actions": [{"setVariable": {"variableName": "peak", "value": "$input.Telemetry.coolant_temp_c"}}]}],
-          "transitionEvents": [
-            {"eventName": "cooledEarly", "condition": "$input.Telemetry.coolant_temp_c <= 110",
-             "actions": [{"clearTimer": {"timerName": "hot"}}], "nextState": "Normal"},
-            {"eventName": "sustained", "condition": "timeout('hot')", "actions": [], "nextState": "Alarm"}]}},
-        {"stateName": "Alarm",
-         "onEnter": {"events": [{"eventName": "page", "actions": [
-           {"sns": {"targetArn": "arn:aws:sns:eu-west-1:123456789012:fleet-alerts",
-                    "payload": {"contentExpression": "'coolant alarm, peak ${$variable.peak}'", "type": "STRING"}}},
-           {"lambda": {"functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:ticket"}}]}]},
-         "onInput": {"transitionEvents": [
-           {"eventName": "below95", "condition": "$input.Telemetry.coolant_temp_c < 95",
-            "actions": [{"setTimer": {"timerName": "cool", "durationExpression": "60 * 5"}}], "nextState": "Cooling"}]}},
-        {"stateName": "Cooling", "onInput": {"transitionEvents": [
-          {"eventName": "hotAgain", "condition": "$input.Telemetry.coolant_temp_c >= 95",
-           "actions": [{"clearTimer": {"timerName": "cool"}}], "nextState": "Alarm"},
-          {"eventName": "cleared", "condition": "timeout('cool')", "nextState": "Normal"}]}}
-      ]
-    }
-  }
-}"#;
+const COOLANT_MODEL: &str = include_str!("../../../config/detectors/coolant.json");
 
 fn record(vehicle: &str, time_ms: i64, coolant: f64) -> Record {
     Record {
