@@ -191,6 +191,89 @@ fn allowed_lateness_updates_the_closed_window_with_a_higher_version() {
 }
 
 #[test]
+fn iot_events_detector_model_runs_per_vehicle() {
+    let workspace = Workspace::new();
+    let input = workspace.path("coolant.ndjson");
+    let mut lines = Vec::new();
+    for vehicle in ["veh-1", "veh-2"] {
+        for i in 0..60_i64 {
+            let coolant = match (vehicle, i) {
+                ("veh-2", _) => 90.0,
+                (_, 0..=17) => 112.0 + (i % 3) as f64,
+                (_, 18..=23) => 100.0,
+                _ => 90.0,
+            };
+            lines.push((
+                i * 10_000,
+                format!(
+                    r#"{{"vehicle_id":"{vehicle}","ts":{},"signals":{{"coolant_temp_c":{coolant},"speed_kmh":50}}}}"#,
+                    1_767_225_600_000_i64 + i * 10_000
+                ),
+            ));
+        }
+    }
+    lines.sort_by_key(|line| line.0);
+    let text: Vec<String> = lines.into_iter().map(|line| line.1).collect();
+    std::fs::write(&input, text.join("\n")).unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/detectors/coolant.json"
+    );
+    let config = workspace.config(
+        &input,
+        &format!("[[detectors]]\nmodel = \"{model}\"\ninput = \"Telemetry\"\n"),
+    );
+    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("5 detector events"), "{summary}");
+
+    let connection = rusqlite::Connection::open(workspace.db()).unwrap();
+    let mut statement = connection
+        .prepare("SELECT vehicle_id, kind, from_state, to_state, time_ms - 1767225600000, trigger, payload FROM detector_events ORDER BY time_ms, kind DESC")
+        .unwrap();
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = statement
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let summary: Vec<(&str, &str, i64)> = rows
+        .iter()
+        .map(|r| (r.1.as_str(), r.3.as_str(), r.4))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("state_change", "Overheating", 0),
+            ("state_change", "Alarm", 120_000),
+            ("notification", "Alarm", 120_000),
+            ("state_change", "Cooling", 240_000),
+            ("state_change", "Normal", 540_000),
+        ]
+    );
+    assert!(rows.iter().all(|r| r.0 == "veh-1"), "veh-2 never overheats");
+    assert_eq!(rows[2].6.as_deref(), Some("coolant alarm, peak 114"));
+}
+
+#[test]
 fn ndjson_sink_and_stdin_source() {
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");

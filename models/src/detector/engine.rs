@@ -552,6 +552,11 @@ impl DetectorEngine {
         self.instances = instances;
     }
 
+    /// The model's name.
+    pub fn model_name(&self) -> &str {
+        &self.model.name
+    }
+
     /// Vehicles with a detector.
     pub fn instances(&self) -> usize {
         self.instances.len()

@@ -39,6 +39,9 @@ pub struct Config {
     /// Threshold rules.
     #[serde(default)]
     pub rules: Vec<models::rules::RuleSpec>,
+    /// AWS IoT Events detector models, one instance per vehicle.
+    #[serde(default)]
+    pub detectors: Vec<DetectorConfig>,
     /// Channel capacities between stages.
     #[serde(default)]
     pub pipeline: PipelineConfig,
@@ -57,6 +60,24 @@ pub struct Config {
     /// Where rejected records go.
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
+}
+
+/// `[[detectors]]`: an AWS IoT Events detector model run per vehicle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// The model JSON (`describe-detector-model` output or a `CreateDetectorModel` body);
+    /// relative paths are relative to the working directory.
+    pub model: PathBuf,
+    /// The input name the model's expressions use (`$input.<input>.coolant_temp_c`); the input
+    /// message is the record: `vehicle_id`, `fleet`, `ts`, every signal and attribute by name,
+    /// and `signals.<name>` / `attributes.<name>`.
+    #[serde(default = "default_detector_input")]
+    pub input: String,
+}
+
+fn default_detector_input() -> String {
+    "Telemetry".to_owned()
 }
 
 /// Which source to read.

@@ -120,6 +120,22 @@ impl Config {
                 "must differ from sinks.sqlite.path".to_owned(),
             );
         }
+        for (index, detector) in self.detectors.iter().enumerate() {
+            match std::fs::read_to_string(&detector.model) {
+                Err(err) => problem(
+                    &format!("detectors[{index}].model"),
+                    format!("cannot read {}: {err}", detector.model.display()),
+                ),
+                Ok(text) => {
+                    let (model, report) = models::detector::load_detector_model(&text);
+                    if model.is_none() {
+                        for error in report.errors {
+                            problem(&format!("detectors[{index}].model"), error);
+                        }
+                    }
+                }
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if !names.insert(rule.name.as_str()) {

@@ -28,6 +28,8 @@ pub struct PipelineCounters {
     pub alerts: AtomicU64,
     /// Dead letters emitted.
     pub dead_letters: AtomicU64,
+    /// Detector state changes and notifications emitted.
+    pub detector_events: AtomicU64,
     /// Checkpoints committed.
     pub checkpoints: AtomicU64,
     /// Open (window, key) entries after the last batch.

@@ -59,6 +59,9 @@ pub enum PipelineError {
     /// A stage ended early because another one failed (the other error is the cause).
     #[error("{0} stopped unexpectedly")]
     StageStopped(&'static str),
+    /// A detector model could not be loaded.
+    #[error("detector model: {0}")]
+    Detector(String),
     /// A task panicked or was cancelled.
     #[error("a pipeline task failed: {0}")]
     Task(String),
@@ -100,10 +103,31 @@ pub async fn run(
         .iter()
         .filter_map(|rule| rule.compile().ok())
         .collect::<Vec<_>>();
+    let mut detectors = Vec::new();
+    for detector in &config.detectors {
+        let text = std::fs::read_to_string(&detector.model).map_err(|source| {
+            PipelineError::Detector(format!(
+                "cannot read {}: {source}",
+                detector.model.display()
+            ))
+        })?;
+        let (model, report) = models::detector::load_detector_model(&text);
+        let model = model.ok_or_else(|| {
+            PipelineError::Detector(format!("{}: {}", detector.model.display(), report))
+        })?;
+        for skipped in &report.skipped_actions {
+            tracing::warn!(model = %model.name, "{skipped}");
+        }
+        detectors.push(models::detector::DetectorEngine::new(
+            model,
+            detector.input.clone(),
+        ));
+    }
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,
         models::rules::RuleEngine::new(rules),
+        detectors,
         config.shutdown.open_windows,
     )?;
     if let Some(checkpoint) = &checkpoint {

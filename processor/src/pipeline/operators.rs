@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use compact_str::CompactString;
+use models::detector::{DetectorEngine, DetectorEngineState};
 use models::rules::{RuleEngine, RuleEngineState};
 use serde::{Deserialize, Serialize};
 use telemetry::encode::write_wide_json;
@@ -24,7 +25,7 @@ use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 4;
+const SNAPSHOT_FORMAT: u32 = 5;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
@@ -33,6 +34,7 @@ struct OperatorSnapshot {
     watermarks: WatermarkTracker,
     rollups: Vec<(String, RollupSnapshot)>,
     rules: RuleEngineState,
+    detectors: Vec<(String, DetectorEngineState)>,
     fleets: BTreeMap<CompactString, CompactString>,
 }
 
@@ -42,6 +44,7 @@ pub struct Operators {
     rollup_configs: Vec<RollupConfig>,
     rollups: Vec<RollupOperator>,
     rules: RuleEngine,
+    detectors: Vec<DetectorEngine>,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
     idle_timeout_ms: i64,
@@ -61,6 +64,7 @@ impl Operators {
         rollups: &[RollupConfig],
         time: &TimeConfig,
         rules: RuleEngine,
+        detectors: Vec<DetectorEngine>,
         open_windows_on_shutdown: OpenWindowsOnShutdown,
     ) -> Result<Self, PipelineError> {
         Ok(Self {
@@ -73,6 +77,7 @@ impl Operators {
                 .collect::<Result<_, _>>()
                 .map_err(PipelineError::IncompatibleState)?,
             rules,
+            detectors,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
             idle_timeout_ms: time.idle_timeout.ms(),
@@ -90,6 +95,11 @@ impl Operators {
                 .map(|rollup| (rollup.name().to_owned(), rollup.snapshot()))
                 .collect(),
             rules: self.rules.snapshot(),
+            detectors: self
+                .detectors
+                .iter()
+                .map(|detector| (detector.model_name().to_owned(), detector.snapshot()))
+                .collect(),
             fleets: self.fleets.clone(),
         };
         postcard::to_stdvec(&snapshot)
@@ -118,6 +128,13 @@ impl Operators {
         // Time settings come from the current configuration; progress from the snapshot.
         self.watermarks = snapshot.watermarks.with_idle_timeout(self.idle_timeout_ms);
         self.rules.restore(snapshot.rules);
+        let mut saved: BTreeMap<String, DetectorEngineState> =
+            snapshot.detectors.into_iter().collect();
+        for detector in &mut self.detectors {
+            if let Some(state) = saved.remove(detector.model_name()) {
+                detector.restore(state);
+            }
+        }
         self.fleets = snapshot.fleets;
         Ok(())
     }
@@ -163,6 +180,9 @@ impl Operators {
                 PipelineCounters::add(&counters.records_late_for_rules, 1);
             } else {
                 self.rules.offer(&record);
+                for detector in &mut self.detectors {
+                    detector.offer(&record);
+                }
             }
             self.watermarks
                 .observe(&batch.stream, record.event_time_ms, now);
@@ -216,6 +236,14 @@ impl Operators {
                     .into_iter()
                     .map(Output::Alert),
             );
+            for detector in &mut self.detectors {
+                outputs.extend(
+                    detector
+                        .advance_watermark(watermark)
+                        .into_iter()
+                        .map(Output::Detector),
+                );
+            }
         }
     }
 
@@ -281,6 +309,7 @@ impl OperatorOutlets {
                 Output::Rollup(_) => PipelineCounters::add(&counters.rollups, 1),
                 Output::Alert(_) => PipelineCounters::add(&counters.alerts, 1),
                 Output::DeadLetter(_) => PipelineCounters::add(&counters.dead_letters, 1),
+                Output::Detector(_) => PipelineCounters::add(&counters.detector_events, 1),
             }
         }
         let shared = Arc::new(outputs);

@@ -88,4 +88,6 @@ pub enum Output {
     Alert(models::rules::Alert),
     /// A rejected record or field.
     DeadLetter(DeadLetter),
+    /// A detector model's state change or notification.
+    Detector(models::detector::DetectorOutput),
 }

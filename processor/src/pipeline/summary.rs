@@ -75,9 +75,10 @@ impl fmt::Display for RunReport {
         )?;
         writeln!(
             f,
-            "  outputs         {} rollups, {} alert updates, {} dead letters",
+            "  outputs         {} rollups, {} alert updates, {} detector events, {} dead letters",
             get(&c.rollups),
             get(&c.alerts),
+            get(&c.detector_events),
             get(&c.dead_letters)
         )?;
         writeln!(

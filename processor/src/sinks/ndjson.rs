@@ -13,6 +13,7 @@ use crate::pipeline::output::{Output, Rollup};
 enum Line<'a> {
     Rollup(RollupLine<'a>),
     Alert(&'a models::rules::Alert),
+    Detector(&'a models::detector::DetectorOutput),
 }
 
 #[derive(Serialize)]
@@ -91,6 +92,7 @@ impl LineEncoder for OutputLines {
         match output {
             Output::Rollup(rollup) => file.write_line(&Line::Rollup(rollup.into())),
             Output::Alert(alert) => file.write_line(&Line::Alert(alert)),
+            Output::Detector(event) => file.write_line(&Line::Detector(event)),
             Output::DeadLetter(_) => Ok(()),
         }
     }

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection};
 
 use super::{Sink, SinkError};
 use crate::pipeline::output::{Output, Rollup};
+use models::detector::DetectorOutput;
 use models::rules::Alert;
 
 const NAME: &str = "sqlite";
@@ -169,6 +170,67 @@ impl SqliteSink {
     }
 }
 
+impl SqliteSink {
+    fn upsert_detector_event(&self, event: &DetectorOutput) -> Result<(), SinkError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(schema::UPSERT_DETECTOR_EVENT)
+            .map_err(sqlite_error("preparing the detector event upsert"))?;
+        match event {
+            DetectorOutput::StateChange {
+                vehicle_id,
+                model,
+                from,
+                to,
+                time_ms,
+                trigger,
+                variables,
+            } => {
+                let variables: serde_json::Map<String, serde_json::Value> = variables
+                    .iter()
+                    .map(|(name, value)| {
+                        (name.clone(), serde_json::Value::String(value.to_string()))
+                    })
+                    .collect();
+                statement.execute(params![
+                    model,
+                    vehicle_id.as_str(),
+                    time_ms,
+                    "state_change",
+                    to,
+                    from,
+                    trigger,
+                    Option::<String>::None,
+                    Option::<String>::None,
+                    serde_json::Value::Object(variables).to_string(),
+                ])
+            }
+            DetectorOutput::Notification {
+                vehicle_id,
+                model,
+                kind,
+                target,
+                state,
+                time_ms,
+                payload,
+            } => statement.execute(params![
+                model,
+                vehicle_id.as_str(),
+                time_ms,
+                "notification",
+                state,
+                Option::<String>::None,
+                kind,
+                target,
+                payload,
+                Option::<String>::None,
+            ]),
+        }
+        .map_err(sqlite_error("upserting a detector event"))?;
+        Ok(())
+    }
+}
+
 /// `{"p50": 12.3, "p95": 40.1}` (keys are the quantile in percent).
 pub fn quantiles_json(quantiles: &[(f64, f64)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = quantiles
@@ -202,6 +264,10 @@ impl Sink for SqliteSink {
                 Output::Alert(alert) => {
                     self.begin_if_needed()?;
                     self.upsert_alert(alert)?;
+                }
+                Output::Detector(event) => {
+                    self.begin_if_needed()?;
+                    self.upsert_detector_event(event)?;
                 }
                 Output::DeadLetter(_) => continue,
             }

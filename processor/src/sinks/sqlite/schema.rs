@@ -3,7 +3,7 @@
 //! duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
@@ -64,6 +64,21 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_by_vehicle_time ON alerts (vehicle_id, start_time_ms);
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (start_time_ms);
 
+CREATE TABLE IF NOT EXISTS detector_events (
+    model        TEXT    NOT NULL,
+    vehicle_id   TEXT    NOT NULL,
+    time_ms      INTEGER NOT NULL,
+    kind         TEXT    NOT NULL,
+    to_state     TEXT    NOT NULL,
+    from_state   TEXT,
+    trigger      TEXT,
+    target       TEXT,
+    payload      TEXT,
+    variables    TEXT,
+    PRIMARY KEY (model, vehicle_id, time_ms, kind, to_state)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS detector_events_by_vehicle_time ON detector_events (vehicle_id, time_ms);
+
 CREATE TABLE IF NOT EXISTS anomalies (
     vehicle_id   TEXT    NOT NULL,
     time_ms      INTEGER NOT NULL,
@@ -113,4 +128,15 @@ ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
     trigger_first = excluded.trigger_first, trigger_min = excluded.trigger_min,
     trigger_max = excluded.trigger_max, trigger_last = excluded.trigger_last,
     trigger_count = excluded.trigger_count, message = excluded.message
+"#;
+
+/// Upserts a detector state change (`kind = 'state_change'`) or notification
+/// (`kind = 'notification'`, `to_state` = the state it was sent from).
+pub const UPSERT_DETECTOR_EVENT: &str = r#"
+INSERT INTO detector_events (model, vehicle_id, time_ms, kind, to_state, from_state, trigger,
+                             target, payload, variables)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (model, vehicle_id, time_ms, kind, to_state) DO UPDATE SET
+    from_state = excluded.from_state, trigger = excluded.trigger, target = excluded.target,
+    payload = excluded.payload, variables = excluded.variables
 "#;
