@@ -11,6 +11,9 @@
 //! updates of the ones before it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -76,7 +79,7 @@ pub enum DetectorOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectorEngineState {
     instances: BTreeMap<CompactString, Instance>,
-    buffered: BTreeMap<(i64, u64), Record>,
+    buffered: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
 }
 
@@ -85,8 +88,8 @@ pub struct DetectorEngineState {
 pub struct DetectorEngine {
     model: DetectorModel,
     input_name: String,
-    instances: BTreeMap<CompactString, Instance>,
-    buffered: BTreeMap<(i64, u64), Record>,
+    instances: FxHashMap<CompactString, Instance>,
+    buffered: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
     /// Every armed timer as (expiry, vehicle, name): the next one to fire is the first.
     timer_index: BTreeSet<(i64, CompactString, String)>,
@@ -167,7 +170,7 @@ impl DetectorEngine {
         Self {
             model,
             input_name: input_name.into(),
-            instances: BTreeMap::new(),
+            instances: FxHashMap::default(),
             buffered: BTreeMap::new(),
             next_sequence: 0,
             timer_index: BTreeSet::new(),
@@ -187,8 +190,13 @@ impl DetectorEngine {
 
     /// Buffers `record` until the watermark passes it.
     pub fn offer(&mut self, record: &Record) {
+        self.offer_shared(Arc::new(record.clone()));
+    }
+
+    /// Buffers a shared record (several models can hold the same one without copying it).
+    pub fn offer_shared(&mut self, record: Arc<Record>) {
         self.buffered
-            .insert((record.event_time_ms, self.next_sequence), record.clone());
+            .insert((record.event_time_ms, self.next_sequence), record);
         self.next_sequence += 1;
     }
 
@@ -235,9 +243,9 @@ impl DetectorEngine {
                 variables: BTreeMap::new(),
                 timers: BTreeMap::new(),
             };
-            let on_enter = model.states[model.initial].on_enter.clone();
+            let on_enter = &model.states[model.initial].on_enter;
             self.run_events(
-                &on_enter,
+                on_enter,
                 &mut instance,
                 Some(record),
                 None,
@@ -294,14 +302,15 @@ impl DetectorEngine {
             self.instances.insert(vehicle.clone(), instance);
             return;
         };
-        let state = self.model.states[state_index].clone();
-        let snapshot = instance.variables.clone();
+        let state = &self.model.states[state_index];
         let batch = self.model.evaluation == EvaluationMethod::Batch;
         // Which transition fires is decided on the variables as the input found them (BATCH) or
         // after the onInput events (SERIAL).
         let mut chosen = None;
         if batch {
-            chosen = self.first_transition(&state.transitions, record, &snapshot, expired);
+            // Conditions see the variables as the input found them: decide before the events run.
+            chosen =
+                self.first_transition(&state.transitions, record, &instance.variables, expired);
         }
         self.run_events(
             &state.on_input,
@@ -331,9 +340,9 @@ impl DetectorEngine {
                 );
                 let from =
                     std::mem::replace(&mut instance.state, self.model.states[next].name.clone());
-                let on_enter = self.model.states[next].on_enter.clone();
+                let on_enter = &self.model.states[next].on_enter;
                 self.run_events(
-                    &on_enter,
+                    on_enter,
                     &mut instance,
                     record,
                     expired,
@@ -526,7 +535,11 @@ impl DetectorEngine {
     /// The state to checkpoint.
     pub fn snapshot(&self) -> DetectorEngineState {
         DetectorEngineState {
-            instances: self.instances.clone(),
+            instances: self
+                .instances
+                .iter()
+                .map(|(vehicle, instance)| (vehicle.clone(), instance.clone()))
+                .collect(),
             buffered: self.buffered.clone(),
             next_sequence: self.next_sequence,
         }

@@ -180,8 +180,11 @@ impl Operators {
                 PipelineCounters::add(&counters.records_late_for_rules, 1);
             } else {
                 self.rules.offer(&record);
-                for detector in &mut self.detectors {
-                    detector.offer(&record);
+                if !self.detectors.is_empty() {
+                    let shared = Arc::new(record.clone());
+                    for detector in &mut self.detectors {
+                        detector.offer_shared(Arc::clone(&shared));
+                    }
                 }
             }
             self.watermarks
