@@ -1,10 +1,14 @@
-//! AWS IoT Events detector models, run per vehicle: the expression language, model import with a
-//! validation report, and the event-time detector engine.
+//! AWS IoT Events detector and alarm models, run per vehicle: the expression language, model
+//! import with a validation report, the event-time detector engine and alarm models.
 
+pub mod alarm;
 pub mod engine;
 pub mod expression;
 pub mod model;
 
+pub use alarm::{
+    load_alarm_model, AlarmCommand, AlarmEngine, AlarmEngineState, AlarmModel, AlarmState,
+};
 pub use engine::{DetectorEngine, DetectorEngineState, DetectorOutput};
 pub use model::{load_detector_model, DetectorModel, EvaluationMethod, ValidationReport};
 
