@@ -219,17 +219,23 @@ fn iot_events_detector_model_runs_per_vehicle() {
         env!("CARGO_MANIFEST_DIR"),
         "/../config/detectors/coolant.json"
     );
+    let alarm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/detectors/coolant-alarm.json"
+    );
     let config = workspace.config(
         &input,
-        &format!("[[detectors]]\nmodel = \"{model}\"\ninput = \"Telemetry\"\n"),
+        &format!(
+            "[[detectors]]\nmodel = \"{model}\"\ninput = \"Telemetry\"\n[[alarms]]\nmodel = \"{alarm}\"\n"
+        ),
     );
     let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
     let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(summary.contains("5 detector events"), "{summary}");
+    assert!(summary.contains("8 detector events"), "{summary}");
 
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let mut statement = connection
-        .prepare("SELECT vehicle_id, kind, from_state, to_state, time_ms - 1767225600000, trigger, payload FROM detector_events ORDER BY time_ms, kind DESC")
+        .prepare("SELECT vehicle_id, kind, from_state, to_state, time_ms - 1767225600000, trigger, payload FROM detector_events WHERE model = 'CoolantMonitor' ORDER BY time_ms, kind DESC")
         .unwrap();
     type Row = (
         String,
@@ -271,6 +277,30 @@ fn iot_events_detector_model_runs_per_vehicle() {
     );
     assert!(rows.iter().all(|r| r.0 == "veh-1"), "veh-2 never overheats");
     assert_eq!(rows[2].6.as_deref(), Some("coolant alarm, peak 114"));
+
+    let alarm_states: Vec<(String, String, i64)> = connection
+        .prepare(
+            "SELECT kind, to_state, time_ms - 1767225600000 FROM detector_events \
+             WHERE model = 'CoolantAlarm' ORDER BY time_ms, kind DESC",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let alarm_states: Vec<(&str, &str, i64)> = alarm_states
+        .iter()
+        .map(|(k, s, t)| (k.as_str(), s.as_str(), *t))
+        .collect();
+    assert_eq!(
+        alarm_states,
+        vec![
+            ("state_change", "ACTIVE", 0),
+            ("notification", "ACTIVE", 0),
+            ("state_change", "LATCHED", 180_000),
+        ],
+        "unacknowledged alarms latch"
+    );
 }
 
 #[test]

@@ -416,6 +416,11 @@ impl AlarmEngine {
         out
     }
 
+    /// The model's name.
+    pub fn model_name(&self) -> &str {
+        &self.model.name
+    }
+
     /// The state of `vehicle`'s alarm.
     pub fn state_of(&self, vehicle: &str) -> Option<AlarmState> {
         self.states.get(vehicle).copied()

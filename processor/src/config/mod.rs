@@ -42,6 +42,9 @@ pub struct Config {
     /// AWS IoT Events detector models, one instance per vehicle.
     #[serde(default)]
     pub detectors: Vec<DetectorConfig>,
+    /// AWS IoT Events alarm models, one instance per vehicle (same fields as detectors).
+    #[serde(default)]
+    pub alarms: Vec<DetectorConfig>,
     /// Channel capacities between stages.
     #[serde(default)]
     pub pipeline: PipelineConfig,

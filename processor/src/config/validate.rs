@@ -120,6 +120,22 @@ impl Config {
                 "must differ from sinks.sqlite.path".to_owned(),
             );
         }
+        for (index, alarm) in self.alarms.iter().enumerate() {
+            match std::fs::read_to_string(&alarm.model) {
+                Err(err) => problem(
+                    &format!("alarms[{index}].model"),
+                    format!("cannot read {}: {err}", alarm.model.display()),
+                ),
+                Ok(text) => {
+                    let (model, report) = models::detector::load_alarm_model(&text);
+                    if model.is_none() {
+                        for error in report.errors {
+                            problem(&format!("alarms[{index}].model"), error);
+                        }
+                    }
+                }
+            }
+        }
         for (index, detector) in self.detectors.iter().enumerate() {
             match std::fs::read_to_string(&detector.model) {
                 Err(err) => problem(

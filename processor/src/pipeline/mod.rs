@@ -123,11 +123,29 @@ pub async fn run(
             detector.input.clone(),
         ));
     }
+    let mut alarms = Vec::new();
+    for alarm in &config.alarms {
+        let text = std::fs::read_to_string(&alarm.model).map_err(|source| {
+            PipelineError::Detector(format!("cannot read {}: {source}", alarm.model.display()))
+        })?;
+        let (model, report) = models::detector::load_alarm_model(&text);
+        let model = model.ok_or_else(|| {
+            PipelineError::Detector(format!("{}: {}", alarm.model.display(), report))
+        })?;
+        for skipped in &report.skipped_actions {
+            tracing::warn!(model = %model.name, "{skipped}");
+        }
+        alarms.push(models::detector::AlarmEngine::new(
+            model,
+            alarm.input.clone(),
+        ));
+    }
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,
         models::rules::RuleEngine::new(rules),
         detectors,
+        alarms,
         config.shutdown.open_windows,
     )?;
     if let Some(checkpoint) = &checkpoint {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use models::detector::{DetectorEngine, DetectorEngineState};
+use models::detector::{AlarmEngine, AlarmEngineState, DetectorEngine, DetectorEngineState};
 use models::rules::{RuleEngine, RuleEngineState};
 use serde::{Deserialize, Serialize};
 use telemetry::encode::write_wide_json;
@@ -25,7 +25,7 @@ use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 5;
+const SNAPSHOT_FORMAT: u32 = 6;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
@@ -35,6 +35,7 @@ struct OperatorSnapshot {
     rollups: Vec<(String, RollupSnapshot)>,
     rules: RuleEngineState,
     detectors: Vec<(String, DetectorEngineState)>,
+    alarms: Vec<(String, AlarmEngineState)>,
     fleets: BTreeMap<CompactString, CompactString>,
 }
 
@@ -45,6 +46,7 @@ pub struct Operators {
     rollups: Vec<RollupOperator>,
     rules: RuleEngine,
     detectors: Vec<DetectorEngine>,
+    alarms: Vec<AlarmEngine>,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
     idle_timeout_ms: i64,
@@ -65,6 +67,7 @@ impl Operators {
         time: &TimeConfig,
         rules: RuleEngine,
         detectors: Vec<DetectorEngine>,
+        alarms: Vec<AlarmEngine>,
         open_windows_on_shutdown: OpenWindowsOnShutdown,
     ) -> Result<Self, PipelineError> {
         Ok(Self {
@@ -78,6 +81,7 @@ impl Operators {
                 .map_err(PipelineError::IncompatibleState)?,
             rules,
             detectors,
+            alarms,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
             idle_timeout_ms: time.idle_timeout.ms(),
@@ -99,6 +103,11 @@ impl Operators {
                 .detectors
                 .iter()
                 .map(|detector| (detector.model_name().to_owned(), detector.snapshot()))
+                .collect(),
+            alarms: self
+                .alarms
+                .iter()
+                .map(|alarm| (alarm.model_name().to_owned(), alarm.snapshot()))
                 .collect(),
             fleets: self.fleets.clone(),
         };
@@ -133,6 +142,12 @@ impl Operators {
         for detector in &mut self.detectors {
             if let Some(state) = saved.remove(detector.model_name()) {
                 detector.restore(state);
+            }
+        }
+        let mut saved: BTreeMap<String, AlarmEngineState> = snapshot.alarms.into_iter().collect();
+        for alarm in &mut self.alarms {
+            if let Some(state) = saved.remove(alarm.model_name()) {
+                alarm.restore(state);
             }
         }
         self.fleets = snapshot.fleets;
@@ -180,10 +195,13 @@ impl Operators {
                 PipelineCounters::add(&counters.records_late_for_rules, 1);
             } else {
                 self.rules.offer(&record);
-                if !self.detectors.is_empty() {
+                if !self.detectors.is_empty() || !self.alarms.is_empty() {
                     let shared = Arc::new(record.clone());
                     for detector in &mut self.detectors {
                         detector.offer_shared(Arc::clone(&shared));
+                    }
+                    for alarm in &mut self.alarms {
+                        alarm.offer_shared(Arc::clone(&shared));
                     }
                 }
             }
@@ -242,6 +260,14 @@ impl Operators {
             for detector in &mut self.detectors {
                 outputs.extend(
                     detector
+                        .advance_watermark(watermark)
+                        .into_iter()
+                        .map(Output::Detector),
+                );
+            }
+            for alarm in &mut self.alarms {
+                outputs.extend(
+                    alarm
                         .advance_watermark(watermark)
                         .into_iter()
                         .map(Output::Detector),
