@@ -121,17 +121,23 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
     }
 }
 
+/// Five minutes of one vehicle at 1 Hz, in order.
+fn steady_speed_lines() -> Vec<String> {
+    (0..300_i64)
+        .map(|second| {
+            format!(
+                r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{second}}}}}"#,
+                1_767_225_600_000_i64 + second * 1000
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
     let workspace = Workspace::new();
     let input = workspace.path("late.ndjson");
-    let mut lines = Vec::new();
-    for second in 0..300 {
-        lines.push(format!(
-            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{second}}}}}"#,
-            1_767_225_600_000_i64 + second * 1000
-        ));
-    }
+    let mut lines = steady_speed_lines();
     // 2 minutes behind the newest record: beyond the 10 s out-of-orderness bound.
     lines.push(
         r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned(),
@@ -160,13 +166,7 @@ fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
 fn allowed_lateness_updates_the_closed_window_with_a_higher_version() {
     let workspace = Workspace::new();
     let input = workspace.path("late.ndjson");
-    let mut lines = Vec::new();
-    for second in 0..300 {
-        lines.push(format!(
-            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{second}}}}}"#,
-            1_767_225_600_000_i64 + second * 1000
-        ));
-    }
+    let mut lines = steady_speed_lines();
     lines.push(
         r#"{"vehicle_id":"veh-1","ts":1767225780000,"signals":{"speed_kmh":999}}"#.to_owned(),
     );

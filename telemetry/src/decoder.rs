@@ -59,6 +59,9 @@ impl Decoder {
     /// [`crate::TimeSource::EventOrArrival`] (callers set it per batch from their clock).
     pub fn set_arrival_time_ms(&mut self, arrival_time_ms: EpochMillis) {
         self.options.arrival_time_ms = arrival_time_ms;
+        if let Some(skew) = self.options.max_future_skew_ms {
+            self.options.max_event_time_ms = arrival_time_ms.saturating_add(skew);
+        }
     }
 
     /// Decodes a whole payload (a Kinesis record, an S3 object, a message): gzip is detected by

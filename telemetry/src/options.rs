@@ -63,6 +63,9 @@ pub struct DecodeOptions {
     pub future_policy: FuturePolicy,
     /// Arrival time of the payload being decoded (set per batch by the caller).
     pub arrival_time_ms: EpochMillis,
+    /// When set, `max_event_time_ms` follows the clock: each new arrival time moves it to
+    /// arrival time + this skew (a long-running service keeps accepting current data).
+    pub max_future_skew_ms: Option<i64>,
 }
 
 impl Default for DecodeOptions {
@@ -77,6 +80,7 @@ impl Default for DecodeOptions {
             time_source: TimeSource::Event,
             future_policy: FuturePolicy::Reject,
             arrival_time_ms: 0,
+            max_future_skew_ms: None,
         }
     }
 }

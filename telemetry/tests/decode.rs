@@ -370,6 +370,27 @@ fn future_times_can_be_clamped_and_missing_times_fall_back_to_arrival() {
         1_767_225_600_000
     );
 
+    let mut following = Decoder::new(
+        Format::Wide,
+        DecodeOptions {
+            max_future_skew_ms: Some(60_000),
+            ..DecodeOptions::default()
+        },
+    );
+    following.set_arrival_time_ms(1_767_225_600_000);
+    let soon = br#"{"vehicle_id":"v","ts":1767225630000,"signals":{"x":1}}"#;
+    let later = br#"{"vehicle_id":"v","ts":1767225700000,"signals":{"x":1}}"#;
+    assert!(following.decode_payload(soon)[0].is_ok());
+    assert!(
+        following.decode_payload(later)[0].is_err(),
+        "100 s ahead of the clock"
+    );
+    following.set_arrival_time_ms(1_767_225_660_000);
+    assert!(
+        following.decode_payload(later)[0].is_ok(),
+        "the bound follows the clock"
+    );
+
     let arrival = Decoder::new(
         Format::Wide,
         DecodeOptions {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use telemetry::Record;
 
-use super::engine::DetectorOutput;
+use super::engine::{record_value, DetectorOutput};
 use super::expression::{
     evaluate, parse_expression, Context, Expr, PathSegment, TriggerType, Value,
 };
@@ -199,21 +199,7 @@ impl Context for RecordInput<'_> {
         if input != self.input_name {
             return Value::Undefined;
         }
-        let name = match path {
-            [PathSegment::Field(name)] => name.as_str(),
-            [PathSegment::Field(section), PathSegment::Field(name)] if section == "signals" => {
-                name.as_str()
-            }
-            _ => return Value::Undefined,
-        };
-        match name {
-            "vehicle_id" => Value::String(self.record.vehicle_id.to_string()),
-            "ts" => Value::Integer(self.record.event_time_ms),
-            other => self
-                .record
-                .signal(other)
-                .map_or(Value::Undefined, Value::Decimal),
-        }
+        record_value(self.record, path)
     }
     fn variable(&self, _: &str) -> Value {
         Value::Undefined

@@ -108,31 +108,7 @@ impl Context for Frame<'_> {
         let Some(record) = self.record.filter(|_| input == self.input_name) else {
             return Value::Undefined;
         };
-        let field = |name: &str| match name {
-            "vehicle_id" => Value::String(record.vehicle_id.to_string()),
-            "fleet" => record
-                .fleet
-                .as_ref()
-                .map_or(Value::Undefined, |f| Value::String(f.to_string())),
-            "ts" => Value::Integer(record.event_time_ms),
-            other => record
-                .signal(other)
-                .map(Value::Decimal)
-                .or_else(|| record.attribute(other).map(|a| Value::String(a.to_owned())))
-                .unwrap_or(Value::Undefined),
-        };
-        match path {
-            [PathSegment::Field(name)] => field(name),
-            [PathSegment::Field(section), PathSegment::Field(name)] if section == "signals" => {
-                record.signal(name).map_or(Value::Undefined, Value::Decimal)
-            }
-            [PathSegment::Field(section), PathSegment::Field(name)] if section == "attributes" => {
-                record
-                    .attribute(name)
-                    .map_or(Value::Undefined, |a| Value::String(a.to_owned()))
-            }
-            _ => Value::Undefined,
-        }
+        record_value(record, path)
     }
     fn variable(&self, name: &str) -> Value {
         self.variables
@@ -152,6 +128,34 @@ impl Context for Frame<'_> {
     }
     fn current_input(&self) -> Option<&str> {
         self.record.map(|_| self.input_name)
+    }
+}
+
+/// The value at `path` of a telemetry record seen as an IoT Events input message: `vehicle_id`,
+/// `fleet`, `ts`, every signal and attribute by name, and `signals.<name>` / `attributes.<name>`.
+pub fn record_value(record: &Record, path: &[PathSegment]) -> Value {
+    let attribute = |name: &str| record.attribute(name).map(|a| Value::String(a.to_owned()));
+    match path {
+        [PathSegment::Field(name)] => match name.as_str() {
+            "vehicle_id" => Value::String(record.vehicle_id.to_string()),
+            "fleet" => record
+                .fleet
+                .as_ref()
+                .map_or(Value::Undefined, |f| Value::String(f.to_string())),
+            "ts" => Value::Integer(record.event_time_ms),
+            other => record
+                .signal(other)
+                .map(Value::Decimal)
+                .or_else(|| attribute(other))
+                .unwrap_or(Value::Undefined),
+        },
+        [PathSegment::Field(section), PathSegment::Field(name)] if section == "signals" => {
+            record.signal(name).map_or(Value::Undefined, Value::Decimal)
+        }
+        [PathSegment::Field(section), PathSegment::Field(name)] if section == "attributes" => {
+            attribute(name).unwrap_or(Value::Undefined)
+        }
+        _ => Value::Undefined,
     }
 }
 

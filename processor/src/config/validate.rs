@@ -120,35 +120,21 @@ impl Config {
                 "must differ from sinks.sqlite.path".to_owned(),
             );
         }
-        for (index, alarm) in self.alarms.iter().enumerate() {
-            match std::fs::read_to_string(&alarm.model) {
-                Err(err) => problem(
-                    &format!("alarms[{index}].model"),
-                    format!("cannot read {}: {err}", alarm.model.display()),
-                ),
-                Ok(text) => {
-                    let (model, report) = models::detector::load_alarm_model(&text);
-                    if model.is_none() {
-                        for error in report.errors {
-                            problem(&format!("alarms[{index}].model"), error);
-                        }
-                    }
-                }
-            }
-        }
-        for (index, detector) in self.detectors.iter().enumerate() {
-            match std::fs::read_to_string(&detector.model) {
-                Err(err) => problem(
-                    &format!("detectors[{index}].model"),
-                    format!("cannot read {}: {err}", detector.model.display()),
-                ),
-                Ok(text) => {
-                    let (model, report) = models::detector::load_detector_model(&text);
-                    if model.is_none() {
-                        for error in report.errors {
-                            problem(&format!("detectors[{index}].model"), error);
-                        }
-                    }
+        for (section, entries, check) in [
+            (
+                "alarms",
+                &self.alarms,
+                check_alarm as fn(&str) -> Vec<String>,
+            ),
+            ("detectors", &self.detectors, check_detector),
+        ] {
+            for (index, entry) in entries.iter().enumerate() {
+                let errors = match std::fs::read_to_string(&entry.model) {
+                    Ok(text) => check(&text),
+                    Err(err) => vec![format!("cannot read {}: {err}", entry.model.display())],
+                };
+                for error in errors {
+                    problem(&format!("{section}[{index}].model"), error);
                 }
             }
         }
@@ -167,5 +153,25 @@ impl Config {
             }
         }
         problems
+    }
+}
+
+/// Errors that stop an alarm model from loading.
+fn check_alarm(text: &str) -> Vec<String> {
+    let (model, report) = models::detector::load_alarm_model(text);
+    if model.is_some() {
+        Vec::new()
+    } else {
+        report.errors
+    }
+}
+
+/// Errors that stop a detector model from loading.
+fn check_detector(text: &str) -> Vec<String> {
+    let (model, report) = models::detector::load_detector_model(text);
+    if model.is_some() {
+        Vec::new()
+    } else {
+        report.errors
     }
 }

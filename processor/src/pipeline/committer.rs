@@ -63,7 +63,7 @@ pub async fn run_committer<S: StateStore>(
             let tokens = received.remove(&pending.id).unwrap_or_default();
             let checkpoint = Checkpoint {
                 id: pending.id,
-                created_at_ms: now_ms(),
+                created_at_ms: super::wall_clock_ms(),
                 positions: pending.positions,
                 operator_state: pending.operator_state,
                 sink_tokens: tokens
@@ -89,11 +89,4 @@ pub async fn run_committer<S: StateStore>(
         }
     }
     Ok(store)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
 }

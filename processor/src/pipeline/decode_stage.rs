@@ -85,7 +85,7 @@ pub fn run_decode(
         let forwarded = match message {
             StageMessage::Data(batch) => {
                 PipelineCounters::add(&counters.progress_units, batch.progress_units);
-                decoder.set_arrival_time_ms(wall_clock_ms());
+                decoder.set_arrival_time_ms(super::wall_clock_ms());
                 StageMessage::Data(decode_batch(&decoder, batch, &counters, &mut logged))
             }
             StageMessage::Barrier(barrier) => StageMessage::Barrier(barrier),
@@ -183,10 +183,7 @@ pub fn decode_options(
     config: &crate::config::DecodeConfig,
     time: &crate::config::TimeConfig,
 ) -> DecodeOptions {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = super::wall_clock_ms();
     DecodeOptions {
         time_unit: config.time_unit,
         min_event_time_ms: telemetry::timestamp::parse_rfc3339(&config.min_event_time)
@@ -198,13 +195,6 @@ pub fn decode_options(
         time_source: time.source,
         future_policy: time.future,
         arrival_time_ms: now_ms,
+        max_future_skew_ms: Some(config.max_future_skew.ms()),
     }
-}
-
-/// Wall-clock milliseconds, the arrival time of a batch.
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -83,6 +83,29 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
+/// Reads and compiles one detector or alarm model file, logging the actions that will not run.
+fn load_model<T>(
+    entry: &crate::config::DetectorConfig,
+    load: fn(&str) -> (Option<T>, models::detector::ValidationReport),
+) -> Result<T, PipelineError> {
+    let path = entry.model.display();
+    let text = std::fs::read_to_string(&entry.model)
+        .map_err(|source| PipelineError::Detector(format!("cannot read {path}: {source}")))?;
+    let (model, report) = load(&text);
+    for skipped in &report.skipped_actions {
+        tracing::warn!(model = %path, "{skipped}");
+    }
+    model.ok_or_else(|| PipelineError::Detector(format!("{path}: {report}")))
+}
+
+/// Wall-clock milliseconds since the epoch: arrival times, early firings, checkpoint stamps.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Runs the configured pipeline until end of input or `shutdown`.
 pub async fn run(
     config: &Config,
@@ -103,43 +126,22 @@ pub async fn run(
         .iter()
         .filter_map(|rule| rule.compile().ok())
         .collect::<Vec<_>>();
-    let mut detectors = Vec::new();
-    for detector in &config.detectors {
-        let text = std::fs::read_to_string(&detector.model).map_err(|source| {
-            PipelineError::Detector(format!(
-                "cannot read {}: {source}",
-                detector.model.display()
-            ))
-        })?;
-        let (model, report) = models::detector::load_detector_model(&text);
-        let model = model.ok_or_else(|| {
-            PipelineError::Detector(format!("{}: {}", detector.model.display(), report))
-        })?;
-        for skipped in &report.skipped_actions {
-            tracing::warn!(model = %model.name, "{skipped}");
-        }
-        detectors.push(models::detector::DetectorEngine::new(
-            model,
-            detector.input.clone(),
-        ));
-    }
-    let mut alarms = Vec::new();
-    for alarm in &config.alarms {
-        let text = std::fs::read_to_string(&alarm.model).map_err(|source| {
-            PipelineError::Detector(format!("cannot read {}: {source}", alarm.model.display()))
-        })?;
-        let (model, report) = models::detector::load_alarm_model(&text);
-        let model = model.ok_or_else(|| {
-            PipelineError::Detector(format!("{}: {}", alarm.model.display(), report))
-        })?;
-        for skipped in &report.skipped_actions {
-            tracing::warn!(model = %model.name, "{skipped}");
-        }
-        alarms.push(models::detector::AlarmEngine::new(
-            model,
-            alarm.input.clone(),
-        ));
-    }
+    let detectors = config
+        .detectors
+        .iter()
+        .map(|entry| {
+            load_model(entry, models::detector::load_detector_model)
+                .map(|model| models::detector::DetectorEngine::new(model, entry.input.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let alarms = config
+        .alarms
+        .iter()
+        .map(|entry| {
+            load_model(entry, models::detector::load_alarm_model)
+                .map(|model| models::detector::AlarmEngine::new(model, entry.input.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,

@@ -52,14 +52,6 @@ pub struct Operators {
     idle_timeout_ms: i64,
 }
 
-/// Processing-time clock for early firings (UTC ms).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Operators {
     /// Fresh operators.
     pub fn new(
@@ -156,7 +148,7 @@ impl Operators {
 
     /// Processes one decoded batch into outputs.
     pub fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
-        let now = now_ms();
+        let now = super::wall_clock_ms();
         self.watermarks.refresh(now);
         let mut outputs: Vec<Output> = batch
             .dead_letters
@@ -244,7 +236,7 @@ impl Operators {
     }
 
     fn advance(&mut self, watermark: Option<i64>, outputs: &mut Vec<Output>) {
-        let now = now_ms();
+        let now = super::wall_clock_ms();
         let mut rollups = Vec::new();
         for rollup in &mut self.rollups {
             rollup.advance(watermark, now, &self.fleets, &mut rollups);
