@@ -28,6 +28,19 @@ struct Timer {
     duration_ms: i64,
 }
 
+/// Which clock timers run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerClock {
+    /// Event time: a timer set by an input at `t` for `d` expires when the watermark passes
+    /// `t + d`, interleaved with the inputs (deterministic replays).
+    #[default]
+    Event,
+    /// Processing time: expires when the wall clock (given with
+    /// [`DetectorEngine::set_processing_time`]) passes `now + d`, before pending inputs.
+    Processing,
+}
+
 /// One vehicle's detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Instance {
@@ -93,6 +106,8 @@ pub struct DetectorEngine {
     next_sequence: u64,
     /// Every armed timer as (expiry, vehicle, name): the next one to fire is the first.
     timer_index: BTreeSet<(i64, CompactString, String)>,
+    timer_clock: TimerClock,
+    processing_now_ms: i64,
 }
 
 /// Where expressions read from while one input or timer is processed.
@@ -178,7 +193,20 @@ impl DetectorEngine {
             buffered: BTreeMap::new(),
             next_sequence: 0,
             timer_index: BTreeSet::new(),
+            timer_clock: TimerClock::Event,
+            processing_now_ms: 0,
         }
+    }
+
+    /// Runs timers on `clock`.
+    pub fn with_timer_clock(mut self, clock: TimerClock) -> Self {
+        self.timer_clock = clock;
+        self
+    }
+
+    /// The wall clock for [`TimerClock::Processing`] (call before each advance).
+    pub fn set_processing_time(&mut self, now_ms: i64) {
+        self.processing_now_ms = now_ms;
     }
 
     fn index_timers(&mut self, vehicle: &CompactString, instance: &Instance, armed: bool) {
@@ -214,10 +242,17 @@ impl DetectorEngine {
                 .next()
                 .map(|(t, _)| *t)
                 .filter(|t| *t < watermark_ms);
-            let next_timer = self.next_timer().filter(|(t, _, _)| *t < watermark_ms);
+            let processing = self.timer_clock == TimerClock::Processing;
+            let next_timer = self.next_timer().filter(|(t, _, _)| {
+                if processing {
+                    *t <= self.processing_now_ms
+                } else {
+                    *t < watermark_ms
+                }
+            });
             match (next_input, next_timer) {
                 (Some(input_time), Some((timer_time, vehicle, timer)))
-                    if timer_time <= input_time =>
+                    if processing || timer_time <= input_time =>
                 {
                     self.fire_timer(&vehicle, &timer, timer_time, &mut out);
                 }
@@ -495,7 +530,7 @@ impl DetectorEngine {
                         instance.timers.insert(
                             name,
                             Timer {
-                                expires_ms: time_ms.saturating_add(duration_ms),
+                                expires_ms: self.timer_base(time_ms).saturating_add(duration_ms),
                                 duration_ms,
                             },
                         );
@@ -503,7 +538,8 @@ impl DetectorEngine {
                 }
                 Effect::ResetTimer(name) => {
                     if let Some(timer) = instance.timers.get_mut(&name) {
-                        timer.expires_ms = time_ms.saturating_add(timer.duration_ms);
+                        timer.expires_ms =
+                            self.timer_base(time_ms).saturating_add(timer.duration_ms);
                     }
                 }
                 Effect::ClearTimer(name) => {
@@ -519,6 +555,14 @@ impl DetectorEngine {
                     payload: payload.unwrap_or_else(|| self.default_payload(vehicle, instance)),
                 }),
             }
+        }
+    }
+
+    /// When a timer set now starts counting: the event time, or the wall clock.
+    fn timer_base(&self, event_time_ms: i64) -> i64 {
+        match self.timer_clock {
+            TimerClock::Event => event_time_ms,
+            TimerClock::Processing => self.processing_now_ms,
         }
     }
 

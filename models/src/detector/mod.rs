@@ -9,7 +9,7 @@ pub mod model;
 pub use alarm::{
     load_alarm_model, AlarmCommand, AlarmEngine, AlarmEngineState, AlarmModel, AlarmState,
 };
-pub use engine::{DetectorEngine, DetectorEngineState, DetectorOutput};
+pub use engine::{DetectorEngine, DetectorEngineState, DetectorOutput, TimerClock};
 pub use model::{load_detector_model, DetectorModel, EvaluationMethod, ValidationReport};
 
 #[cfg(test)]

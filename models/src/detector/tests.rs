@@ -109,6 +109,31 @@ fn golden_state_sequence_with_event_time_timers() {
 }
 
 #[test]
+fn processing_time_timers_follow_the_wall_clock() {
+    let mut engine = coolant_engine().with_timer_clock(TimerClock::Processing);
+    engine.set_processing_time(1_000_000);
+    engine.offer(&record("veh-1", 0, 120.0));
+    engine.advance_watermark(1);
+    assert_eq!(engine.state_of("veh-1"), Some("Overheating"));
+    engine.offer(&record("veh-1", 500_000, 120.0));
+    engine.set_processing_time(1_100_000);
+    engine.advance_watermark(500_001);
+    assert_eq!(
+        engine.state_of("veh-1"),
+        Some("Overheating"),
+        "100 s of wall clock: not yet"
+    );
+    engine.set_processing_time(1_120_000);
+    let outputs = engine.advance_watermark(500_001);
+    assert_eq!(engine.state_of("veh-1"), Some("Alarm"));
+    assert_eq!(
+        transitions(&outputs)[0].2,
+        1_120_000,
+        "stamped with the wall clock"
+    );
+}
+
+#[test]
 fn validation_report_lists_actions_that_will_not_run() {
     let (model, report) = load_detector_model(COOLANT_MODEL);
     assert!(model.is_some());

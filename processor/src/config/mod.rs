@@ -77,6 +77,9 @@ pub struct DetectorConfig {
     /// and `signals.<name>` / `attributes.<name>`.
     #[serde(default = "default_detector_input")]
     pub input: String,
+    /// Clock of `setTimer`: `event` (watermark; deterministic replays) or `processing` (wall).
+    #[serde(default)]
+    pub timers: models::detector::TimerClock,
 }
 
 fn default_detector_input() -> String {

@@ -130,8 +130,10 @@ pub async fn run(
         .detectors
         .iter()
         .map(|entry| {
-            load_model(entry, models::detector::load_detector_model)
-                .map(|model| models::detector::DetectorEngine::new(model, entry.input.clone()))
+            load_model(entry, models::detector::load_detector_model).map(|model| {
+                models::detector::DetectorEngine::new(model, entry.input.clone())
+                    .with_timer_clock(entry.timers)
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let alarms = config

@@ -250,6 +250,7 @@ impl Operators {
                     .map(Output::Alert),
             );
             for detector in &mut self.detectors {
+                detector.set_processing_time(now);
                 outputs.extend(
                     detector
                         .advance_watermark(watermark)
