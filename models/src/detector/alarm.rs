@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use telemetry::Record;
 
-use super::engine::{record_value, DetectorOutput};
+use super::engine::DetectorOutput;
 use super::expression::{
     evaluate, parse_expression, Context, Expr, PathSegment, TriggerType, Value,
 };
+use super::input::InputBinding;
 use super::model::ValidationReport;
 
 /// Alarm states, named as IoT Events names them.
@@ -188,18 +189,15 @@ pub fn load_alarm_model(json: &str) -> (Option<AlarmModel>, ValidationReport) {
     (Some(model), report)
 }
 
-/// Reads the record as input `input_name` (same mapping as detectors).
+/// Reads the record through the alarm's input binding (same as detectors).
 struct RecordInput<'a> {
-    input_name: &'a str,
+    input: &'a InputBinding,
     record: &'a Record,
 }
 
 impl Context for RecordInput<'_> {
     fn input(&self, input: &str, path: &[PathSegment]) -> Value {
-        if input != self.input_name {
-            return Value::Undefined;
-        }
-        record_value(self.record, path)
+        self.input.value(input, path, self.record)
     }
     fn variable(&self, _: &str) -> Value {
         Value::Undefined
@@ -211,7 +209,7 @@ impl Context for RecordInput<'_> {
         TriggerType::Message
     }
     fn current_input(&self) -> Option<&str> {
-        Some(self.input_name)
+        Some(&self.input.name)
     }
 }
 
@@ -227,7 +225,7 @@ pub struct AlarmEngineState {
 #[derive(Debug, Clone)]
 pub struct AlarmEngine {
     model: AlarmModel,
-    input_name: String,
+    input: InputBinding,
     states: FxHashMap<CompactString, AlarmState>,
     buffered: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
@@ -238,11 +236,17 @@ impl AlarmEngine {
     pub fn new(model: AlarmModel, input_name: impl Into<String>) -> Self {
         Self {
             model,
-            input_name: input_name.into(),
+            input: InputBinding::named(input_name),
             states: FxHashMap::default(),
             buffered: BTreeMap::new(),
             next_sequence: 0,
         }
+    }
+
+    /// Reads records through `input` (a `CreateInput` definition with a field mapping).
+    pub fn with_input(mut self, input: InputBinding) -> Self {
+        self.input = input;
+        self
     }
 
     /// Buffers a record until the watermark passes it.
@@ -267,7 +271,7 @@ impl AlarmEngine {
 
     fn evaluate_record(&mut self, record: &Record, out: &mut Vec<DetectorOutput>) {
         let context = RecordInput {
-            input_name: &self.input_name,
+            input: &self.input,
             record,
         };
         let value = evaluate(&self.model.input_property, &context);

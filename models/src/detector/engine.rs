@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use telemetry::Record;
 
 use super::expression::{evaluate, Context, Expr, PathSegment, TriggerType, Value};
+use super::input::InputBinding;
 use super::model::{Action, DetectorModel, EvaluationMethod, Event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -100,7 +101,7 @@ pub struct DetectorEngineState {
 #[derive(Debug, Clone)]
 pub struct DetectorEngine {
     model: DetectorModel,
-    input_name: String,
+    input: InputBinding,
     instances: FxHashMap<CompactString, Instance>,
     buffered: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
@@ -112,7 +113,7 @@ pub struct DetectorEngine {
 
 /// Where expressions read from while one input or timer is processed.
 struct Frame<'a> {
-    input_name: &'a str,
+    input: &'a InputBinding,
     record: Option<&'a Record>,
     variables: &'a BTreeMap<String, Value>,
     expired: Option<&'a str>,
@@ -120,10 +121,10 @@ struct Frame<'a> {
 
 impl Context for Frame<'_> {
     fn input(&self, input: &str, path: &[PathSegment]) -> Value {
-        let Some(record) = self.record.filter(|_| input == self.input_name) else {
-            return Value::Undefined;
-        };
-        record_value(record, path)
+        match self.record {
+            Some(record) => self.input.value(input, path, record),
+            None => Value::Undefined,
+        }
     }
     fn variable(&self, name: &str) -> Value {
         self.variables
@@ -142,35 +143,7 @@ impl Context for Frame<'_> {
         }
     }
     fn current_input(&self) -> Option<&str> {
-        self.record.map(|_| self.input_name)
-    }
-}
-
-/// The value at `path` of a telemetry record seen as an IoT Events input message: `vehicle_id`,
-/// `fleet`, `ts`, every signal and attribute by name, and `signals.<name>` / `attributes.<name>`.
-pub fn record_value(record: &Record, path: &[PathSegment]) -> Value {
-    let attribute = |name: &str| record.attribute(name).map(|a| Value::String(a.to_owned()));
-    match path {
-        [PathSegment::Field(name)] => match name.as_str() {
-            "vehicle_id" => Value::String(record.vehicle_id.to_string()),
-            "fleet" => record
-                .fleet
-                .as_ref()
-                .map_or(Value::Undefined, |f| Value::String(f.to_string())),
-            "ts" => Value::Integer(record.event_time_ms),
-            other => record
-                .signal(other)
-                .map(Value::Decimal)
-                .or_else(|| attribute(other))
-                .unwrap_or(Value::Undefined),
-        },
-        [PathSegment::Field(section), PathSegment::Field(name)] if section == "signals" => {
-            record.signal(name).map_or(Value::Undefined, Value::Decimal)
-        }
-        [PathSegment::Field(section), PathSegment::Field(name)] if section == "attributes" => {
-            attribute(name).unwrap_or(Value::Undefined)
-        }
-        _ => Value::Undefined,
+        self.record.map(|_| self.input.name.as_str())
     }
 }
 
@@ -184,11 +157,12 @@ enum Effect {
 }
 
 impl DetectorEngine {
-    /// An engine for `model`, reading telemetry records as input `input_name`.
+    /// An engine for `model`, reading telemetry records as input `input_name` (the record's own
+    /// field names; see [`Self::with_input`] for a mapped `CreateInput` definition).
     pub fn new(model: DetectorModel, input_name: impl Into<String>) -> Self {
         Self {
             model,
-            input_name: input_name.into(),
+            input: InputBinding::named(input_name),
             instances: FxHashMap::default(),
             buffered: BTreeMap::new(),
             next_sequence: 0,
@@ -196,6 +170,12 @@ impl DetectorEngine {
             timer_clock: TimerClock::Event,
             processing_now_ms: 0,
         }
+    }
+
+    /// Reads records through `input` (a `CreateInput` definition with a field mapping).
+    pub fn with_input(mut self, input: InputBinding) -> Self {
+        self.input = input;
+        self
     }
 
     /// Runs timers on `clock`.
@@ -412,7 +392,7 @@ impl DetectorEngine {
         expired: Option<&str>,
     ) -> Option<usize> {
         let frame = Frame {
-            input_name: &self.input_name,
+            input: &self.input,
             record,
             variables,
             expired,
@@ -439,7 +419,7 @@ impl DetectorEngine {
             let mut effects = Vec::new();
             for event in events {
                 let frame = Frame {
-                    input_name: &self.input_name,
+                    input: &self.input,
                     record,
                     variables: &snapshot,
                     expired,
@@ -452,7 +432,7 @@ impl DetectorEngine {
         } else {
             for event in events {
                 let frame = Frame {
-                    input_name: &self.input_name,
+                    input: &self.input,
                     record,
                     variables: &instance.variables,
                     expired,
@@ -480,7 +460,7 @@ impl DetectorEngine {
         expired: Option<&str>,
     ) -> Vec<Effect> {
         let frame = Frame {
-            input_name: &self.input_name,
+            input: &self.input,
             record,
             variables,
             expired,

@@ -4,12 +4,14 @@
 pub mod alarm;
 pub mod engine;
 pub mod expression;
+pub mod input;
 pub mod model;
 
 pub use alarm::{
     load_alarm_model, AlarmCommand, AlarmEngine, AlarmEngineState, AlarmModel, AlarmState,
 };
 pub use engine::{DetectorEngine, DetectorEngineState, DetectorOutput, TimerClock};
+pub use input::{bind_input, load_input_definition, InputBinding};
 pub use model::{load_detector_model, DetectorModel, EvaluationMethod, ValidationReport};
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
                 path: path.display().to_string(),
                 source,
             })?;
-            parse(&text, &path.display().to_string(), &env)
+            parse_in(&text, &path.display().to_string(), &env, path.parent())
         }
         None => parse(EMBEDDED_DEFAULT, "embedded default config/local.toml", &env),
     }
@@ -82,7 +82,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, &path.display().to_string(), &[])
+    parse_in(&text, &path.display().to_string(), &[], path.parent())
 }
 
 /// The embedded default without environment overrides.
@@ -92,6 +92,16 @@ pub fn load_embedded_default() -> Result<Config, ConfigError> {
 
 /// Parses TOML text, applies `env` overrides and validates.
 pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    parse_in(text, origin, env, None)
+}
+
+/// Like [`parse`], with model paths resolved against `base` (the config file's directory).
+fn parse_in(
+    text: &str,
+    origin: &str,
+    env: &[(String, String)],
+    base: Option<&Path>,
+) -> Result<Config, ConfigError> {
     let invalid = |problems: Vec<ConfigProblem>| ConfigError::Invalid {
         origin: origin.to_owned(),
         problems,
@@ -104,7 +114,12 @@ pub fn parse(text: &str, origin: &str, env: &[(String, String)]) -> Result<Confi
     })?;
     let mut problems = apply_env_overrides(&mut table, env);
     let config: Option<Config> = match serde_path_to_error::deserialize(toml::Value::Table(table)) {
-        Ok(config) => Some(config),
+        Ok(mut config) => {
+            if let Some(base) = base {
+                Config::resolve_model_paths(&mut config, base);
+            }
+            Some(config)
+        }
         Err(err) => {
             let path = err.path().to_string();
             let message = err.into_inner().message().to_owned();

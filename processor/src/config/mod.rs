@@ -70,8 +70,16 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
     /// The model JSON (`describe-detector-model` output or a `CreateDetectorModel` body);
-    /// relative paths are relative to the working directory.
+    /// a relative path is relative to the config file (the working directory for the embedded
+    /// default).
     pub model: PathBuf,
+    /// Optional `CreateInput` JSON of the input the model was written against (relative like
+    /// `model`); its name replaces `input`, and `input_mapping` maps its attribute paths.
+    #[serde(default)]
+    pub input_definition: Option<PathBuf>,
+    /// Input attribute path → record field (`"sensorData.pressure" = "oil_pressure_kpa"`).
+    #[serde(default)]
+    pub input_mapping: std::collections::BTreeMap<String, String>,
     /// The input name the model's expressions use (`$input.<input>.coolant_temp_c`); the input
     /// message is the record: `vehicle_id`, `fleet`, `ts`, every signal and attribute by name,
     /// and `signals.<name>` / `attributes.<name>`.

@@ -4,6 +4,19 @@ use super::load::ConfigProblem;
 use super::{Config, SourceKind};
 
 impl Config {
+    /// Makes relative detector and alarm file paths relative to `base` (the config file's
+    /// directory), so a config works from any working directory.
+    pub fn resolve_model_paths(&mut self, base: &std::path::Path) {
+        for entry in self.detectors.iter_mut().chain(self.alarms.iter_mut()) {
+            if entry.model.is_relative() {
+                entry.model = base.join(&entry.model);
+            }
+            if let Some(definition) = entry.input_definition.as_mut().filter(|p| p.is_relative()) {
+                *definition = base.join(&*definition);
+            }
+        }
+    }
+
     /// Every problem with this configuration (empty when it is usable).
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
@@ -133,6 +146,16 @@ impl Config {
                     Ok(text) => check(&text),
                     Err(err) => vec![format!("cannot read {}: {err}", entry.model.display())],
                 };
+                if let Some(definition) = &entry.input_definition {
+                    let bound = std::fs::read_to_string(definition)
+                        .map_err(|err| format!("cannot read {}: {err}", definition.display()))
+                        .and_then(|text| {
+                            models::detector::bind_input(&text, entry.input_mapping.clone())
+                        });
+                    if let Err(error) = bound {
+                        problem(&format!("{section}[{index}].input_definition"), error);
+                    }
+                }
                 for error in errors {
                     problem(&format!("{section}[{index}].model"), error);
                 }

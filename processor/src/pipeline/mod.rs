@@ -98,6 +98,24 @@ fn load_model<T>(
     model.ok_or_else(|| PipelineError::Detector(format!("{path}: {report}")))
 }
 
+/// The input a detector or alarm reads: its `CreateInput` definition with the field mapping, or
+/// the configured input name over the record's own fields.
+fn input_binding(
+    entry: &crate::config::DetectorConfig,
+) -> Result<models::detector::InputBinding, PipelineError> {
+    let Some(definition) = &entry.input_definition else {
+        return Ok(models::detector::InputBinding {
+            name: entry.input.clone(),
+            mapping: entry.input_mapping.clone(),
+        });
+    };
+    let text = std::fs::read_to_string(definition).map_err(|source| {
+        PipelineError::Detector(format!("cannot read {}: {source}", definition.display()))
+    })?;
+    models::detector::bind_input(&text, entry.input_mapping.clone())
+        .map_err(|err| PipelineError::Detector(format!("{}: {err}", definition.display())))
+}
+
 /// Wall-clock milliseconds since the epoch: arrival times, early firings, checkpoint stamps.
 pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
@@ -126,24 +144,23 @@ pub async fn run(
         .iter()
         .filter_map(|rule| rule.compile().ok())
         .collect::<Vec<_>>();
-    let detectors = config
-        .detectors
-        .iter()
-        .map(|entry| {
-            load_model(entry, models::detector::load_detector_model).map(|model| {
-                models::detector::DetectorEngine::new(model, entry.input.clone())
-                    .with_timer_clock(entry.timers)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let alarms = config
-        .alarms
-        .iter()
-        .map(|entry| {
-            load_model(entry, models::detector::load_alarm_model)
-                .map(|model| models::detector::AlarmEngine::new(model, entry.input.clone()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut detectors = Vec::new();
+    for entry in &config.detectors {
+        let model = load_model(entry, models::detector::load_detector_model)?;
+        detectors.push(
+            models::detector::DetectorEngine::new(model, entry.input.clone())
+                .with_timer_clock(entry.timers)
+                .with_input(input_binding(entry)?),
+        );
+    }
+    let mut alarms = Vec::new();
+    for entry in &config.alarms {
+        let model = load_model(entry, models::detector::load_alarm_model)?;
+        alarms.push(
+            models::detector::AlarmEngine::new(model, entry.input.clone())
+                .with_input(input_binding(entry)?),
+        );
+    }
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,
