@@ -35,6 +35,51 @@ pub enum Command {
     /// Work with AWS IoT Events detector models.
     #[command(subcommand)]
     Detectors(DetectorsCommand),
+    /// Acknowledge, snooze, disable, enable or reset a vehicle's alarm in a running service.
+    Alarms(AlarmArgs),
+}
+
+/// What to do with an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlarmAction {
+    /// ACTIVE → ACKNOWLEDGED; LATCHED → NORMAL.
+    Acknowledge,
+    /// Stop evaluating for `--for` (event time).
+    Snooze,
+    /// Stop evaluating.
+    Disable,
+    /// Start evaluating again.
+    Enable,
+    /// Back to NORMAL.
+    Reset,
+}
+
+/// `fleetstream alarms ACTION --model M --vehicle V`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The command is queued in the SQLite output (table alarm_commands); the running \
+service applies it within about a second, at its current event time.\n\nExample:\n  \
+fleetstream alarms acknowledge --model CoolantAlarm --vehicle veh-000123"
+)]
+pub struct AlarmArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    pub action: AlarmAction,
+    /// Alarm model name (`alarmModelName`).
+    #[arg(long)]
+    pub model: String,
+    /// Vehicle id.
+    #[arg(long)]
+    pub vehicle: String,
+    /// Snooze length (`10m`, `1h`).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub snooze_for: Option<String>,
+    /// The service's SQLite output (default: sinks.sqlite.path of --config or the embedded default).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Config file of the service.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
 }
 
 /// `fleetstream detectors …`.

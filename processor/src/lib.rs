@@ -7,11 +7,13 @@
 //! - [`pipeline`]: stages, channels, barriers, the committer and the run summary.
 //! - [`sinks`]: SQLite (default store), NDJSON, dead letters.
 //! - [`state`]: checkpoint storage.
+//! - [`control`]: operator commands (alarm acknowledge/snooze/…) into a running service.
 //! - [`cli`]: command-line interface; [`commands`]: what each command does.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod logging;
 pub mod pipeline;
 pub mod position;

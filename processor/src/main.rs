@@ -21,5 +21,6 @@ fn main() -> ExitCode {
         Command::Detectors(DetectorsCommand::Validate(args)) => {
             commands::validate::validate_detector(args)
         }
+        Command::Alarms(args) => commands::alarms::alarms(args),
     }
 }

@@ -344,3 +344,91 @@ fn ndjson_sink_and_stdin_source() {
     assert_eq!(rollups, read_rollups(&workspace.db()).len());
     assert!(rollups > 0);
 }
+
+#[test]
+fn alarm_commands_reach_a_running_service() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let workspace = Workspace::new();
+    let alarm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/detectors/coolant-alarm.json"
+    );
+    let config = workspace.config(
+        &workspace.path("unused.ndjson"),
+        &format!("[[alarms]]\nmodel = \"{alarm}\"\n"),
+    );
+    let mut child = std::process::Command::new(common::BIN)
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            "-",
+            "--no-progress",
+        ])
+        .env("FLEETSTREAM_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for second in 0..40_i64 {
+        writeln!(
+            stdin,
+            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"coolant_temp_c":120}}}}"#,
+            1_767_225_600_000_i64 + second * 1000
+        )
+        .unwrap();
+    }
+    stdin.flush().unwrap();
+
+    let states = |db: &std::path::Path| -> Vec<String> {
+        let Ok(connection) = rusqlite::Connection::open(db) else {
+            return Vec::new();
+        };
+        let Ok(mut statement) = connection.prepare(
+            "SELECT to_state FROM detector_events WHERE model = 'CoolantAlarm' AND kind = 'state_change' ORDER BY time_ms",
+        ) else {
+            return Vec::new();
+        };
+        statement
+            .query_map([], |row| row.get(0))
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    };
+    let wait_for = |wanted: &str| {
+        let started = Instant::now();
+        while !states(&workspace.db()).iter().any(|state| state == wanted) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no {wanted} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("ACTIVE");
+    let output = std::process::Command::new(common::BIN)
+        .args([
+            "alarms",
+            "acknowledge",
+            "--model",
+            "CoolantAlarm",
+            "--vehicle",
+            "veh-1",
+        ])
+        .args(["--db", workspace.db().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_for("ACKNOWLEDGED");
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(states(&workspace.db()), vec!["ACTIVE", "ACKNOWLEDGED"]);
+}

@@ -1,5 +1,6 @@
 //! What each CLI command does; `main` only parses arguments and maps errors to exit codes.
 
+pub mod alarms;
 pub mod run;
 pub mod simulate;
 pub mod validate;

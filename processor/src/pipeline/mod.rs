@@ -161,6 +161,7 @@ pub async fn run(
                 .with_input(input_binding(entry)?),
         );
     }
+    let has_alarms = !alarms.is_empty();
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,
@@ -169,6 +170,18 @@ pub async fn run(
         alarms,
         config.shutdown.open_windows,
     )?;
+    let control = (has_alarms && config.sinks.sqlite.enabled).then(|| {
+        let queue = crate::control::CommandQueue::default();
+        let task = tokio::spawn(crate::control::run_control(
+            config.sinks.sqlite.path.clone(),
+            std::sync::Arc::clone(&queue),
+            std::time::Duration::from_secs(1),
+        ));
+        (queue, task)
+    });
+    if let Some((queue, _)) = &control {
+        operators = operators.with_commands(std::sync::Arc::clone(queue));
+    }
     if let Some(checkpoint) = &checkpoint {
         operators.restore(&checkpoint.operator_state)?;
         tracing::info!(checkpoint = checkpoint.id, state = %store.describe(), "resuming from checkpoint");
@@ -310,6 +323,9 @@ pub async fn run(
     };
     if let Some(progress) = progress {
         progress.finish();
+    }
+    if let Some((_, task)) = control {
+        task.abort();
     }
     errors.sort_by_key(PipelineError::is_knock_on);
     if let Some(first) = errors.into_iter().next() {

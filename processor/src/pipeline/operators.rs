@@ -47,6 +47,7 @@ pub struct Operators {
     rules: RuleEngine,
     detectors: Vec<DetectorEngine>,
     alarms: Vec<AlarmEngine>,
+    commands: Option<crate::control::CommandQueue>,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
     idle_timeout_ms: i64,
@@ -74,10 +75,44 @@ impl Operators {
             rules,
             detectors,
             alarms,
+            commands: None,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
             idle_timeout_ms: time.idle_timeout.ms(),
         })
+    }
+
+    /// Takes alarm commands from `queue` at every batch.
+    pub fn with_commands(mut self, queue: crate::control::CommandQueue) -> Self {
+        self.commands = Some(queue);
+        self
+    }
+
+    /// Applies queued alarm commands at the current event time (the watermark).
+    fn apply_commands(&mut self, outputs: &mut Vec<Output>) {
+        let Some(queue) = &self.commands else { return };
+        let commands: Vec<crate::control::QueuedCommand> = match queue.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        let now = self.watermarks.current().unwrap_or(0).max(0);
+        for queued in commands {
+            match self
+                .alarms
+                .iter_mut()
+                .find(|alarm| alarm.model_name() == queued.model)
+            {
+                Some(alarm) => outputs.extend(
+                    alarm
+                        .command(&queued.vehicle_id, queued.command.at(now), now)
+                        .into_iter()
+                        .map(Output::Detector),
+                ),
+                None => {
+                    tracing::warn!(model = %queued.model, "alarm command for an unknown alarm model")
+                }
+            }
+        }
     }
 
     /// Serializes the state (postcard, versioned).
@@ -200,6 +235,7 @@ impl Operators {
             self.watermarks
                 .observe(&batch.stream, record.event_time_ms, now);
         }
+        self.apply_commands(&mut outputs);
         if batch.stream_finished {
             self.watermarks.finish_partition(&batch.stream, now);
         }

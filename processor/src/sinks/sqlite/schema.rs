@@ -79,6 +79,16 @@ CREATE TABLE IF NOT EXISTS detector_events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS detector_events_by_vehicle_time ON detector_events (vehicle_id, time_ms);
 
+CREATE TABLE IF NOT EXISTS alarm_commands (
+    id             INTEGER PRIMARY KEY,
+    model          TEXT    NOT NULL,
+    vehicle_id     TEXT    NOT NULL,
+    command        TEXT    NOT NULL,
+    snooze_ms      INTEGER,
+    created_at_ms  INTEGER NOT NULL,
+    applied_at_ms  INTEGER
+);
+
 CREATE TABLE IF NOT EXISTS anomalies (
     vehicle_id   TEXT    NOT NULL,
     time_ms      INTEGER NOT NULL,
