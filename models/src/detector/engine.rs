@@ -153,7 +153,13 @@ enum Effect {
     SetTimer(String, Value),
     ResetTimer(String),
     ClearTimer(String),
-    Notify(&'static str, String, Option<String>),
+    Notify {
+        kind: &'static str,
+        target: String,
+        payload: Option<String>,
+        event: String,
+        timer: Option<String>,
+    },
 }
 
 impl DetectorEngine {
@@ -345,7 +351,13 @@ impl DetectorEngine {
                 self.first_transition(&state.transitions, record, &instance.variables, expired);
         }
         if let Some(transition) = chosen.and_then(|index| state.transitions.get(index)) {
-            let effects = self.effects(&transition.actions, record, &instance.variables, expired);
+            let effects = self.effects(
+                transition,
+                &transition.actions,
+                record,
+                &instance.variables,
+                expired,
+            );
             self.apply(effects, &mut instance, time_ms, vehicle, out);
             if let Some(next) = transition.next_state {
                 self.run_events(
@@ -425,7 +437,7 @@ impl DetectorEngine {
                     expired,
                 };
                 if holds(event.condition.as_ref(), &frame) {
-                    effects.extend(self.effects(&event.actions, record, &snapshot, expired));
+                    effects.extend(self.effects(event, &event.actions, record, &snapshot, expired));
                 }
             }
             self.apply(effects, instance, time_ms, vehicle, out);
@@ -440,6 +452,7 @@ impl DetectorEngine {
                 if holds(event.condition.as_ref(), &frame) {
                     for action in &event.actions {
                         let effects = self.effects(
+                            event,
                             std::slice::from_ref(action),
                             record,
                             &instance.variables,
@@ -454,6 +467,7 @@ impl DetectorEngine {
 
     fn effects(
         &self,
+        event: &Event,
         actions: &[Action],
         record: Option<&Record>,
         variables: &BTreeMap<String, Value>,
@@ -480,13 +494,15 @@ impl DetectorEngine {
                     kind,
                     target,
                     payload,
-                } => Effect::Notify(
+                } => Effect::Notify {
                     kind,
-                    target.clone(),
-                    payload
+                    target: target.clone(),
+                    payload: payload
                         .as_ref()
                         .map(|payload| evaluate(payload, &frame).to_string()),
-                ),
+                    event: event.name.clone(),
+                    timer: expired.map(str::to_owned),
+                },
             })
             .collect()
     }
@@ -525,15 +541,26 @@ impl DetectorEngine {
                 Effect::ClearTimer(name) => {
                     instance.timers.remove(&name);
                 }
-                Effect::Notify(kind, target, payload) => out.push(DetectorOutput::Notification {
-                    vehicle_id: vehicle.clone(),
-                    model: self.model.name.clone(),
-                    kind: kind.to_owned(),
+                Effect::Notify {
+                    kind,
                     target,
-                    state: instance.state.clone(),
-                    time_ms,
-                    payload: payload.unwrap_or_else(|| self.default_payload(vehicle, instance)),
-                }),
+                    payload,
+                    event,
+                    timer,
+                } => {
+                    let payload = payload.unwrap_or_else(|| {
+                        self.default_payload(vehicle, instance, &event, timer.as_deref(), time_ms)
+                    });
+                    out.push(DetectorOutput::Notification {
+                        vehicle_id: vehicle.clone(),
+                        model: self.model.name.clone(),
+                        kind: kind.to_owned(),
+                        target,
+                        state: instance.state.clone(),
+                        time_ms,
+                        payload,
+                    });
+                }
             }
         }
     }
@@ -547,15 +574,41 @@ impl DetectorEngine {
     }
 
     /// The payload IoT Events sends when an action has none: the detector and its state.
-    fn default_payload(&self, vehicle: &CompactString, instance: &Instance) -> String {
+    fn default_payload(
+        &self,
+        vehicle: &CompactString,
+        instance: &Instance,
+        event: &str,
+        timer: Option<&str>,
+        time_ms: i64,
+    ) -> String {
         let variables: serde_json::Map<String, serde_json::Value> = instance
             .variables
             .iter()
-            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.to_string())))
+            .map(|(name, value)| (name.clone(), value.to_json()))
             .collect();
+        let timers: serde_json::Map<String, serde_json::Value> = instance
+            .timers
+            .iter()
+            .map(|(name, timer)| {
+                (
+                    name.clone(),
+                    serde_json::json!({"timestamp": timer.expires_ms}),
+                )
+            })
+            .collect();
+        let trigger = match timer {
+            Some(timer) => serde_json::json!({"triggerType": "Timer", "timerName": timer}),
+            None => serde_json::json!({"triggerType": "Message", "inputName": self.input.name}),
+        };
         serde_json::json!({
-            "detector": {"detectorModelName": self.model.name, "keyValue": vehicle.as_str()},
-            "state": {"stateName": instance.state, "variables": variables},
+            "eventTime": time_ms,
+            "payload": {
+                "detector": {"detectorModelName": self.model.name, "keyValue": vehicle.as_str()},
+                "eventTriggerDetails": trigger,
+                "state": {"stateName": instance.state, "variables": variables, "timers": timers},
+            },
+            "eventName": event,
         })
         .to_string()
     }

@@ -50,6 +50,18 @@ impl Value {
         }
     }
 
+    /// The value as JSON (for payloads); undefined becomes null.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Integer(i) => serde_json::Value::from(*i),
+            Value::Decimal(d) => serde_json::Number::from_f64(*d)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Boolean(b) => serde_json::Value::Bool(*b),
+            Value::Null | Value::Undefined => serde_json::Value::Null,
+        }
+    }
+
     /// Type name for messages and `convert`.
     pub fn type_name(&self) -> &'static str {
         match self {
