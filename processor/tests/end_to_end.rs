@@ -276,6 +276,17 @@ fn iot_events_detector_model_runs_per_vehicle() {
         ]
     );
     assert!(rows.iter().all(|r| r.0 == "veh-1"), "veh-2 never overheats");
+    let inputs: String = connection
+        .query_row(
+            "SELECT inputs FROM detector_events WHERE model = 'CoolantMonitor' AND to_state = 'Overheating'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        inputs, r#"{"coolant_temp_c":112.0,"speed_kmh":50.0}"#,
+        "the triggering values"
+    );
     assert_eq!(rows[2].6.as_deref(), Some("coolant alarm, peak 114"));
 
     let alarm_states: Vec<(String, String, i64)> = connection

@@ -213,6 +213,13 @@ impl Context for RecordInput<'_> {
     }
 }
 
+/// What caused an alarm transition.
+struct Cause<'a> {
+    time_ms: i64,
+    trigger: &'a str,
+    record: Option<&'a Record>,
+}
+
 /// The serializable state of an [`AlarmEngine`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmEngineState {
@@ -300,12 +307,15 @@ impl AlarmEngine {
         let time_ms = record.event_time_ms;
         let current = match current {
             AlarmState::SnoozeDisabled { until_ms } if time_ms >= until_ms => {
+                let cause = Cause {
+                    time_ms,
+                    trigger: "snooze_ended",
+                    record: Some(record),
+                };
                 self.transition(
                     &record.vehicle_id,
-                    current,
-                    AlarmState::Normal,
-                    time_ms,
-                    "snooze_ended",
+                    (current, AlarmState::Normal),
+                    cause,
                     out,
                 );
                 AlarmState::Normal
@@ -319,7 +329,15 @@ impl AlarmEngine {
             (state, _) => state,
         };
         if next != current {
-            self.transition(&record.vehicle_id, current, next, time_ms, "message", out);
+            self.transition(
+                &record.vehicle_id,
+                current,
+                next,
+                time_ms,
+                "message",
+                Some(record),
+                out,
+            );
             if next == AlarmState::Active {
                 for (kind, target) in &self.model.notify {
                     out.push(DetectorOutput::Notification {
@@ -347,10 +365,8 @@ impl AlarmEngine {
     fn transition(
         &mut self,
         vehicle: &CompactString,
-        from: AlarmState,
-        to: AlarmState,
-        time_ms: i64,
-        trigger: &str,
+        (from, to): (AlarmState, AlarmState),
+        cause: Cause<'_>,
         out: &mut Vec<DetectorOutput>,
     ) {
         self.states.insert(vehicle.clone(), to);
@@ -359,9 +375,10 @@ impl AlarmEngine {
             model: self.model.name.clone(),
             from: from.name().to_owned(),
             to: to.name().to_owned(),
-            time_ms,
-            trigger: trigger.to_owned(),
+            time_ms: cause.time_ms,
+            trigger: cause.trigger.to_owned(),
             variables: BTreeMap::new(),
+            inputs: super::engine::signal_values(cause.record),
         });
     }
 
@@ -401,7 +418,12 @@ impl AlarmEngine {
                 AlarmCommand::Enable => "enable",
                 AlarmCommand::Reset => "reset",
             };
-            self.transition(&vehicle, current, next, time_ms, trigger, &mut out);
+            let cause = Cause {
+                time_ms,
+                trigger,
+                record: None,
+            };
+            self.transition(&vehicle, (current, next), cause, &mut out);
         }
         out
     }

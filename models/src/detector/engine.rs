@@ -69,6 +69,8 @@ pub enum DetectorOutput {
         trigger: String,
         /// The variables after the change.
         variables: BTreeMap<String, Value>,
+        /// Signal values of the record that caused it (empty for timers and commands).
+        inputs: BTreeMap<String, f64>,
     },
     /// An `sns`/`sqs` action: an alert with its evaluated payload.
     Notification {
@@ -389,6 +391,7 @@ impl DetectorEngine {
                     time_ms,
                     trigger: expired.map_or_else(|| "message".to_owned(), |t| format!("timer:{t}")),
                     variables: instance.variables.clone(),
+                    inputs: signal_values(record),
                 });
             }
         }
@@ -662,6 +665,19 @@ impl DetectorEngine {
             .get(vehicle)
             .map(|instance| instance.state.as_str())
     }
+}
+
+/// The record's signals by name (what triggered a state change).
+pub(crate) fn signal_values(record: Option<&Record>) -> BTreeMap<String, f64> {
+    record
+        .map(|record| {
+            record
+                .signals
+                .iter()
+                .map(|signal| (signal.name.to_string(), signal.value))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn holds(condition: Option<&Expr>, frame: &Frame<'_>) -> bool {

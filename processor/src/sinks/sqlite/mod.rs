@@ -66,6 +66,18 @@ impl SqliteSink {
         connection
             .execute_batch(schema::CREATE)
             .map_err(sqlite_error("creating the schema"))?;
+        let has_inputs_column: bool = connection
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('detector_events') WHERE name = 'inputs'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error("inspecting the schema"))?;
+        if !has_inputs_column {
+            connection
+                .execute_batch("ALTER TABLE detector_events ADD COLUMN inputs TEXT")
+                .map_err(sqlite_error("migrating detector_events"))?;
+        }
         connection
             .execute(
                 "INSERT INTO fleetstream_meta (key, value) VALUES ('schema_version', ?1)
@@ -185,6 +197,7 @@ impl SqliteSink {
                 time_ms,
                 trigger,
                 variables,
+                inputs,
             } => {
                 let variables: serde_json::Map<String, serde_json::Value> = variables
                     .iter()
@@ -203,6 +216,7 @@ impl SqliteSink {
                     Option::<String>::None,
                     Option::<String>::None,
                     serde_json::Value::Object(variables).to_string(),
+                    serde_json::to_string(inputs).unwrap_or_default(),
                 ])
             }
             DetectorOutput::Notification {
@@ -223,6 +237,7 @@ impl SqliteSink {
                 kind,
                 target,
                 payload,
+                Option::<String>::None,
                 Option::<String>::None,
             ]),
         }

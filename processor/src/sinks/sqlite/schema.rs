@@ -3,7 +3,7 @@
 //! duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS detector_events (
     target       TEXT,
     payload      TEXT,
     variables    TEXT,
+    inputs       TEXT,
     PRIMARY KEY (model, vehicle_id, time_ms, kind, to_state)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS detector_events_by_vehicle_time ON detector_events (vehicle_id, time_ms);
@@ -144,9 +145,9 @@ ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
 /// (`kind = 'notification'`, `to_state` = the state it was sent from).
 pub const UPSERT_DETECTOR_EVENT: &str = r#"
 INSERT INTO detector_events (model, vehicle_id, time_ms, kind, to_state, from_state, trigger,
-                             target, payload, variables)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                             target, payload, variables, inputs)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (model, vehicle_id, time_ms, kind, to_state) DO UPDATE SET
     from_state = excluded.from_state, trigger = excluded.trigger, target = excluded.target,
-    payload = excluded.payload, variables = excluded.variables
+    payload = excluded.payload, variables = excluded.variables, inputs = excluded.inputs
 "#;
