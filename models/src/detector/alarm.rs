@@ -329,15 +329,12 @@ impl AlarmEngine {
             (state, _) => state,
         };
         if next != current {
-            self.transition(
-                &record.vehicle_id,
-                current,
-                next,
+            let cause = Cause {
                 time_ms,
-                "message",
-                Some(record),
-                out,
-            );
+                trigger: "message",
+                record: Some(record),
+            };
+            self.transition(&record.vehicle_id, (current, next), cause, out);
             if next == AlarmState::Active {
                 for (kind, target) in &self.model.notify {
                     out.push(DetectorOutput::Notification {
