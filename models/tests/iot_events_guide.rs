@@ -78,7 +78,7 @@ fn motor_over_pressure_example_behaves_as_documented() {
                     serde_json::from_str(payload).unwrap(),
                     target.clone(),
                 )),
-                DetectorOutput::StateChange { .. } => None,
+                DetectorOutput::StateChange { .. } | DetectorOutput::Alert(_) => None,
             })
         })
         .collect();

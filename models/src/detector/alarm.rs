@@ -492,7 +492,7 @@ mod tests {
             .iter()
             .filter_map(|o| match o {
                 DetectorOutput::StateChange { to, .. } => Some(to.clone()),
-                DetectorOutput::Notification { .. } => None,
+                DetectorOutput::Notification { .. } | DetectorOutput::Alert(_) => None,
             })
             .collect()
     }

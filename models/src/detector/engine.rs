@@ -53,6 +53,8 @@ struct Instance {
 /// What a detector reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DetectorOutput {
+    /// A threshold-rule alert (from rules compiled to detector models).
+    Alert(Box<crate::rules::Alert>),
     /// The detector moved between states.
     StateChange {
         /// Vehicle.
@@ -111,6 +113,7 @@ pub struct DetectorEngine {
     timer_index: BTreeSet<(i64, CompactString, String)>,
     timer_clock: TimerClock,
     processing_now_ms: i64,
+    evict_idle: bool,
 }
 
 /// Where expressions read from while one input or timer is processed.
@@ -151,6 +154,7 @@ impl Context for Frame<'_> {
 
 /// An action whose expressions have been evaluated.
 enum Effect {
+    RuleAlert(Box<crate::rules::Alert>),
     Set(String, Value),
     SetTimer(String, Value),
     ResetTimer(String),
@@ -177,7 +181,16 @@ impl DetectorEngine {
             timer_index: BTreeSet::new(),
             timer_clock: TimerClock::Event,
             processing_now_ms: 0,
+            evict_idle: false,
         }
+    }
+
+    /// Forgets a vehicle whenever its detector is back in the initial state with no timer, so
+    /// quiet vehicles hold no state. Only for models whose initial state needs no memory (the
+    /// compiled threshold rules); a user model keeps its instances as IoT Events does.
+    pub fn with_idle_eviction(mut self) -> Self {
+        self.evict_idle = true;
+        self
     }
 
     /// Reads records through `input` (a `CreateInput` definition with a field mapping).
@@ -353,14 +366,28 @@ impl DetectorEngine {
                 self.first_transition(&state.transitions, record, &instance.variables, expired);
         }
         if let Some(transition) = chosen.and_then(|index| state.transitions.get(index)) {
-            let effects = self.effects(
-                transition,
-                &transition.actions,
-                record,
-                &instance.variables,
-                expired,
-            );
-            self.apply(effects, &mut instance, time_ms, vehicle, out);
+            if batch {
+                let effects = self.effects(
+                    transition,
+                    &transition.actions,
+                    record,
+                    &instance.variables,
+                    expired,
+                );
+                self.apply(effects, &mut instance, time_ms, vehicle, out);
+            } else {
+                // SERIAL: each action sees the updates of the ones before it.
+                for action in &transition.actions {
+                    let effects = self.effects(
+                        transition,
+                        std::slice::from_ref(action),
+                        record,
+                        &instance.variables,
+                        expired,
+                    );
+                    self.apply(effects, &mut instance, time_ms, vehicle, out);
+                }
+            }
             if let Some(next) = transition.next_state {
                 self.run_events(
                     &state.on_exit,
@@ -395,8 +422,13 @@ impl DetectorEngine {
                 });
             }
         }
-        self.index_timers(vehicle, &instance, true);
-        self.instances.insert(vehicle.clone(), instance);
+        let idle = self.evict_idle
+            && instance.timers.is_empty()
+            && instance.state == self.model.states[self.model.initial].name;
+        if !idle {
+            self.index_timers(vehicle, &instance, true);
+            self.instances.insert(vehicle.clone(), instance);
+        }
     }
 
     fn first_transition(
@@ -492,6 +524,9 @@ impl DetectorEngine {
                     Effect::SetTimer(name.clone(), evaluate(seconds, &frame))
                 }
                 Action::ResetTimer { name } => Effect::ResetTimer(name.clone()),
+                Action::RuleAlert { rule, status } => {
+                    Effect::RuleAlert(Box::new(rule_alert(rule, *status, record, variables)))
+                }
                 Action::ClearTimer { name } => Effect::ClearTimer(name.clone()),
                 Action::Notify {
                     kind,
@@ -520,6 +555,14 @@ impl DetectorEngine {
     ) {
         for effect in effects {
             match effect {
+                Effect::RuleAlert(mut alert) => {
+                    if alert.status == crate::rules::AlertStatus::Firing {
+                        alert.fired_time_ms = time_ms;
+                    } else {
+                        alert.end_time_ms = Some(time_ms);
+                    }
+                    out.push(DetectorOutput::Alert(alert));
+                }
                 Effect::Set(name, value) => {
                     instance.variables.insert(name, value);
                 }
@@ -654,6 +697,11 @@ impl DetectorEngine {
         &self.model.name
     }
 
+    /// Records waiting for the watermark.
+    pub fn buffered_len(&self) -> usize {
+        self.buffered.len()
+    }
+
     /// Vehicles with a detector.
     pub fn instances(&self) -> usize {
         self.instances.len()
@@ -664,6 +712,45 @@ impl DetectorEngine {
         self.instances
             .get(vehicle)
             .map(|instance| instance.state.as_str())
+    }
+}
+
+/// A rule alert from the variables a compiled rule keeps (see `crate::rules::compile`). The
+/// fired/end time is the event time of the input that completes it, set when applied.
+fn rule_alert(
+    rule: &crate::rules::ThresholdRule,
+    status: crate::rules::AlertStatus,
+    record: Option<&Record>,
+    variables: &BTreeMap<String, Value>,
+) -> crate::rules::Alert {
+    let number = |name: &str| {
+        variables
+            .get(name)
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN)
+    };
+    let integer = |name: &str| match variables.get(name) {
+        Some(Value::Integer(i)) => *i,
+        other => other.and_then(Value::as_f64).map_or(0, |f| f as i64),
+    };
+    crate::rules::Alert {
+        vehicle_id: record.map(|r| r.vehicle_id.clone()).unwrap_or_default(),
+        fleet: record.and_then(|r| r.fleet.clone()),
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        signal: rule.when.signal.clone(),
+        condition: rule.when.to_string(),
+        start_time_ms: integer("since"),
+        fired_time_ms: integer("firedAt"),
+        end_time_ms: None,
+        trigger: crate::rules::TriggerValues {
+            first: number("first"),
+            min: number("min"),
+            max: number("max"),
+            last: number("last"),
+            count: integer("count").max(0) as u64,
+        },
+        status,
     }
 }
 

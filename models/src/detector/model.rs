@@ -85,6 +85,14 @@ pub enum Action {
         /// Timer name.
         name: String,
     },
+    /// Emits a threshold-rule alert built from the detector's variables (`since`, `first`,
+    /// `min`, `max`, `last`, `count`); only rules compiled by [`crate::rules`] use it.
+    RuleAlert {
+        /// What the alert is about.
+        rule: std::sync::Arc<crate::rules::ThresholdRule>,
+        /// Firing or resolved.
+        status: crate::rules::AlertStatus,
+    },
     /// `sns` / `sqs`: becomes an alert with the evaluated payload.
     Notify {
         /// `sns` or `sqs`.

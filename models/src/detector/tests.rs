@@ -55,7 +55,7 @@ fn transitions(outputs: &[DetectorOutput]) -> Vec<(String, String, i64, String)>
                 trigger,
                 ..
             } => Some((from.clone(), to.clone(), *time_ms, trigger.clone())),
-            DetectorOutput::Notification { .. } => None,
+            DetectorOutput::Notification { .. } | DetectorOutput::Alert(_) => None,
         })
         .collect()
 }
@@ -98,7 +98,7 @@ fn golden_state_sequence_with_event_time_timers() {
                 time_ms,
                 ..
             } => Some((payload.clone(), kind.clone(), *time_ms)),
-            DetectorOutput::StateChange { .. } => None,
+            DetectorOutput::StateChange { .. } | DetectorOutput::Alert(_) => None,
         })
         .expect("the alarm pages");
     assert_eq!(

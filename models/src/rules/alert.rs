@@ -41,25 +41,6 @@ pub struct TriggerValues {
     pub count: u64,
 }
 
-impl TriggerValues {
-    pub(crate) fn of(value: f64) -> Self {
-        Self {
-            first: value,
-            min: value,
-            max: value,
-            last: value,
-            count: 1,
-        }
-    }
-
-    pub(crate) fn add(&mut self, value: f64) {
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        self.last = value;
-        self.count += 1;
-    }
-}
-
 /// One alert episode of one rule on one vehicle. Emitted when it fires and again when it
 /// resolves; `(vehicle_id, rule, start_time_ms)` identifies the episode, so sinks upsert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Threshold rules: `signal op value for duration`, with an optional clear condition.
 
 pub mod alert;
+pub mod compile;
 pub mod condition;
 pub mod engine;
 pub mod rule;

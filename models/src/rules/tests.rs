@@ -9,9 +9,10 @@ use super::*;
 fn rule(when: &str, clear: Option<&str>) -> ThresholdRule {
     RuleSpec {
         name: "hot".into(),
-        severity: Severity::Critical,
-        when: when.into(),
+        severity: Some(Severity::Critical),
+        when: Some(when.into()),
         clear_when: clear.map(str::to_owned),
+        rule: None,
     }
     .compile()
     .unwrap()

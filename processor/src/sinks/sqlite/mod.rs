@@ -189,6 +189,7 @@ impl SqliteSink {
             .prepare_cached(schema::UPSERT_DETECTOR_EVENT)
             .map_err(sqlite_error("preparing the detector event upsert"))?;
         match event {
+            DetectorOutput::Alert(alert) => return self.upsert_alert(alert),
             DetectorOutput::StateChange {
                 vehicle_id,
                 model,
