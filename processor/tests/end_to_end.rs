@@ -443,3 +443,53 @@ fn alarm_commands_reach_a_running_service() {
     assert!(output.status.success());
     assert_eq!(states(&workspace.db()), vec!["ACTIVE", "ACKNOWLEDGED"]);
 }
+
+#[test]
+fn a_detector_reads_several_inputs_mapped_onto_records() {
+    let workspace = Workspace::new();
+    let model = workspace.path("thermostat.json");
+    std::fs::write(
+        &model,
+        r#"{"detectorModelName": "Thermostat", "evaluationMethod": "SERIAL",
+  "detectorModelDefinition": {"initialStateName": "Idle", "states": [
+    {"stateName": "Idle", "onInput": {
+      "events": [{"eventName": "seed", "condition": "currentInput('SeedInput')",
+                  "actions": [{"setVariable": {"variableName": "limit", "value": "$input.SeedInput.config.limit"}}]}],
+      "transitionEvents": [{"eventName": "tooHot",
+        "condition": "currentInput('TempInput') && $input.TempInput.reading.value > $variable.limit",
+        "nextState": "Hot"}]}},
+    {"stateName": "Hot"}]}}"#,
+    )
+    .unwrap();
+    let input = workspace.path("cabin.ndjson");
+    let lines: Vec<String> = [
+        ("limit_c", 25.0),
+        ("cabin_temp_c", 24.0),
+        ("cabin_temp_c", 26.0),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, value))| {
+        format!(
+            r#"{{"vehicle_id":"bus-1","ts":{},"signals":{{"{name}":{value}}}}}"#,
+            1_767_225_600_000_i64 + i as i64 * 1000
+        )
+    })
+    .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let extra = format!(
+        "[[detectors]]\nmodel = \"{}\"\n[[detectors.inputs]]\nname = \"SeedInput\"\nmapping = {{ \"config.limit\" = \"limit_c\" }}\n[[detectors.inputs]]\nname = \"TempInput\"\nmapping = {{ \"reading.value\" = \"cabin_temp_c\" }}\n",
+        model.display()
+    );
+    let config = workspace.config(&input, &extra);
+    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    let connection = rusqlite::Connection::open(workspace.db()).unwrap();
+    let (from, to, at): (String, String, i64) = connection
+        .query_row(
+            "SELECT from_state, to_state, time_ms - 1767225600000 FROM detector_events WHERE model = 'Thermostat'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((from.as_str(), to.as_str(), at), ("Idle", "Hot", 2000));
+}

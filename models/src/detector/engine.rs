@@ -105,7 +105,9 @@ pub struct DetectorEngineState {
 #[derive(Debug, Clone)]
 pub struct DetectorEngine {
     model: DetectorModel,
-    input: InputBinding,
+    inputs: Vec<InputBinding>,
+    /// Index in `inputs` of the input being processed.
+    current_input: usize,
     instances: FxHashMap<CompactString, Instance>,
     buffered: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
@@ -174,7 +176,8 @@ impl DetectorEngine {
     pub fn new(model: DetectorModel, input_name: impl Into<String>) -> Self {
         Self {
             model,
-            input: InputBinding::named(input_name),
+            inputs: vec![InputBinding::named(input_name)],
+            current_input: 0,
             instances: FxHashMap::default(),
             buffered: BTreeMap::new(),
             next_sequence: 0,
@@ -195,8 +198,23 @@ impl DetectorEngine {
 
     /// Reads records through `input` (a `CreateInput` definition with a field mapping).
     pub fn with_input(mut self, input: InputBinding) -> Self {
-        self.input = input;
+        self.inputs = vec![input];
         self
+    }
+
+    /// Reads records as several inputs: a record is processed once for each input whose mapped
+    /// fields it all carries (an input without a mapping takes every record), in this order —
+    /// as IoT Events processes one message per input. Empty: keeps the current input.
+    pub fn with_inputs(mut self, inputs: Vec<InputBinding>) -> Self {
+        if !inputs.is_empty() {
+            self.inputs = inputs;
+        }
+        self
+    }
+
+    /// The input being processed.
+    fn input(&self) -> &InputBinding {
+        &self.inputs[self.current_input.min(self.inputs.len() - 1)]
     }
 
     /// Runs timers on `clock`.
@@ -277,7 +295,15 @@ impl DetectorEngine {
 
     fn process_input(&mut self, record: &Record, out: &mut Vec<DetectorOutput>) {
         let model = &self.model;
+        if !self.inputs.iter().any(|input| input.matches(record)) {
+            return;
+        }
         if !self.instances.contains_key(&record.vehicle_id) {
+            self.current_input = self
+                .inputs
+                .iter()
+                .position(|input| input.matches(record))
+                .unwrap_or(0);
             let mut instance = Instance {
                 state: model.states[model.initial].name.clone(),
                 variables: BTreeMap::new(),
@@ -295,13 +321,18 @@ impl DetectorEngine {
             );
             self.instances.insert(record.vehicle_id.clone(), instance);
         }
-        self.step(
-            &record.vehicle_id.clone(),
-            Some(record),
-            None,
-            record.event_time_ms,
-            out,
-        );
+        for index in 0..self.inputs.len() {
+            if self.inputs[index].matches(record) {
+                self.current_input = index;
+                self.step(
+                    &record.vehicle_id.clone(),
+                    Some(record),
+                    None,
+                    record.event_time_ms,
+                    out,
+                );
+            }
+        }
     }
 
     fn fire_timer(
@@ -439,7 +470,7 @@ impl DetectorEngine {
         expired: Option<&str>,
     ) -> Option<usize> {
         let frame = Frame {
-            input: &self.input,
+            input: self.input(),
             record,
             variables,
             expired,
@@ -466,7 +497,7 @@ impl DetectorEngine {
             let mut effects = Vec::new();
             for event in events {
                 let frame = Frame {
-                    input: &self.input,
+                    input: self.input(),
                     record,
                     variables: &snapshot,
                     expired,
@@ -479,7 +510,7 @@ impl DetectorEngine {
         } else {
             for event in events {
                 let frame = Frame {
-                    input: &self.input,
+                    input: self.input(),
                     record,
                     variables: &instance.variables,
                     expired,
@@ -509,7 +540,7 @@ impl DetectorEngine {
         expired: Option<&str>,
     ) -> Vec<Effect> {
         let frame = Frame {
-            input: &self.input,
+            input: self.input(),
             record,
             variables,
             expired,
@@ -645,7 +676,7 @@ impl DetectorEngine {
             .collect();
         let trigger = match timer {
             Some(timer) => serde_json::json!({"triggerType": "Timer", "timerName": timer}),
-            None => serde_json::json!({"triggerType": "Message", "inputName": self.input.name}),
+            None => serde_json::json!({"triggerType": "Message", "inputName": self.input().name}),
         };
         serde_json::json!({
             "eventTime": time_ms,

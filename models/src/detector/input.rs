@@ -31,6 +31,18 @@ impl InputBinding {
         }
     }
 
+    /// True when `record` can be this input: every mapped field is present (an input without a
+    /// mapping takes every record).
+    pub fn matches(&self, record: &Record) -> bool {
+        self.mapping.values().all(|target| {
+            let target: Vec<PathSegment> = target
+                .split('.')
+                .map(|part| PathSegment::Field(part.to_owned()))
+                .collect();
+            record_value(record, &target) != Value::Undefined
+        })
+    }
+
     /// The value at `path` of input `input` for `record` (undefined for another input).
     pub fn value(&self, input: &str, path: &[PathSegment], record: &Record) -> Value {
         if input != self.name {

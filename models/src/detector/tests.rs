@@ -237,3 +237,63 @@ proptest! {
         prop_assert_eq!(actual, expected);
     }
 }
+
+const THERMOSTAT: &str = r#"{
+  "detectorModelName": "Thermostat", "evaluationMethod": "SERIAL",
+  "detectorModelDefinition": {"initialStateName": "Idle", "states": [
+    {"stateName": "Idle", "onInput": {
+      "events": [{"eventName": "seed", "condition": "currentInput('SeedInput')",
+                  "actions": [{"setVariable": {"variableName": "limit", "value": "$input.SeedInput.config.limit"}}]}],
+      "transitionEvents": [{"eventName": "tooHot",
+        "condition": "currentInput('TempInput') && $input.TempInput.reading.value > $variable.limit",
+        "nextState": "Hot"}]}},
+    {"stateName": "Hot"}]}
+}"#;
+
+fn reading(time_ms: i64, name: &str, value: f64) -> Record {
+    Record {
+        vehicle_id: "bus-1".into(),
+        event_time_ms: time_ms,
+        fleet: None,
+        attributes: Vec::new(),
+        signals: vec![Signal {
+            name: name.into(),
+            value,
+        }],
+    }
+}
+
+#[test]
+fn a_model_can_read_several_inputs() {
+    use super::input::InputBinding;
+    let (model, report) = load_detector_model(THERMOSTAT);
+    let binding = |name: &str, path: &str, field: &str| InputBinding {
+        name: name.to_owned(),
+        mapping: [(path.to_owned(), field.to_owned())].into(),
+    };
+    let mut engine = DetectorEngine::new(model.unwrap_or_else(|| panic!("{report}")), "unused")
+        .with_inputs(vec![
+            binding("SeedInput", "config.limit", "limit_c"),
+            binding("TempInput", "reading.value", "cabin_temp_c"),
+        ]);
+    for record in [
+        reading(0, "limit_c", 25.0),
+        reading(1000, "cabin_temp_c", 24.0),
+        reading(2000, "speed_kmh", 50.0),
+    ] {
+        engine.offer(&record);
+    }
+    engine.advance_watermark(2001);
+    assert_eq!(
+        engine.state_of("bus-1"),
+        Some("Idle"),
+        "24 < 25; a record of neither input is ignored"
+    );
+    engine.offer(&reading(3000, "cabin_temp_c", 26.0));
+    let outputs = engine.advance_watermark(3001);
+    assert_eq!(engine.state_of("bus-1"), Some("Hot"));
+    assert_eq!(
+        transitions(&outputs),
+        vec![("Idle".into(), "Hot".into(), 3000, "message".into())]
+    );
+}

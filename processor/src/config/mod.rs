@@ -88,6 +88,26 @@ pub struct DetectorConfig {
     /// Clock of `setTimer`: `event` (watermark; deterministic replays) or `processing` (wall).
     #[serde(default)]
     pub timers: models::detector::TimerClock,
+    /// Several inputs for a model that reads more than one (`[[detectors.inputs]]`); replaces
+    /// `input`/`input_definition`/`input_mapping`. A record is processed once per input whose
+    /// mapped fields it carries, in this order.
+    #[serde(default)]
+    pub inputs: Vec<InputConfig>,
+}
+
+/// `[[detectors.inputs]]`: one IoT Events input a model reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Input name (taken from `definition` when that is given).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `CreateInput` JSON (relative to the config file).
+    #[serde(default)]
+    pub definition: Option<PathBuf>,
+    /// Input attribute path → record field.
+    #[serde(default)]
+    pub mapping: std::collections::BTreeMap<String, String>,
 }
 
 fn default_detector_input() -> String {

@@ -14,6 +14,11 @@ impl Config {
             if let Some(definition) = entry.input_definition.as_mut().filter(|p| p.is_relative()) {
                 *definition = base.join(&*definition);
             }
+            for input in &mut entry.inputs {
+                if let Some(definition) = input.definition.as_mut().filter(|p| p.is_relative()) {
+                    *definition = base.join(&*definition);
+                }
+            }
         }
     }
 
@@ -146,6 +151,25 @@ impl Config {
                     Ok(text) => check(&text),
                     Err(err) => vec![format!("cannot read {}: {err}", entry.model.display())],
                 };
+                for (input_index, input) in entry.inputs.iter().enumerate() {
+                    let path = format!("{section}[{index}].inputs[{input_index}]");
+                    match (&input.definition, &input.name) {
+                        (Some(definition), _) => {
+                            let bound = std::fs::read_to_string(definition)
+                                .map_err(|err| {
+                                    format!("cannot read {}: {err}", definition.display())
+                                })
+                                .and_then(|text| {
+                                    models::detector::bind_input(&text, input.mapping.clone())
+                                });
+                            if let Err(error) = bound {
+                                problem(&format!("{path}.definition"), error);
+                            }
+                        }
+                        (None, None) => problem(&path, "give a name or a definition".to_owned()),
+                        (None, Some(_)) => {}
+                    }
+                }
                 if let Some(definition) = &entry.input_definition {
                     let bound = std::fs::read_to_string(definition)
                         .map_err(|err| format!("cannot read {}: {err}", definition.display()))

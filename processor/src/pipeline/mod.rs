@@ -116,6 +116,25 @@ fn input_binding(
         .map_err(|err| PipelineError::Detector(format!("{}: {err}", definition.display())))
 }
 
+/// One of several inputs of a detector.
+fn named_input_binding(
+    input: &crate::config::InputConfig,
+) -> Result<models::detector::InputBinding, PipelineError> {
+    match &input.definition {
+        Some(definition) => {
+            let text = std::fs::read_to_string(definition).map_err(|source| {
+                PipelineError::Detector(format!("cannot read {}: {source}", definition.display()))
+            })?;
+            models::detector::bind_input(&text, input.mapping.clone())
+                .map_err(|err| PipelineError::Detector(format!("{}: {err}", definition.display())))
+        }
+        None => Ok(models::detector::InputBinding {
+            name: input.name.clone().unwrap_or_default(),
+            mapping: input.mapping.clone(),
+        }),
+    }
+}
+
 /// Wall-clock milliseconds since the epoch: arrival times, early firings, checkpoint stamps.
 pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
@@ -147,10 +166,15 @@ pub async fn run(
     let mut detectors = Vec::new();
     for entry in &config.detectors {
         let model = load_model(entry, models::detector::load_detector_model)?;
+        let mut inputs = Vec::new();
+        for input in &entry.inputs {
+            inputs.push(named_input_binding(input)?);
+        }
         detectors.push(
             models::detector::DetectorEngine::new(model, entry.input.clone())
                 .with_timer_clock(entry.timers)
-                .with_input(input_binding(entry)?),
+                .with_input(input_binding(entry)?)
+                .with_inputs(inputs),
         );
     }
     let mut alarms = Vec::new();
