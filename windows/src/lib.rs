@@ -5,7 +5,6 @@
 //! - [`spec`]: window kinds (tumbling, hopping, session, stagger, sliding).
 //! - [`engine`]: the window engine — every kind, allowed lateness with versions, emission modes,
 //!   a state cap and snapshots.
-//! - [`tumbling`]: tumbling windows with watermark-driven close, versions and partial emission.
 //! - [`aggregate`]: mergeable aggregators — summary statistics, DDSketch quantiles, histograms,
 //!   time-weighted averages, HyperLogLog distinct counts.
 //!
@@ -15,7 +14,6 @@
 pub mod aggregate;
 pub mod engine;
 pub mod spec;
-pub mod tumbling;
 pub mod watermark;
 
 pub use aggregate::{Accumulator, AggregateResult, AggregateSpec, SummaryStats};
@@ -24,5 +22,4 @@ pub use engine::{
     WindowOutput,
 };
 pub use spec::WindowKind;
-pub use tumbling::{LateValue, TumblingSpec, TumblingWindows, WindowResult};
 pub use watermark::WatermarkTracker;

@@ -21,23 +21,12 @@ use crate::detector::model::{Action, DetectorModel, EvaluationMethod, Event, Sta
 /// Input name compiled rules read.
 pub const RULE_INPUT: &str = "Rule";
 
-fn symbol(comparison: Comparison) -> &'static str {
-    match comparison {
-        Comparison::Greater => ">",
-        Comparison::GreaterOrEqual => ">=",
-        Comparison::Less => "<",
-        Comparison::LessOrEqual => "<=",
-        Comparison::Equal => "==",
-        Comparison::NotEqual => "!=",
-    }
-}
-
 /// The comparison of `condition` on the current sample, as an expression.
 fn test(condition: &Condition) -> String {
     format!(
         "$input.{RULE_INPUT}.`{}` {} {:?}",
         condition.signal,
-        symbol(condition.comparison),
+        condition.comparison.symbol(),
         condition.threshold
     )
 }

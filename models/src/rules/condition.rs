@@ -39,7 +39,8 @@ impl Comparison {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    /// The operator as written (`>=`).
+    pub fn symbol(self) -> &'static str {
         match self {
             Comparison::Greater => ">",
             Comparison::GreaterOrEqual => ">=",
