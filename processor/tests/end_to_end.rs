@@ -312,6 +312,20 @@ fn iot_events_detector_model_runs_per_vehicle() {
         ],
         "unacknowledged alarms latch"
     );
+    let notification_alerts: Vec<(String, String, String)> = connection
+        .prepare("SELECT rule, source, target FROM alerts WHERE source = 'detector' ORDER BY start_time_ms, rule")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(notification_alerts.len(), 2, "{notification_alerts:?}");
+    assert!(notification_alerts
+        .iter()
+        .any(|a| a.0 == "CoolantMonitor → sns"));
+    assert!(notification_alerts
+        .iter()
+        .any(|a| a.0 == "CoolantAlarm → sns"));
 }
 
 #[test]

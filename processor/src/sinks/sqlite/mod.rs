@@ -63,9 +63,27 @@ impl SqliteSink {
                 .execute_batch(schema::MIGRATE_FROM_V1)
                 .map_err(sqlite_error("migrating the schema"))?;
         }
+        let old_alerts: bool = connection
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'
+                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'source')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error("inspecting the schema"))?;
+        if old_alerts {
+            connection
+                .execute_batch(schema::MIGRATE_ALERTS_ASIDE)
+                .map_err(sqlite_error("migrating alerts"))?;
+        }
         connection
             .execute_batch(schema::CREATE)
             .map_err(sqlite_error("creating the schema"))?;
+        if old_alerts {
+            connection
+                .execute_batch(schema::MIGRATE_ALERTS_COPY)
+                .map_err(sqlite_error("migrating alerts"))?;
+        }
         let has_inputs_column: bool = connection
             .query_row(
                 "SELECT COUNT(*) > 0 FROM pragma_table_info('detector_events') WHERE name = 'inputs'",
@@ -228,19 +246,35 @@ impl SqliteSink {
                 state,
                 time_ms,
                 payload,
-            } => statement.execute(params![
-                model,
-                vehicle_id.as_str(),
-                time_ms,
-                "notification",
-                state,
-                Option::<String>::None,
-                kind,
-                target,
-                payload,
-                Option::<String>::None,
-                Option::<String>::None,
-            ]),
+            } => {
+                // Also an alert, so alert consumers (SQL, SNS) see every notification.
+                let mut alert = self
+                    .connection
+                    .prepare_cached(schema::UPSERT_NOTIFICATION_ALERT)
+                    .map_err(sqlite_error("preparing the notification alert upsert"))?;
+                alert
+                    .execute(params![
+                        vehicle_id.as_str(),
+                        format!("{model} → {kind}"),
+                        time_ms,
+                        payload,
+                        target,
+                    ])
+                    .map_err(sqlite_error("upserting a notification alert"))?;
+                statement.execute(params![
+                    model,
+                    vehicle_id.as_str(),
+                    time_ms,
+                    "notification",
+                    state,
+                    Option::<String>::None,
+                    kind,
+                    target,
+                    payload,
+                    Option::<String>::None,
+                    Option::<String>::None,
+                ])
+            }
         }
         .map_err(sqlite_error("upserting a detector event"))?;
         Ok(())
@@ -298,5 +332,53 @@ impl Sink for SqliteSink {
     fn flush(&mut self) -> Result<Option<u64>, SinkError> {
         self.commit()?;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_alerts_table_is_migrated_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch(
+                    "CREATE TABLE alerts (vehicle_id TEXT NOT NULL, rule TEXT NOT NULL,
+                     start_time_ms INTEGER NOT NULL, fleet TEXT, severity TEXT NOT NULL,
+                     status TEXT NOT NULL, signal TEXT NOT NULL, condition TEXT NOT NULL,
+                     fired_time_ms INTEGER NOT NULL, end_time_ms INTEGER,
+                     trigger_first REAL NOT NULL, trigger_min REAL NOT NULL,
+                     trigger_max REAL NOT NULL, trigger_last REAL NOT NULL,
+                     trigger_count INTEGER NOT NULL, message TEXT NOT NULL,
+                     PRIMARY KEY (vehicle_id, rule, start_time_ms)) WITHOUT ROWID;
+                     CREATE INDEX alerts_by_time ON alerts (start_time_ms);
+                     INSERT INTO alerts VALUES ('v', 'hot', 1, NULL, 'critical', 'firing', 's', 'c',
+                       2, NULL, 1.0, 1.0, 1.0, 1.0, 1, 'm');",
+                )
+                .unwrap();
+        }
+        let sink = SqliteSink::open(&path, 10).unwrap();
+        let (source, max): (String, f64) = sink
+            .connection
+            .query_row(
+                "SELECT source, trigger_max FROM alerts WHERE rule = 'hot'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((source.as_str(), max), ("rule", 1.0));
+        let indexes: i64 = sink
+            .connection
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 2, "the new table has its indexes");
     }
 }

@@ -3,7 +3,7 @@
 //! duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
@@ -49,16 +49,18 @@ CREATE TABLE IF NOT EXISTS alerts (
     fleet          TEXT,
     severity       TEXT    NOT NULL,
     status         TEXT    NOT NULL,
-    signal         TEXT    NOT NULL,
-    condition      TEXT    NOT NULL,
+    signal         TEXT,
+    condition      TEXT,
     fired_time_ms  INTEGER NOT NULL,
     end_time_ms    INTEGER,
-    trigger_first  REAL    NOT NULL,
-    trigger_min    REAL    NOT NULL,
-    trigger_max    REAL    NOT NULL,
-    trigger_last   REAL    NOT NULL,
-    trigger_count  INTEGER NOT NULL,
+    trigger_first  REAL,
+    trigger_min    REAL,
+    trigger_max    REAL,
+    trigger_last   REAL,
+    trigger_count  INTEGER,
     message        TEXT    NOT NULL,
+    source         TEXT    NOT NULL DEFAULT 'rule',
+    target         TEXT,
     PRIMARY KEY (vehicle_id, rule, start_time_ms)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alerts_by_vehicle_time ON alerts (vehicle_id, start_time_ms);
@@ -105,6 +107,35 @@ CREATE TABLE IF NOT EXISTS anomalies (
 /// aside as `rollups_v1`, so the new table can be created; nothing is deleted.
 pub const MIGRATE_FROM_V1: &str = r#"
 ALTER TABLE rollups RENAME TO rollups_v1;
+"#;
+
+/// Moves a pre-schema-5 `alerts` table (rule alerts only, no `source`) aside so the general
+/// table can be created; [`MIGRATE_ALERTS_COPY`] then copies its rows over.
+pub const MIGRATE_ALERTS_ASIDE: &str = r#"
+DROP INDEX IF EXISTS alerts_by_vehicle_time;
+DROP INDEX IF EXISTS alerts_by_time;
+ALTER TABLE alerts RENAME TO alerts_before_v5;
+"#;
+
+/// Copies the rows of the moved-aside alerts table into the general one.
+pub const MIGRATE_ALERTS_COPY: &str = r#"
+INSERT OR REPLACE INTO alerts (vehicle_id, rule, start_time_ms, fleet, severity, status, signal,
+    condition, fired_time_ms, end_time_ms, trigger_first, trigger_min, trigger_max, trigger_last,
+    trigger_count, message, source)
+SELECT vehicle_id, rule, start_time_ms, fleet, severity, status, signal, condition, fired_time_ms,
+    end_time_ms, trigger_first, trigger_min, trigger_max, trigger_last, trigger_count, message,
+    'rule'
+FROM alerts_before_v5;
+DROP TABLE alerts_before_v5;
+"#;
+
+/// Upserts a detector or alarm notification (an sns/sqs action) as an alert.
+pub const UPSERT_NOTIFICATION_ALERT: &str = r#"
+INSERT INTO alerts (vehicle_id, rule, start_time_ms, severity, status, fired_time_ms, message,
+                    source, target)
+VALUES (?1, ?2, ?3, 'info', 'firing', ?3, ?4, 'detector', ?5)
+ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
+    message = excluded.message, target = excluded.target
 "#;
 
 /// Upserts a rollup unless a higher version is already stored.
