@@ -378,10 +378,14 @@ impl DetectorEngine {
         // Which transition fires is decided on the variables as the input found them (BATCH) or
         // after the onInput events (SERIAL).
         let mut chosen = None;
+        let mut arrival_variables = None;
         if batch {
             // Conditions see the variables as the input found them: decide before the events run.
             chosen =
                 self.first_transition(&state.transitions, record, &instance.variables, expired);
+            if chosen.is_some() {
+                arrival_variables = Some(instance.variables.clone());
+            }
         }
         self.run_events(
             &state.on_input,
@@ -397,12 +401,14 @@ impl DetectorEngine {
                 self.first_transition(&state.transitions, record, &instance.variables, expired);
         }
         if let Some(transition) = chosen.and_then(|index| state.transitions.get(index)) {
-            if batch {
+            if let Some(arrival_variables) = &arrival_variables {
+                // BATCH: the transition's values are computed on the variables as the input found
+                // them too (the onInput events' updates are applied, then overwritten by these).
                 let effects = self.effects(
                     transition,
                     &transition.actions,
                     record,
-                    &instance.variables,
+                    arrival_variables,
                     expired,
                 );
                 self.apply(effects, &mut instance, time_ms, vehicle, out);
