@@ -326,6 +326,18 @@ fn iot_events_detector_model_runs_per_vehicle() {
     assert!(notification_alerts
         .iter()
         .any(|a| a.0 == "CoolantAlarm → sns"));
+    let alarm_inputs: String = connection
+        .query_row(
+            "SELECT inputs FROM alerts WHERE rule = 'CoolantAlarm → sns'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let alarm_inputs: serde_json::Value = serde_json::from_str(&alarm_inputs).unwrap();
+    assert!(
+        alarm_inputs["coolant_temp_c"].as_f64().unwrap() > 110.0,
+        "the alarm's alert carries the reading that raised it: {alarm_inputs}"
+    );
 }
 
 #[test]

@@ -353,6 +353,7 @@ impl AlarmEngine {
                             "threshold": threshold.to_string(),
                         })
                         .to_string(),
+                        inputs: super::engine::signal_values(Some(record)),
                     });
                 }
             }

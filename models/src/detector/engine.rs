@@ -90,6 +90,8 @@ pub enum DetectorOutput {
         time_ms: i64,
         /// Evaluated payload (or the default detector description).
         payload: String,
+        /// Signal values of the record that caused it (empty for timers).
+        inputs: BTreeMap<String, f64>,
     },
 }
 
@@ -167,6 +169,7 @@ enum Effect {
         payload: Option<String>,
         event: String,
         timer: Option<String>,
+        inputs: BTreeMap<String, f64>,
     },
 }
 
@@ -577,6 +580,7 @@ impl DetectorEngine {
                         .map(|payload| evaluate(payload, &frame).to_string()),
                     event: event.name.clone(),
                     timer: expired.map(str::to_owned),
+                    inputs: signal_values(record),
                 },
             })
             .collect()
@@ -630,6 +634,7 @@ impl DetectorEngine {
                     payload,
                     event,
                     timer,
+                    inputs,
                 } => {
                     let payload = payload.unwrap_or_else(|| {
                         self.default_payload(vehicle, instance, &event, timer.as_deref(), time_ms)
@@ -642,6 +647,7 @@ impl DetectorEngine {
                         state: instance.state.clone(),
                         time_ms,
                         payload,
+                        inputs,
                     });
                 }
             }

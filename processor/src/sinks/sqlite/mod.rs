@@ -246,7 +246,9 @@ impl SqliteSink {
                 state,
                 time_ms,
                 payload,
+                inputs,
             } => {
+                let inputs = serde_json::to_string(inputs).unwrap_or_default();
                 // Also an alert, so alert consumers (SQL, SNS) see every notification.
                 let mut alert = self
                     .connection
@@ -259,6 +261,7 @@ impl SqliteSink {
                         time_ms,
                         payload,
                         target,
+                        inputs,
                     ])
                     .map_err(sqlite_error("upserting a notification alert"))?;
                 statement.execute(params![
@@ -272,7 +275,7 @@ impl SqliteSink {
                     target,
                     payload,
                     Option::<String>::None,
-                    Option::<String>::None,
+                    inputs,
                 ])
             }
         }

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     message        TEXT    NOT NULL,
     source         TEXT    NOT NULL DEFAULT 'rule',
     target         TEXT,
+    inputs         TEXT,
     PRIMARY KEY (vehicle_id, rule, start_time_ms)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alerts_by_vehicle_time ON alerts (vehicle_id, start_time_ms);
@@ -132,10 +133,10 @@ DROP TABLE alerts_before_v5;
 /// Upserts a detector or alarm notification (an sns/sqs action) as an alert.
 pub const UPSERT_NOTIFICATION_ALERT: &str = r#"
 INSERT INTO alerts (vehicle_id, rule, start_time_ms, severity, status, fired_time_ms, message,
-                    source, target)
-VALUES (?1, ?2, ?3, 'info', 'firing', ?3, ?4, 'detector', ?5)
+                    source, target, inputs)
+VALUES (?1, ?2, ?3, 'info', 'firing', ?3, ?4, 'detector', ?5, ?6)
 ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
-    message = excluded.message, target = excluded.target
+    message = excluded.message, target = excluded.target, inputs = excluded.inputs
 "#;
 
 /// Upserts a rollup unless a higher version is already stored.
