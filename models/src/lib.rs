@@ -1,10 +1,12 @@
-//! Per-vehicle models for fleetstream: threshold rules now; the random cut forest and IoT Events
-//! detector models will live here too. No I/O, deterministic, so the edge agent can run the same
-//! code on the vehicle gateway.
+//! Per-vehicle models for fleetstream: threshold rules, AWS IoT Events detector and alarm models,
+//! and the random cut forest. No I/O, deterministic, so the edge agent can run the same code on
+//! the vehicle gateway.
 //!
 //! Map of the crate:
-//! - [`detector`]: AWS IoT Events detector models (the expression language so far).
-//! - [`rules`]: the condition language, rule config, the event-time rule engine and alerts.
+//! - [`detector`]: AWS IoT Events detector and alarm models: import, expression language, engine.
+//! - [`forest`]: the random cut forest's point store and trees.
+//! - [`rules`]: the condition language, rule config, and threshold rules compiled to detectors.
 
 pub mod detector;
+pub mod forest;
 pub mod rules;

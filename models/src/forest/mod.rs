@@ -1,0 +1,21 @@
+//! The random cut forest (Guha et al., ICML 2016) that scores each vehicle against its own normal.
+//!
+//! Built so far: the shared [`PointStore`] and the compact [`RandomCutTree`] with insert, delete
+//! and the per-tree anomaly score. The forest (sampling with time decay, shingling, averaging,
+//! explanations and grades) builds on these.
+//!
+//! **Score.** A tree scores a point `q` by walking the path `q` would take to a leaf at depth
+//! `D`. It starts with `1 / (D + log2(m + 1))` when the leaf holds `q` itself with mass `m`, or
+//! `1 / (D + 1)` when it does not. Then, from the leaf's parent up to the root at depth 0, each
+//! node `v` at depth `d` has `p = P(a random cut of box(v) ∪ q separates q)`: the sum over
+//! dimensions of how far `q` lies outside the box, divided by the sum of the grown box's ranges.
+//! The score becomes `(1 - p) · score + p / (d + 1)`. The result is multiplied by
+//! `log2(tree mass + 1)`, so an ordinary point scores about 1 and an isolated one much more. This
+//! is the displacement-based score that AWS's RCF and KDA's `RANDOM_CUT_FOREST` report; the
+//! forest's score is the average over its trees.
+
+mod point_store;
+mod tree;
+
+pub use point_store::PointStore;
+pub use tree::RandomCutTree;
