@@ -1,8 +1,9 @@
 //! The random cut forest (Guha et al., ICML 2016) that scores each vehicle against its own normal.
 //!
-//! Built so far: the shared [`PointStore`] and the compact [`RandomCutTree`] with insert, delete
-//! and the per-tree anomaly score. The forest (sampling with time decay, shingling, averaging,
-//! explanations and grades) builds on these.
+//! Built so far: the shared [`PointStore`], the compact [`RandomCutTree`] with insert, delete
+//! and the per-tree anomaly score, and [`RandomCutForest`]: internal shingling, a time-decayed
+//! reservoir sample per tree (one random generator per forest), score-then-update with KDA's
+//! warm-up. Explanations, grades, normalisation and snapshots are still to come.
 //!
 //! **Score.** A tree scores a point `q` by walking the path `q` would take to a leaf at depth
 //! `D`. It starts with `1 / (D + log2(m + 1))` when the leaf holds `q` itself with mass `m`, or
@@ -15,7 +16,9 @@
 //! forest's score is the average over its trees.
 
 mod point_store;
+mod random_cut_forest;
 mod tree;
 
 pub use point_store::PointStore;
+pub use random_cut_forest::{ForestConfig, ForestScore, RandomCutForest};
 pub use tree::RandomCutTree;

@@ -1,0 +1,307 @@
+//! The forest: shingling, time-decayed reservoir sampling per tree, and the averaged score.
+
+use std::collections::{BinaryHeap, VecDeque};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::point_store::PointStore;
+use super::tree::RandomCutTree;
+
+/// A forest's parameters (KDA's names; its defaults are 100 trees of 256 points, shingle 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestConfig {
+    /// Values per input record (signals scored together).
+    pub input_dimensions: usize,
+    /// Trees in the forest.
+    pub num_trees: usize,
+    /// Points each tree samples.
+    pub sample_size: usize,
+    /// Consecutive inputs concatenated into one point.
+    pub shingle_size: usize,
+    /// Recency bias of the sampling: a point's weight falls by `time_decay` per later input
+    /// (0: a uniform reservoir sample of the whole stream).
+    pub time_decay: f64,
+    /// Seed of the forest's random generator.
+    pub seed: u64,
+}
+
+impl ForestConfig {
+    /// Problems with the parameters, as readable sentences (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(1..=30).contains(&self.input_dimensions) {
+            problems.push("input_dimensions must be 1 to 30".to_owned());
+        }
+        if self.num_trees == 0 || self.num_trees > 1000 {
+            problems.push("num_trees must be 1 to 1000".to_owned());
+        }
+        if self.sample_size < 2 || self.sample_size > 1 << 20 {
+            problems.push("sample_size must be 2 to 1048576".to_owned());
+        }
+        if self.shingle_size == 0 || self.input_dimensions * self.shingle_size > 1 << 15 {
+            problems.push(
+                "shingle_size must be at least 1 and keep points under 32768 values".to_owned(),
+            );
+        }
+        if !(self.time_decay.is_finite() && self.time_decay >= 0.0) {
+            problems.push("time_decay must be a finite number ≥ 0".to_owned());
+        }
+        problems
+    }
+}
+
+/// One tree and the weights of the points it samples (a max-heap: the heaviest leaves first).
+#[derive(Debug, Clone)]
+struct SampledTree {
+    tree: RandomCutTree,
+    sample: BinaryHeap<Sampled>,
+}
+
+/// A sampled point: its weight (smaller is kept longer) and its store index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sampled {
+    weight: f64,
+    index: u32,
+}
+
+impl Eq for Sampled {}
+
+impl PartialOrd for Sampled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Sampled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.weight
+            .total_cmp(&other.weight)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+/// What [`RandomCutForest::process`] reports for one input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForestScore {
+    /// The average tree score (0 while warming up).
+    pub score: f64,
+    /// True until the trees hold `sample_size` points: the score is 0 then, as in KDA.
+    pub warming_up: bool,
+}
+
+/// A random cut forest over a stream of records of `input_dimensions` values.
+#[derive(Debug, Clone)]
+pub struct RandomCutForest {
+    config: ForestConfig,
+    store: PointStore,
+    trees: Vec<SampledTree>,
+    shingle: VecDeque<f32>,
+    inputs_seen: u64,
+    rng: ChaCha8Rng,
+}
+
+impl RandomCutForest {
+    /// A forest with `config` (check [`ForestConfig::problems`] first).
+    pub fn new(config: ForestConfig) -> Self {
+        let dimensions = config.input_dimensions * config.shingle_size;
+        Self {
+            store: PointStore::new(dimensions),
+            trees: (0..config.num_trees)
+                .map(|_| SampledTree {
+                    tree: RandomCutTree::new(dimensions),
+                    sample: BinaryHeap::with_capacity(config.sample_size),
+                })
+                .collect(),
+            shingle: VecDeque::with_capacity(dimensions),
+            inputs_seen: 0,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+        }
+    }
+
+    /// Scores `values` (one record's signals, in configured order) against the forest, then
+    /// adds it: score-then-update, as KDA does.
+    ///
+    /// # Panics
+    /// When `values` does not have `input_dimensions` values (a caller bug, not input data).
+    pub fn process(&mut self, values: &[f32]) -> ForestScore {
+        assert_eq!(values.len(), self.config.input_dimensions, "input width");
+        if self.shingle.len() == self.config.input_dimensions * self.config.shingle_size {
+            self.shingle.drain(..self.config.input_dimensions);
+        }
+        self.shingle.extend(values);
+        self.inputs_seen += 1;
+        if self.shingle.len() < self.config.input_dimensions * self.config.shingle_size {
+            return ForestScore {
+                score: 0.0,
+                warming_up: true,
+            };
+        }
+        let point: Vec<f32> = self.shingle.iter().copied().collect();
+        let warming_up = self.trees[0].tree.mass() < self.config.sample_size as u32;
+        let score = if warming_up {
+            0.0
+        } else {
+            self.trees
+                .iter()
+                .map(|sampled| sampled.tree.score(&point, &self.store))
+                .sum::<f64>()
+                / self.trees.len() as f64
+        };
+        self.update(&point);
+        ForestScore { score, warming_up }
+    }
+
+    /// Offers `point` to every tree's time-decayed reservoir.
+    fn update(&mut self, point: &[f32]) {
+        let index = self.store.add(point);
+        let sequence = self.inputs_seen as f64;
+        for sampled in &mut self.trees {
+            // Efraimidis–Spirakis keys with exponential time decay: ln(-ln u) - decay × t; the
+            // smallest `sample_size` keys are kept, so newer points are favoured.
+            let uniform: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
+            let weight = (-uniform.ln()).ln() - self.config.time_decay * sequence;
+            if sampled.sample.len() >= self.config.sample_size {
+                let heaviest = sampled.sample.peek().map_or(f64::INFINITY, |s| s.weight);
+                if weight >= heaviest {
+                    continue;
+                }
+                if let Some(evicted) = sampled.sample.pop() {
+                    sampled.tree.delete(evicted.index, &self.store);
+                    self.store.release(evicted.index);
+                }
+            }
+            let kept = sampled.tree.insert(index, &self.store, &mut self.rng);
+            self.store.retain(kept);
+            sampled.sample.push(Sampled {
+                weight,
+                index: kept,
+            });
+        }
+        self.store.release(index);
+    }
+
+    /// Points stored once for all trees.
+    pub fn stored_points(&self) -> usize {
+        self.store.live_points()
+    }
+
+    /// Heap bytes of the forest: shared points, trees and samples.
+    pub fn heap_bytes(&self) -> usize {
+        self.store.heap_bytes()
+            + self
+                .trees
+                .iter()
+                .map(|t| t.tree.heap_bytes() + t.sample.capacity() * std::mem::size_of::<Sampled>())
+                .sum::<usize>()
+            + self.shingle.capacity() * 4
+    }
+
+    /// Checks every tree's invariants and that each holds at most `sample_size` points.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (i, sampled) in self.trees.iter().enumerate() {
+            sampled.tree.check_invariants(&self.store)?;
+            if sampled.tree.mass() as usize != sampled.sample.len()
+                || sampled.sample.len() > self.config.sample_size
+            {
+                return Err(format!(
+                    "tree {i} holds {} points for {} samples",
+                    sampled.tree.mass(),
+                    sampled.sample.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(seed: u64) -> ForestConfig {
+        ForestConfig {
+            input_dimensions: 1,
+            num_trees: 30,
+            sample_size: 64,
+            shingle_size: 4,
+            time_decay: 1.0 / 640.0,
+            seed,
+        }
+    }
+
+    /// A noisy sine (deterministic noise) with spikes at the given positions.
+    fn series(length: usize, spikes: &[usize]) -> Vec<f32> {
+        let mut noise = ChaCha8Rng::seed_from_u64(99);
+        (0..length)
+            .map(|i| {
+                let base = (i as f32 * 0.2).sin() * 10.0 + noise.random_range(-0.5..0.5);
+                if spikes.contains(&i) {
+                    base + 40.0
+                } else {
+                    base
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parameters_are_validated_readably() {
+        let bad = ForestConfig {
+            input_dimensions: 0,
+            num_trees: 0,
+            sample_size: 1,
+            shingle_size: 0,
+            time_decay: -1.0,
+            seed: 0,
+        };
+        assert_eq!(bad.problems().len(), 5, "{:?}", bad.problems());
+        assert!(config(1).problems().is_empty());
+    }
+
+    #[test]
+    fn warms_up_then_ranks_injected_spikes_at_the_top() {
+        let spikes = [1500, 2200, 2900];
+        let values = series(3000, &spikes);
+        let mut forest = RandomCutForest::new(config(5));
+        let scores: Vec<ForestScore> = values.iter().map(|v| forest.process(&[*v])).collect();
+        assert!(scores[..64].iter().all(|s| s.warming_up && s.score == 0.0));
+        assert!(scores[200..].iter().all(|s| !s.warming_up && s.score > 0.0));
+        forest.check_invariants().unwrap();
+        // The top 1 % of the scored points after warm-up holds every spike.
+        let mut ranked: Vec<(usize, f64)> = scores
+            .iter()
+            .enumerate()
+            .skip(200)
+            .map(|(i, s)| (i, s.score))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<usize> = ranked[..ranked.len() / 100].iter().map(|r| r.0).collect();
+        for spike in spikes {
+            assert!(
+                top.contains(&spike),
+                "spike {spike} not in the top 1 %: {top:?}"
+            );
+        }
+        assert!(
+            forest.stored_points() <= 30 * 64,
+            "points are stored once: {}",
+            forest.stored_points()
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_scores() {
+        let values = series(800, &[600]);
+        let run = |seed| {
+            let mut forest = RandomCutForest::new(config(seed));
+            values
+                .iter()
+                .map(|v| forest.process(&[*v]).score.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+}
