@@ -3,8 +3,9 @@
 //! Built so far: the shared [`PointStore`], the compact [`RandomCutTree`] with insert, delete
 //! and the per-tree anomaly score, and [`RandomCutForest`]: internal shingling, a time-decayed
 //! reservoir sample per tree (one random generator per forest), score-then-update with KDA's
-//! warm-up, and a versioned binary snapshot that restores bit-identically. Explanations, grades
-//! and normalisation are still to come.
+//! warm-up, per-signal attributions by direction that sum to the score, and a versioned binary
+//! snapshot that restores bit-identically. KDA's explanation JSON, grades and normalisation are
+//! still to come.
 //!
 //! **Score.** A tree scores a point `q` by walking the path `q` would take to a leaf at depth
 //! `D`. It starts with `1 / (D + log2(m + 1))` when the leaf holds `q` itself with mass `m`, or
@@ -22,6 +23,7 @@ mod tree;
 
 pub use point_store::PointStore;
 pub use random_cut_forest::{
-    ForestConfig, ForestScore, ForestSnapshotError, RandomCutForest, FOREST_SNAPSHOT_VERSION,
+    ForestConfig, ForestScore, ForestSnapshotError, RandomCutForest, SignalAttribution,
+    FOREST_SNAPSHOT_VERSION,
 };
 pub use tree::RandomCutTree;

@@ -91,6 +91,27 @@ pub struct ForestScore {
     pub warming_up: bool,
 }
 
+/// How much of a score one input signal explains, by direction.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SignalAttribution {
+    /// Part of the score from the signal being higher than the forest expects.
+    pub high: f64,
+    /// Part of the score from the signal being lower than the forest expects.
+    pub low: f64,
+}
+
+impl SignalAttribution {
+    /// The signal's share of the score (KDA's `ATTRIBUTION_SCORE`).
+    pub fn total(&self) -> f64 {
+        self.high + self.low
+    }
+
+    /// True when the signal is anomalous mostly by being high (KDA's `DIRECTION` `HIGH`).
+    pub fn is_high(&self) -> bool {
+        self.high >= self.low
+    }
+}
+
 /// Version of the snapshot format written by [`RandomCutForest::snapshot`].
 pub const FOREST_SNAPSHOT_VERSION: u16 = 1;
 
@@ -147,6 +168,29 @@ impl RandomCutForest {
     /// # Panics
     /// When `values` does not have `input_dimensions` values (a caller bug, not input data).
     pub fn process(&mut self, values: &[f32]) -> ForestScore {
+        self.process_inner(values, None)
+    }
+
+    /// [`Self::process`], also explaining the score: per input signal, how much of it comes from
+    /// the signal being high and being low (summed over the shingle's positions). The entries
+    /// sum to the score; all zero while warming up.
+    pub fn process_explained(&mut self, values: &[f32]) -> (ForestScore, Vec<SignalAttribution>) {
+        let mut per_dimension = vec![0.0; 2 * self.store.dimensions()];
+        let score = self.process_inner(values, Some(&mut per_dimension));
+        let inputs = self.config.input_dimensions;
+        let dimensions = self.store.dimensions();
+        let explanation = (0..inputs)
+            .map(|signal| {
+                let positions = (signal..dimensions).step_by(inputs);
+                let high = positions.clone().map(|d| per_dimension[d]).sum();
+                let low = positions.map(|d| per_dimension[dimensions + d]).sum();
+                SignalAttribution { high, low }
+            })
+            .collect();
+        (score, explanation)
+    }
+
+    fn process_inner(&mut self, values: &[f32], attribution: Option<&mut [f64]>) -> ForestScore {
         assert_eq!(values.len(), self.config.input_dimensions, "input width");
         if self.shingle.len() == self.config.input_dimensions * self.config.shingle_size {
             self.shingle.drain(..self.config.input_dimensions);
@@ -163,6 +207,15 @@ impl RandomCutForest {
         let warming_up = self.trees[0].tree.mass() < self.config.sample_size as u32;
         let score = if warming_up {
             0.0
+        } else if let Some(attribution) = attribution {
+            for sampled in &self.trees {
+                sampled
+                    .tree
+                    .add_attribution(&point, &self.store, attribution);
+            }
+            let trees = self.trees.len() as f64;
+            attribution.iter_mut().for_each(|value| *value /= trees);
+            attribution.iter().sum()
         } else {
             self.trees
                 .iter()
@@ -376,6 +429,42 @@ mod tests {
         let bytes = forest.snapshot();
         let error = RandomCutForest::restore(&bytes[..bytes.len() / 2]).unwrap_err();
         assert!(error.to_string().contains("unreadable"), "{error}");
+    }
+
+    #[test]
+    fn the_spiking_signal_explains_the_score_in_the_right_direction() {
+        let mut forest = RandomCutForest::new(ForestConfig {
+            input_dimensions: 3,
+            ..config(8)
+        });
+        let speed = series(1200, &[1000]);
+        let rpm = series(1200, &[]);
+        let coolant = series(1200, &[]);
+        let mut at_spike = None;
+        for i in 0..1200 {
+            let (score, explanation) =
+                forest.process_explained(&[speed[i], rpm[i] * 2.0, -coolant[i]]);
+            let total: f64 = explanation.iter().map(SignalAttribution::total).sum();
+            assert!(
+                (total - score.score).abs() < 1e-9,
+                "{total} vs {}",
+                score.score
+            );
+            if i == 1000 {
+                at_spike = Some((score, explanation));
+            }
+        }
+        let (score, explanation) = at_spike.unwrap();
+        assert!(score.score > 0.0);
+        let largest = (0..3)
+            .max_by(|&a, &b| explanation[a].total().total_cmp(&explanation[b].total()))
+            .unwrap();
+        assert_eq!(largest, 0, "speed spiked: {explanation:?}");
+        assert!(explanation[0].is_high(), "{explanation:?}");
+        assert!(
+            explanation[0].total() > 0.5 * score.score,
+            "{explanation:?}"
+        );
     }
 
     #[test]

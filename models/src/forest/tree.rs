@@ -390,7 +390,7 @@ impl RandomCutTree {
         let leaf = &self.leaves[(path.leaf & !LEAF) as usize];
         let depth = path.internals.len();
         let mut score = if store.get(leaf.point) == point {
-            score_seen(depth, leaf.mass)
+            damp(leaf.mass, self.mass()) * score_seen(depth, leaf.mass)
         } else {
             score_unseen(depth)
         };
@@ -402,6 +402,45 @@ impl RandomCutTree {
             }
         }
         score * f64::from(self.mass() + 1).log2()
+    }
+
+    /// Splits [`Self::score`] over dimensions and directions: adds to `attribution` (length
+    /// `2 × dimensions`: how much each dimension being high, then low, contributes), with the
+    /// same walk as the score, so the entries sum to the score. At each node the separation
+    /// probability is split by how far the point lies above or below the box in each dimension.
+    pub fn add_attribution(&self, point: &[f32], store: &PointStore, attribution: &mut [f64]) {
+        let d = self.dimensions;
+        let Some(path) = self.path(point) else {
+            return;
+        };
+        let leaf = &self.leaves[(path.leaf & !LEAF) as usize];
+        let depth = path.internals.len();
+        let leaf_point = store.get(leaf.point);
+        let mut local = vec![0.0f64; 2 * d];
+        if leaf_point == point {
+            let share =
+                damp(leaf.mass, self.mass()) * score_seen(depth, leaf.mass) / (2 * d) as f64;
+            local.fill(share);
+        } else {
+            separation_shares(leaf_point, leaf_point, point, &mut local);
+            let unseen = score_unseen(depth);
+            local.iter_mut().for_each(|value| *value *= unseen);
+        }
+        let mut shares = vec![0.0f64; 2 * d];
+        for (depth, &node) in path.internals.iter().enumerate().rev() {
+            let (minimums, maximums) = self.box_of(node);
+            let probability = separation_shares(minimums, maximums, point, &mut shares);
+            if probability > 0.0 {
+                let unseen = score_unseen(depth);
+                for (value, share) in local.iter_mut().zip(&shares) {
+                    *value = (1.0 - probability) * *value + share * unseen;
+                }
+            }
+        }
+        let normalizer = f64::from(self.mass() + 1).log2();
+        for (total, value) in attribution.iter_mut().zip(&local) {
+            *total += value * normalizer;
+        }
     }
 
     /// Every point index held, with its mass (for tests and audits).
@@ -487,9 +526,39 @@ fn score_seen(depth: usize, mass: u32) -> f64 {
     1.0 / (depth as f64 + f64::from(mass + 1).log2())
 }
 
+/// Discount for a point that equals a leaf holding `leaf_mass` of the tree's `tree_mass` points:
+/// a value the tree has seen often is less surprising.
+fn damp(leaf_mass: u32, tree_mass: u32) -> f64 {
+    if tree_mass == 0 {
+        1.0
+    } else {
+        1.0 - f64::from(leaf_mass) / (2.0 * f64::from(tree_mass))
+    }
+}
+
 /// Score of a point isolated at `depth`.
 fn score_unseen(depth: usize) -> f64 {
     1.0 / (depth as f64 + 1.0)
+}
+
+/// [`separation_probability`] split into `shares` (high per dimension, then low per dimension);
+/// returns their sum, the probability.
+fn separation_shares(minimums: &[f32], maximums: &[f32], point: &[f32], shares: &mut [f64]) -> f64 {
+    let d = point.len();
+    let mut grown = 0.0f64;
+    for (i, ((&low, &high), &value)) in minimums.iter().zip(maximums).zip(point).enumerate() {
+        let (low, high, value) = (f64::from(low), f64::from(high), f64::from(value));
+        grown += high.max(value) - low.min(value);
+        shares[i] = (value - high).max(0.0);
+        shares[d + i] = (low - value).max(0.0);
+    }
+    if grown > 0.0 {
+        shares.iter_mut().for_each(|share| *share /= grown);
+        shares.iter().sum()
+    } else {
+        shares.fill(0.0);
+        0.0
+    }
 }
 
 /// Probability that a random cut of the box grown by `point` separates `point` from the box.
@@ -644,6 +713,40 @@ mod tests {
         );
         assert!(isolated > 3.0 * ordinary, "{isolated} vs {ordinary}");
         assert_eq!(RandomCutTree::new(2).score(&[0.0, 0.0], &store), 0.0);
+    }
+
+    #[test]
+    fn attributions_sum_to_the_score_and_point_the_right_way() {
+        let (tree, store, _) = build(
+            &(0..200)
+                .map(|i| vec![(i % 10) as f32, (i / 10 % 10) as f32, (i % 7) as f32])
+                .collect::<Vec<_>>(),
+            3,
+        );
+        for query in [
+            [4.0, 4.0, 3.0],
+            [4.0, 40.0, 3.0],
+            [4.0, 4.0, -30.0],
+            [1.0, 2.0, 3.0],
+        ] {
+            let mut attribution = vec![0.0; 6];
+            tree.add_attribution(&query, &store, &mut attribution);
+            let score = tree.score(&query, &store);
+            let total: f64 = attribution.iter().sum();
+            assert!((total - score).abs() < 1e-9, "{total} vs {score}");
+        }
+        let mut high_y = vec![0.0; 6];
+        tree.add_attribution(&[4.0, 40.0, 3.0], &store, &mut high_y);
+        let largest = (0..6)
+            .max_by(|&a, &b| high_y[a].total_cmp(&high_y[b]))
+            .unwrap();
+        assert_eq!(largest, 1, "dimension 1, high: {high_y:?}");
+        let mut low_z = vec![0.0; 6];
+        tree.add_attribution(&[4.0, 4.0, -30.0], &store, &mut low_z);
+        let largest = (0..6)
+            .max_by(|&a, &b| low_z[a].total_cmp(&low_z[b]))
+            .unwrap();
+        assert_eq!(largest, 3 + 2, "dimension 2, low: {low_z:?}");
     }
 
     #[test]
