@@ -8,8 +8,9 @@
 //! still to come.
 //!
 //! **Score.** A tree scores a point `q` by walking the path `q` would take to a leaf at depth
-//! `D`. It starts with `1 / (D + log2(m + 1))` when the leaf holds `q` itself with mass `m`, or
-//! `1 / (D + 1)` when it does not. Then, from the leaf's parent up to the root at depth 0, each
+//! `D`. It starts with `(1 - m / 2M) / (D + log2(m + 1))` when the leaf holds `q` itself with
+//! mass `m` (`M` the tree's mass: a value seen often is damped), or `1 / (D + 1)` when it does
+//! not. Then, from the leaf's parent up to the root at depth 0, each
 //! node `v` at depth `d` has `p = P(a random cut of box(v) ∪ q separates q)`: the sum over
 //! dimensions of how far `q` lies outside the box, divided by the sum of the grown box's ranges.
 //! The score becomes `(1 - p) · score + p / (d + 1)`. The result is multiplied by
