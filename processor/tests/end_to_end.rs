@@ -352,20 +352,7 @@ fn ndjson_sink_and_stdin_source() {
             workspace.path("out.ndjson").display()
         ),
     );
-    let mut child = std::process::Command::new(common::BIN)
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--input",
-            "-",
-            "--no-progress",
-        ])
-        .env("FLEETSTREAM_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_run_on_stdin(&config);
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
@@ -396,20 +383,7 @@ fn alarm_commands_reach_a_running_service() {
         &workspace.path("unused.ndjson"),
         &format!("[[alarms]]\nmodel = \"{alarm}\"\n"),
     );
-    let mut child = std::process::Command::new(common::BIN)
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--input",
-            "-",
-            "--no-progress",
-        ])
-        .env("FLEETSTREAM_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_run_on_stdin(&config);
     let mut stdin = child.stdin.take().unwrap();
     for second in 0..40_i64 {
         writeln!(

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use telemetry::Record;
 
+use super::buffer::EventTimeBuffer;
 use super::engine::DetectorOutput;
 use super::expression::{
     evaluate, parse_expression, Context, Expr, PathSegment, TriggerType, Value,
@@ -224,8 +225,7 @@ struct Cause<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmEngineState {
     states: BTreeMap<CompactString, AlarmState>,
-    buffered: BTreeMap<(i64, u64), Arc<Record>>,
-    next_sequence: u64,
+    buffered: EventTimeBuffer,
 }
 
 /// An alarm model over every vehicle; see the module documentation.
@@ -234,8 +234,7 @@ pub struct AlarmEngine {
     model: AlarmModel,
     input: InputBinding,
     states: FxHashMap<CompactString, AlarmState>,
-    buffered: BTreeMap<(i64, u64), Arc<Record>>,
-    next_sequence: u64,
+    buffered: EventTimeBuffer,
 }
 
 impl AlarmEngine {
@@ -245,8 +244,7 @@ impl AlarmEngine {
             model,
             input: InputBinding::named(input_name),
             states: FxHashMap::default(),
-            buffered: BTreeMap::new(),
-            next_sequence: 0,
+            buffered: EventTimeBuffer::default(),
         }
     }
 
@@ -258,19 +256,13 @@ impl AlarmEngine {
 
     /// Buffers a record until the watermark passes it.
     pub fn offer_shared(&mut self, record: Arc<Record>) {
-        self.buffered
-            .insert((record.event_time_ms, self.next_sequence), record);
-        self.next_sequence += 1;
+        self.buffered.push(record);
     }
 
     /// Evaluates every buffered record before `watermark_ms`, in event-time order.
     pub fn advance_watermark(&mut self, watermark_ms: i64) -> Vec<DetectorOutput> {
         let mut out = Vec::new();
-        while let Some(entry) = self.buffered.first_entry() {
-            if entry.key().0 >= watermark_ms {
-                break;
-            }
-            let record = entry.remove();
+        while let Some(record) = self.buffered.pop_before(watermark_ms) {
             self.evaluate_record(&record, &mut out);
         }
         out
@@ -441,7 +433,6 @@ impl AlarmEngine {
         AlarmEngineState {
             states: self.states.iter().map(|(v, s)| (v.clone(), *s)).collect(),
             buffered: self.buffered.clone(),
-            next_sequence: self.next_sequence,
         }
     }
 
@@ -449,7 +440,6 @@ impl AlarmEngine {
     pub fn restore(&mut self, state: AlarmEngineState) {
         self.states = state.states.into_iter().collect();
         self.buffered = state.buffered;
-        self.next_sequence = state.next_sequence;
     }
 }
 

@@ -19,6 +19,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use telemetry::Record;
 
+use super::buffer::EventTimeBuffer;
 use super::expression::{evaluate, Context, Expr, PathSegment, TriggerType, Value};
 use super::input::InputBinding;
 use super::model::{Action, DetectorModel, EvaluationMethod, Event};
@@ -99,8 +100,7 @@ pub enum DetectorOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectorEngineState {
     instances: BTreeMap<CompactString, Instance>,
-    buffered: BTreeMap<(i64, u64), Arc<Record>>,
-    next_sequence: u64,
+    buffered: EventTimeBuffer,
 }
 
 /// A detector model over every vehicle; see the module documentation.
@@ -111,8 +111,7 @@ pub struct DetectorEngine {
     /// Index in `inputs` of the input being processed.
     current_input: usize,
     instances: FxHashMap<CompactString, Instance>,
-    buffered: BTreeMap<(i64, u64), Arc<Record>>,
-    next_sequence: u64,
+    buffered: EventTimeBuffer,
     /// Every armed timer as (expiry, vehicle, name): the next one to fire is the first.
     timer_index: BTreeSet<(i64, CompactString, String)>,
     timer_clock: TimerClock,
@@ -182,8 +181,7 @@ impl DetectorEngine {
             inputs: vec![InputBinding::named(input_name)],
             current_input: 0,
             instances: FxHashMap::default(),
-            buffered: BTreeMap::new(),
-            next_sequence: 0,
+            buffered: EventTimeBuffer::default(),
             timer_index: BTreeSet::new(),
             timer_clock: TimerClock::Event,
             processing_now_ms: 0,
@@ -249,21 +247,14 @@ impl DetectorEngine {
 
     /// Buffers a shared record (several models can hold the same one without copying it).
     pub fn offer_shared(&mut self, record: Arc<Record>) {
-        self.buffered
-            .insert((record.event_time_ms, self.next_sequence), record);
-        self.next_sequence += 1;
+        self.buffered.push(record);
     }
 
     /// Processes every input and timer before `watermark_ms`, in event-time order.
     pub fn advance_watermark(&mut self, watermark_ms: i64) -> Vec<DetectorOutput> {
         let mut out = Vec::new();
         loop {
-            let next_input = self
-                .buffered
-                .keys()
-                .next()
-                .map(|(t, _)| *t)
-                .filter(|t| *t < watermark_ms);
+            let next_input = self.buffered.next_time_before(watermark_ms);
             let processing = self.timer_clock == TimerClock::Processing;
             let next_timer = self.next_timer().filter(|(t, _, _)| {
                 if processing {
@@ -279,7 +270,7 @@ impl DetectorEngine {
                     self.fire_timer(&vehicle, &timer, timer_time, &mut out);
                 }
                 (Some(_), _) => {
-                    if let Some((_, record)) = self.buffered.pop_first() {
+                    if let Some(record) = self.buffered.pop_before(watermark_ms) {
                         self.process_input(&record, &mut out);
                     }
                 }
@@ -711,7 +702,6 @@ impl DetectorEngine {
                 .map(|(vehicle, instance)| (vehicle.clone(), instance.clone()))
                 .collect(),
             buffered: self.buffered.clone(),
-            next_sequence: self.next_sequence,
         }
     }
 
@@ -726,7 +716,6 @@ impl DetectorEngine {
             .filter(|(_, instance)| names.contains(&instance.state.as_str()))
             .collect();
         self.buffered = state.buffered;
-        self.next_sequence = state.next_sequence;
         self.timer_index.clear();
         let instances = std::mem::take(&mut self.instances);
         for (vehicle, instance) in &instances {

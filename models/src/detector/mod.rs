@@ -2,6 +2,7 @@
 //! import with a validation report, the event-time detector engine and alarm models.
 
 pub mod alarm;
+mod buffer;
 pub mod engine;
 pub mod expression;
 pub mod input;

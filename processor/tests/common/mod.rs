@@ -108,6 +108,20 @@ pub fn fleetstream(args: &[&str]) -> Output {
     output
 }
 
+/// Starts `fleetstream run --config CONFIG --input -` reading records from a piped stdin (the
+/// caller writes them and closes it) with stdout piped.
+pub fn spawn_run_on_stdin(config: &Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .args(["--input", "-", "--no-progress"])
+        .env("FLEETSTREAM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start fleetstream")
+}
+
 /// Writes a simulated workload with `fleetstream simulate`.
 pub fn simulate(out: &Path, vehicles: u32, seconds: u32, late_fraction: f64, seed: u64) {
     fleetstream(&[

@@ -49,28 +49,13 @@ impl SqliteSink {
                  PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;",
             )
             .map_err(sqlite_error("setting pragmas"))?;
-        let has_v1_rollups: bool = connection
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rollups'
-                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('rollups') WHERE name = 'rollup')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite_error("inspecting the schema"))?;
-        if has_v1_rollups {
+        if table_lacks_column(&connection, "rollups", "rollup")? {
             tracing::warn!(db = %path.display(), "moving the schema-1 rollups table aside as rollups_v1");
             connection
                 .execute_batch(schema::MIGRATE_FROM_V1)
                 .map_err(sqlite_error("migrating the schema"))?;
         }
-        let old_alerts: bool = connection
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'
-                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'source')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite_error("inspecting the schema"))?;
+        let old_alerts = table_lacks_column(&connection, "alerts", "source")?;
         if old_alerts {
             connection
                 .execute_batch(schema::MIGRATE_ALERTS_ASIDE)
@@ -84,17 +69,13 @@ impl SqliteSink {
                 .execute_batch(schema::MIGRATE_ALERTS_COPY)
                 .map_err(sqlite_error("migrating alerts"))?;
         }
-        let has_inputs_column: bool = connection
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM pragma_table_info('detector_events') WHERE name = 'inputs'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(sqlite_error("inspecting the schema"))?;
-        if !has_inputs_column {
-            connection
-                .execute_batch("ALTER TABLE detector_events ADD COLUMN inputs TEXT")
-                .map_err(sqlite_error("migrating detector_events"))?;
+        // Columns added after their table first shipped.
+        for (table, column) in [("detector_events", "inputs"), ("alerts", "inputs")] {
+            if table_lacks_column(&connection, table, column)? {
+                connection
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                    .map_err(sqlite_error("adding a column"))?;
+            }
         }
         connection
             .execute(
@@ -284,6 +265,23 @@ impl SqliteSink {
     }
 }
 
+/// True when `table` exists without `column`: it was written by an older schema and needs
+/// migrating.
+fn table_lacks_column(
+    connection: &Connection,
+    table: &str,
+    column: &str,
+) -> Result<bool, SinkError> {
+    connection
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1
+             AND NOT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            params![table, column],
+            |row| row.get(0),
+        )
+        .map_err(sqlite_error("inspecting the schema"))
+}
+
 /// `{"p50": 12.3, "p95": 40.1}` (keys are the quantile in percent).
 pub fn quantiles_json(quantiles: &[(f64, f64)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = quantiles
@@ -383,5 +381,29 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 2, "the new table has its indexes");
+    }
+
+    #[test]
+    fn columns_added_later_are_added_to_existing_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5-early.db");
+        drop(SqliteSink::open(&path, 10).unwrap());
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch(
+                    "ALTER TABLE alerts DROP COLUMN inputs;
+                     ALTER TABLE detector_events DROP COLUMN inputs;",
+                )
+                .unwrap();
+            assert!(table_lacks_column(&connection, "alerts", "inputs").unwrap());
+        }
+        let sink = SqliteSink::open(&path, 10).unwrap();
+        for table in ["alerts", "detector_events"] {
+            assert!(
+                !table_lacks_column(&sink.connection, table, "inputs").unwrap(),
+                "{table} gets its inputs column back"
+            );
+        }
     }
 }
