@@ -18,13 +18,16 @@
 //! is the displacement-based score that AWS's RCF and KDA's `RANDOM_CUT_FOREST` report; the
 //! forest's score is the average over its trees.
 
+mod box_cache;
 mod point_store;
 mod random_cut_forest;
-mod tree;
+mod tree_audit;
+mod tree_score;
+mod trees;
 
 pub use point_store::PointStore;
 pub use random_cut_forest::{
     ForestConfig, ForestScore, ForestSnapshotError, RandomCutForest, SignalAttribution,
     FOREST_SNAPSHOT_VERSION,
 };
-pub use tree::RandomCutTree;
+pub use trees::MAX_SAMPLE_SIZE;

@@ -50,6 +50,13 @@ impl PointStore {
         &self.values[start..start + self.dimensions]
     }
 
+    /// Whether `index` is a slot holding a referenced point.
+    pub fn holds(&self, index: u32) -> bool {
+        self.references
+            .get(index as usize)
+            .is_some_and(|&references| references > 0)
+    }
+
     /// Adds a reference to point `index` (another tree samples it).
     pub fn retain(&mut self, index: u32) {
         self.references[index as usize] += 1;

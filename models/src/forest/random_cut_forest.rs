@@ -1,13 +1,13 @@
 //! The forest: shingling, time-decayed reservoir sampling per tree, and the averaged score.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::point_store::PointStore;
-use super::tree::RandomCutTree;
+use super::trees::{Scratch, Trees, MAX_SAMPLE_SIZE};
 
 /// A forest's parameters (KDA's names; its defaults are 100 trees of 256 points, shingle 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,8 +37,8 @@ impl ForestConfig {
         if self.num_trees == 0 || self.num_trees > 1000 {
             problems.push("num_trees must be 1 to 1000".to_owned());
         }
-        if self.sample_size < 2 || self.sample_size > 1 << 20 {
-            problems.push("sample_size must be 2 to 1048576".to_owned());
+        if self.sample_size < 2 || self.sample_size > MAX_SAMPLE_SIZE {
+            problems.push(format!("sample_size must be 2 to {MAX_SAMPLE_SIZE}"));
         }
         if self.shingle_size == 0 || self.input_dimensions * self.shingle_size > 1 << 15 {
             problems.push(
@@ -49,36 +49,6 @@ impl ForestConfig {
             problems.push("time_decay must be a finite number ≥ 0".to_owned());
         }
         problems
-    }
-}
-
-/// One tree and the weights of the points it samples (a max-heap: the heaviest leaves first).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SampledTree {
-    tree: RandomCutTree,
-    sample: BinaryHeap<Sampled>,
-}
-
-/// A sampled point: its weight (smaller is kept longer) and its store index.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Sampled {
-    weight: f64,
-    index: u32,
-}
-
-impl Eq for Sampled {}
-
-impl PartialOrd for Sampled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Sampled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.weight
-            .total_cmp(&other.weight)
-            .then(self.index.cmp(&other.index))
     }
 }
 
@@ -113,7 +83,7 @@ impl SignalAttribution {
 }
 
 /// Version of the snapshot format written by [`RandomCutForest::snapshot`].
-pub const FOREST_SNAPSHOT_VERSION: u16 = 1;
+pub const FOREST_SNAPSHOT_VERSION: u16 = 2;
 
 /// Why a forest snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -137,29 +107,50 @@ pub enum ForestSnapshotError {
 pub struct RandomCutForest {
     config: ForestConfig,
     store: PointStore,
-    trees: Vec<SampledTree>,
+    trees: Trees,
+    /// Sampling weight per tree and slot (smaller is kept longer), relative to `weight_base`.
+    weights: Vec<f32>,
+    /// Per tree, the slot with the largest weight: the next to leave the sample.
+    heaviest: Vec<u16>,
+    /// Input count the stored weights are measured from, so they stay small enough for `f32`.
+    weight_base: u64,
     shingle: VecDeque<f32>,
     inputs_seen: u64,
     rng: ChaCha8Rng,
+    #[serde(skip)]
+    scratch: Scratch,
 }
+
+/// How far (in decayed weight) inputs may drift from `weight_base` before weights are rebased.
+const REBASE_AFTER: f64 = 256.0;
 
 impl RandomCutForest {
     /// A forest with `config` (check [`ForestConfig::problems`] first).
     pub fn new(config: ForestConfig) -> Self {
         let dimensions = config.input_dimensions * config.shingle_size;
+        let store_capacity = config.num_trees * config.sample_size + 1;
         Self {
             store: PointStore::new(dimensions),
-            trees: (0..config.num_trees)
-                .map(|_| SampledTree {
-                    tree: RandomCutTree::new(dimensions),
-                    sample: BinaryHeap::with_capacity(config.sample_size),
-                })
-                .collect(),
+            trees: Trees::new(
+                config.num_trees,
+                config.sample_size,
+                dimensions,
+                store_capacity,
+            ),
+            weights: vec![0.0; config.num_trees * config.sample_size],
+            heaviest: vec![0; config.num_trees],
+            weight_base: 0,
             shingle: VecDeque::with_capacity(dimensions),
             inputs_seen: 0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            scratch: Scratch::default(),
             config,
         }
+    }
+
+    /// The forest's parameters.
+    pub fn config(&self) -> &ForestConfig {
+        &self.config
     }
 
     /// Scores `values` (one record's signals, in configured order) against the forest, then
@@ -204,24 +195,32 @@ impl RandomCutForest {
             };
         }
         let point: Vec<f32> = self.shingle.iter().copied().collect();
-        let warming_up = self.trees[0].tree.mass() < self.config.sample_size as u32;
+        let warming_up = self.trees.mass(0) < self.config.sample_size as u32;
+        let trees = self.trees.count();
         let score = if warming_up {
             0.0
         } else if let Some(attribution) = attribution {
-            for sampled in &self.trees {
-                sampled
-                    .tree
-                    .add_attribution(&point, &self.store, attribution);
+            for tree in 0..trees {
+                self.trees.add_attribution(
+                    tree,
+                    &point,
+                    &self.store,
+                    &mut self.scratch,
+                    attribution,
+                );
             }
-            let trees = self.trees.len() as f64;
-            attribution.iter_mut().for_each(|value| *value /= trees);
+            attribution
+                .iter_mut()
+                .for_each(|value| *value /= trees as f64);
             attribution.iter().sum()
         } else {
-            self.trees
-                .iter()
-                .map(|sampled| sampled.tree.score(&point, &self.store))
+            (0..trees)
+                .map(|tree| {
+                    self.trees
+                        .score(tree, &point, &self.store, &mut self.scratch)
+                })
                 .sum::<f64>()
-                / self.trees.len() as f64
+                / trees as f64
         };
         self.update(&point);
         ForestScore { score, warming_up }
@@ -229,31 +228,53 @@ impl RandomCutForest {
 
     /// Offers `point` to every tree's time-decayed reservoir.
     fn update(&mut self, point: &[f32]) {
+        let decay = self.config.time_decay;
+        if decay * (self.inputs_seen - self.weight_base) as f64 > REBASE_AFTER {
+            self.rebase_weights();
+        }
         let index = self.store.add(point);
-        let sequence = self.inputs_seen as f64;
-        for sampled in &mut self.trees {
+        let age = (self.inputs_seen - self.weight_base) as f64;
+        let sample_size = self.config.sample_size;
+        for tree in 0..self.trees.count() {
             // Efraimidis–Spirakis keys with exponential time decay: ln(-ln u) - decay × t; the
             // smallest `sample_size` keys are kept, so newer points are favoured.
             let uniform: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
-            let weight = (-uniform.ln()).ln() - self.config.time_decay * sequence;
-            if sampled.sample.len() >= self.config.sample_size {
-                let heaviest = sampled.sample.peek().map_or(f64::INFINITY, |s| s.weight);
-                if weight >= heaviest {
+            let weight = ((-uniform.ln()).ln() - decay * age) as f32;
+            let base = tree * sample_size;
+            let full = self.trees.mass(tree) as usize >= sample_size;
+            if full {
+                let heaviest = self.heaviest[tree];
+                if weight >= self.weights[base + usize::from(heaviest)] {
                     continue;
                 }
-                if let Some(evicted) = sampled.sample.pop() {
-                    sampled.tree.delete(evicted.index, &self.store);
-                    self.store.release(evicted.index);
-                }
+                let evicted = self
+                    .trees
+                    .delete(tree, heaviest, &self.store, &mut self.scratch);
+                self.store.release(evicted);
             }
-            let kept = sampled.tree.insert(index, &self.store, &mut self.rng);
+            let (slot, kept) =
+                self.trees
+                    .insert(tree, index, &self.store, &mut self.rng, &mut self.scratch);
             self.store.retain(kept);
-            sampled.sample.push(Sampled {
-                weight,
-                index: kept,
-            });
+            self.weights[base + usize::from(slot)] = weight;
+            if full {
+                self.heaviest[tree] = heaviest_slot(&self.weights[base..base + sample_size]);
+            } else if weight > self.weights[base + usize::from(self.heaviest[tree])]
+                || self.trees.mass(tree) == 1
+            {
+                self.heaviest[tree] = slot;
+            }
         }
         self.store.release(index);
+    }
+
+    /// Moves `weight_base` to the current input, shifting every stored weight to match.
+    fn rebase_weights(&mut self) {
+        let shift = self.config.time_decay * (self.inputs_seen - self.weight_base) as f64;
+        for weight in &mut self.weights {
+            *weight = (f64::from(*weight) + shift) as f32;
+        }
+        self.weight_base = self.inputs_seen;
     }
 
     /// The forest's whole state (points, trees, samples, shingle, random generator) as compact
@@ -281,38 +302,60 @@ impl RandomCutForest {
         Ok(forest)
     }
 
+    /// Inputs seen so far.
+    pub fn inputs_seen(&self) -> u64 {
+        self.inputs_seen
+    }
+
     /// Points stored once for all trees.
     pub fn stored_points(&self) -> usize {
         self.store.live_points()
     }
 
-    /// Heap bytes of the forest: shared points, trees and samples.
+    /// Heap bytes of the forest: shared points, trees, box caches and sampling weights.
     pub fn heap_bytes(&self) -> usize {
         self.store.heap_bytes()
-            + self
-                .trees
-                .iter()
-                .map(|t| t.tree.heap_bytes() + t.sample.capacity() * std::mem::size_of::<Sampled>())
-                .sum::<usize>()
+            + self.trees.heap_bytes()
+            + self.weights.capacity() * 4
+            + self.heaviest.capacity() * 2
             + self.shingle.capacity() * 4
     }
 
-    /// Checks every tree's invariants and that each holds at most `sample_size` points.
+    /// Checks that the parts fit together and every tree's invariants hold.
     pub fn check_invariants(&self) -> Result<(), String> {
-        for (i, sampled) in self.trees.iter().enumerate() {
-            sampled.tree.check_invariants(&self.store)?;
-            if sampled.tree.mass() as usize != sampled.sample.len()
-                || sampled.sample.len() > self.config.sample_size
-            {
-                return Err(format!(
-                    "tree {i} holds {} points for {} samples",
-                    sampled.tree.mass(),
-                    sampled.sample.len()
-                ));
+        let config = &self.config;
+        let dimensions = config.input_dimensions * config.shingle_size;
+        if self.trees.count() != config.num_trees
+            || self.trees.sample_size != config.sample_size
+            || self.trees.dimensions != dimensions
+            || self.store.dimensions() != dimensions
+            || self.weights.len() != config.num_trees * config.sample_size
+            || self.heaviest.len() != config.num_trees
+            || self.shingle.len() > dimensions
+            || self.weight_base > self.inputs_seen
+        {
+            return Err("the forest's parts do not match its configuration".to_owned());
+        }
+        for tree in 0..self.trees.count() {
+            self.trees.check_invariants(tree, &self.store)?;
+            let mass = self.trees.mass(tree) as usize;
+            if mass > config.sample_size || (mass > 0 && usize::from(self.heaviest[tree]) >= mass) {
+                return Err(format!("tree {tree}'s sample is inconsistent"));
             }
         }
         Ok(())
     }
+}
+
+/// The slot with the largest weight (the first of equals).
+fn heaviest_slot(weights: &[f32]) -> u16 {
+    let mut best = 0;
+    for (slot, &weight) in weights.iter().enumerate() {
+        if weight > weights[best] {
+            best = slot;
+        }
+    }
+    u16::try_from(best).unwrap_or(0)
 }
 
 #[cfg(test)]

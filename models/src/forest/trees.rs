@@ -1,0 +1,591 @@
+//! The random cut trees (Guha et al., ICML 2016) of one forest, stored flat and compact.
+//!
+//! **Layout.** All trees share fixed-capacity arrays, so a forest is a handful of allocations
+//! however many trees it has. A tree of sample size `s` owns `s - 1` internal nodes (a cut value
+//! `f32`, and `[left, right, cut dimension]` as `u16`: 10 bytes) and `s` sample slots. A child
+//! reference with the top bit set is a leaf: the sample slot it holds. A slot records the index of
+//! its point in the forest's shared [`PointStore`] (`u16` when the store fits, else `u32`).
+//! Equal points share one leaf; its mass (copies held) lives in a sparse map, since most leaves
+//! hold one copy. Boxes are cached only for heavy nodes ([`BoxCache`]); the top bit of a node's
+//! cut-dimension field says whether it is cached. Free nodes and slots form intrusive lists.
+//!
+//! **Insertion** follows the paper: at each node on the path, draw a cut on the box grown by the
+//! new point, choosing a dimension with probability proportional to its range; when the cut falls
+//! between the point and the box, the point becomes a new leaf beside that node. Deleting a leaf
+//! splices its sibling into the grandparent, so insert-then-delete restores the tree.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::box_cache::BoxCache;
+use super::point_store::PointStore;
+
+/// No node (an empty tree's root, the end of a free list).
+pub(super) const NONE: u16 = u16::MAX;
+/// The top bit of a child reference marks a leaf (a sample slot).
+pub(super) const LEAF: u16 = 1 << 15;
+/// The top bit of a node's cut-dimension field marks a cached box.
+const CACHED: u16 = 1 << 15;
+/// Largest sample size: node and slot ids must stay below [`LEAF`] and [`NONE`].
+pub const MAX_SAMPLE_SIZE: usize = (1 << 15) - 1;
+
+/// Point-store indices of sample slots, as narrow as the store allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum PointRefs {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl PointRefs {
+    fn get(&self, slot: usize) -> u32 {
+        match self {
+            Self::Narrow(refs) => u32::from(refs[slot]),
+            Self::Wide(refs) => refs[slot],
+        }
+    }
+
+    fn set(&mut self, slot: usize, point: u32) {
+        match self {
+            Self::Narrow(refs) => refs[slot] = u16::try_from(point).unwrap_or(u16::MAX),
+            Self::Wide(refs) => refs[slot] = point,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Narrow(refs) => refs.capacity() * 2,
+            Self::Wide(refs) => refs.capacity() * 4,
+        }
+    }
+}
+
+/// Per-tree bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct TreeHeader {
+    root: u16,
+    /// Occupied sample slots (points held, counting copies).
+    mass: u16,
+    free_node: u16,
+    free_slot: u16,
+    /// Nodes and slots ever handed out (the rest of the capacity is untouched).
+    used_nodes: u16,
+    used_slots: u16,
+}
+
+/// Reusable buffers for walks, so scoring and updating allocate nothing once warm.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Scratch {
+    pub(super) path: Vec<u16>,
+    pub(super) stack: Vec<u16>,
+    pub(super) bounds: Vec<f32>,
+    pub(super) other: Vec<f32>,
+    pub(super) shares: Vec<f64>,
+    pub(super) local: Vec<f64>,
+}
+
+/// The trees of one forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Trees {
+    pub(super) dimensions: usize,
+    pub(super) sample_size: usize,
+    headers: Vec<TreeHeader>,
+    /// Cut value per node.
+    cuts: Vec<f32>,
+    /// `[left, right, cut dimension | CACHED]` per node; a free node's `left` links the free list.
+    links: Vec<[u16; 3]>,
+    /// Point-store index per slot; a free slot's entry links the free list.
+    slot_points: PointRefs,
+    /// Copies held by leaves that hold more than one, by `tree << 16 | slot`.
+    duplicates: BTreeMap<u32, u16>,
+    pub(super) cache: BoxCache,
+}
+
+impl Trees {
+    /// `count` empty trees of `sample_size` points of `dimensions` values, whose points live in a
+    /// store of at most `store_capacity` slots.
+    pub(super) fn new(
+        count: usize,
+        sample_size: usize,
+        dimensions: usize,
+        store_capacity: usize,
+    ) -> Self {
+        let nodes = sample_size.saturating_sub(1).max(1);
+        let header = TreeHeader {
+            root: NONE,
+            mass: 0,
+            free_node: NONE,
+            free_slot: NONE,
+            used_nodes: 0,
+            used_slots: 0,
+        };
+        Self {
+            dimensions,
+            sample_size,
+            headers: vec![header; count],
+            cuts: vec![0.0; count * nodes],
+            links: vec![[NONE; 3]; count * nodes],
+            slot_points: if store_capacity < usize::from(u16::MAX) {
+                PointRefs::Narrow(vec![0; count * sample_size])
+            } else {
+                PointRefs::Wide(vec![0; count * sample_size])
+            },
+            duplicates: BTreeMap::new(),
+            cache: BoxCache::new(count, sample_size, dimensions),
+        }
+    }
+
+    /// Number of trees.
+    pub(super) fn count(&self) -> usize {
+        self.headers.len()
+    }
+
+    fn node_base(&self, tree: usize) -> usize {
+        tree * self.sample_size.saturating_sub(1).max(1)
+    }
+
+    pub(super) fn root(&self, tree: usize) -> u16 {
+        self.headers[tree].root
+    }
+
+    /// Points held by `tree`, counting copies.
+    pub(super) fn mass(&self, tree: usize) -> u32 {
+        u32::from(self.headers[tree].mass)
+    }
+
+    /// The point-store index held in `slot` of `tree`.
+    pub(super) fn slot_point(&self, tree: usize, slot: u16) -> u32 {
+        self.slot_points
+            .get(tree * self.sample_size + usize::from(slot))
+    }
+
+    /// The links of internal `node`: left child, right child, cut dimension (flag cleared).
+    pub(super) fn children(&self, tree: usize, node: u16) -> (u16, u16) {
+        let links = self.links[self.node_base(tree) + usize::from(node)];
+        (links[0], links[1])
+    }
+
+    /// The cut of internal `node`: (dimension, value).
+    pub(super) fn cut(&self, tree: usize, node: u16) -> (usize, f32) {
+        let index = self.node_base(tree) + usize::from(node);
+        (
+            usize::from(self.links[index][2] & !CACHED),
+            self.cuts[index],
+        )
+    }
+
+    /// Whether internal `node`'s box is cached.
+    pub(super) fn is_cached(&self, tree: usize, node: u16) -> bool {
+        self.links[self.node_base(tree) + usize::from(node)][2] & CACHED != 0
+    }
+
+    pub(super) fn set_cached(&mut self, tree: usize, node: u16, cached: bool) {
+        let index = self.node_base(tree) + usize::from(node);
+        if cached {
+            self.links[index][2] |= CACHED;
+        } else {
+            self.links[index][2] &= !CACHED;
+        }
+    }
+
+    /// The child of internal `node` on `point`'s side of its cut.
+    pub(super) fn child_toward(&self, tree: usize, node: u16, point: &[f32]) -> u16 {
+        let (dimension, value) = self.cut(tree, node);
+        let (left, right) = self.children(tree, node);
+        if point[dimension] <= value {
+            left
+        } else {
+            right
+        }
+    }
+
+    /// Copies held by the leaf in `slot`.
+    pub(super) fn leaf_mass(&self, tree: usize, slot: u16) -> u32 {
+        let key = (tree as u32) << 16 | u32::from(slot);
+        u32::from(self.duplicates.get(&key).copied().unwrap_or(1))
+    }
+
+    fn set_leaf_mass(&mut self, tree: usize, slot: u16, mass: u32) {
+        let key = (tree as u32) << 16 | u32::from(slot);
+        if mass > 1 {
+            self.duplicates
+                .insert(key, u16::try_from(mass).unwrap_or(u16::MAX));
+        } else {
+            self.duplicates.remove(&key);
+        }
+    }
+
+    /// Sets `bounds` (minimums then maximums) to the box of `node` and returns its mass: a leaf's
+    /// point, a cached entry, or the union over the subtree (stopping at cached nodes).
+    pub(super) fn node_box(
+        &self,
+        tree: usize,
+        node: u16,
+        store: &PointStore,
+        stack: &mut Vec<u16>,
+        bounds: &mut [f32],
+    ) -> u32 {
+        let d = self.dimensions;
+        bounds[..d].fill(f32::INFINITY);
+        bounds[d..].fill(f32::NEG_INFINITY);
+        self.union_box::<true>(tree, node, store, stack, bounds)
+    }
+
+    /// Grows `bounds` by the box of `node` (see [`Self::node_box`]); returns `node`'s mass when
+    /// `MASS` is set (finding a leaf's copies costs a lookup), else 0.
+    pub(super) fn union_box<const MASS: bool>(
+        &self,
+        tree: usize,
+        node: u16,
+        store: &PointStore,
+        stack: &mut Vec<u16>,
+        bounds: &mut [f32],
+    ) -> u32 {
+        let d = self.dimensions;
+        let nodes = self.node_base(tree);
+        let slots = tree * self.sample_size;
+        let (low, high) = bounds.split_at_mut(d);
+        let mut mass = 0;
+        stack.clear();
+        let mut next = node;
+        loop {
+            if next & LEAF != 0 {
+                let slot = next & !LEAF;
+                let point = store.get(self.slot_points.get(slots + usize::from(slot)));
+                for i in 0..d {
+                    low[i] = low[i].min(point[i]);
+                    high[i] = high[i].max(point[i]);
+                }
+                if MASS {
+                    mass += self.leaf_mass(tree, slot);
+                }
+            } else {
+                let links = self.links[nodes + usize::from(next)];
+                let entry = if links[2] & CACHED != 0 {
+                    self.cache.find(tree, next)
+                } else {
+                    None
+                };
+                if let Some(entry) = entry {
+                    let (minimums, maximums) = self.cache.bounds(entry);
+                    for i in 0..d {
+                        low[i] = low[i].min(minimums[i]);
+                        high[i] = high[i].max(maximums[i]);
+                    }
+                    if MASS {
+                        mass += u32::from(self.cache.mass(entry));
+                    }
+                } else {
+                    stack.push(links[1]);
+                    next = links[0];
+                    continue;
+                }
+            }
+            match stack.pop() {
+                Some(node) => next = node,
+                None => break,
+            }
+        }
+        mass
+    }
+
+    fn alloc_slot(&mut self, tree: usize, point: u32) -> u16 {
+        let header = &mut self.headers[tree];
+        let slot = if header.free_slot != NONE {
+            let slot = header.free_slot;
+            let next = self
+                .slot_points
+                .get(tree * self.sample_size + usize::from(slot));
+            header.free_slot = u16::try_from(next).unwrap_or(NONE);
+            slot
+        } else {
+            header.used_slots += 1;
+            header.used_slots - 1
+        };
+        header.mass += 1;
+        self.slot_points
+            .set(tree * self.sample_size + usize::from(slot), point);
+        slot
+    }
+
+    fn free_slot(&mut self, tree: usize, slot: u16) {
+        let header = &mut self.headers[tree];
+        let next = header.free_slot;
+        header.free_slot = slot;
+        header.mass -= 1;
+        self.slot_points
+            .set(tree * self.sample_size + usize::from(slot), u32::from(next));
+    }
+
+    fn alloc_node(&mut self, tree: usize, cut: (usize, f32), left: u16, right: u16) -> u16 {
+        let base = self.node_base(tree);
+        let header = &mut self.headers[tree];
+        let node = if header.free_node != NONE {
+            let node = header.free_node;
+            header.free_node = self.links[base + usize::from(node)][0];
+            node
+        } else {
+            header.used_nodes += 1;
+            header.used_nodes - 1
+        };
+        let dimension = u16::try_from(cut.0).unwrap_or(0);
+        self.links[base + usize::from(node)] = [left, right, dimension];
+        self.cuts[base + usize::from(node)] = cut.1;
+        node
+    }
+
+    fn free_node(&mut self, tree: usize, node: u16) {
+        if self.is_cached(tree, node) {
+            self.cache.remove(tree, node);
+        }
+        let base = self.node_base(tree);
+        let header = &mut self.headers[tree];
+        self.links[base + usize::from(node)] = [header.free_node, NONE, 0];
+        header.free_node = node;
+    }
+
+    /// Points `parent`'s link to `old` at `new` (or the root, when `parent` is NONE).
+    fn replace_child(&mut self, tree: usize, parent: u16, old: u16, new: u16) {
+        if parent == NONE {
+            self.headers[tree].root = new;
+        } else {
+            let index = self.node_base(tree) + usize::from(parent);
+            let links = &mut self.links[index];
+            if links[0] == old {
+                links[0] = new;
+            } else {
+                links[1] = new;
+            }
+        }
+    }
+
+    /// Caches `node` with `mass` and `bounds` when it is heavy enough and the table agrees.
+    fn consider_caching(&mut self, tree: usize, node: u16, mass: u32, bounds: &[f32]) {
+        if mass < u32::from(self.cache.threshold()) {
+            return;
+        }
+        let mass = u16::try_from(mass).unwrap_or(u16::MAX);
+        let (cached, evicted) = self.cache.admit(tree, node, mass, bounds);
+        if let Some(evicted) = evicted {
+            self.set_cached(tree, evicted, false);
+        }
+        if cached {
+            self.set_cached(tree, node, true);
+        }
+    }
+
+    /// Inserts point `index` of `store` into `tree` and returns the sample slot now holding it and
+    /// the point index the slot refers to: `index`, or an equal point the tree already held (the
+    /// caller keeps one store reference per slot on it).
+    pub(super) fn insert(
+        &mut self,
+        tree: usize,
+        index: u32,
+        store: &PointStore,
+        rng: &mut impl Rng,
+        scratch: &mut Scratch,
+    ) -> (u16, u32) {
+        let d = self.dimensions;
+        let point = store.get(index);
+        if self.headers[tree].root == NONE {
+            let slot = self.alloc_slot(tree, index);
+            self.headers[tree].root = slot | LEAF;
+            return (slot, index);
+        }
+        let mut bounds = std::mem::take(&mut scratch.bounds);
+        bounds.resize(2 * d, 0.0);
+        let mut parent = NONE;
+        let mut node = self.headers[tree].root;
+        let result = loop {
+            let node_mass = self.node_box(tree, node, store, &mut scratch.stack, &mut bounds);
+            let (minimums, maximums) = bounds.split_at(d);
+            let mut total = 0.0f64;
+            for i in 0..d {
+                total += f64::from(maximums[i].max(point[i]) - minimums[i].min(point[i]));
+            }
+            if total <= 0.0 {
+                // Only a leaf has an empty box: the point is a copy of it.
+                let leaf = node & !LEAF;
+                let kept = self.slot_point(tree, leaf);
+                self.set_leaf_mass(tree, leaf, self.leaf_mass(tree, leaf) + 1);
+                break (self.alloc_slot(tree, kept), kept);
+            }
+            let (dimension, value) = draw_cut(minimums, maximums, point, total, rng);
+            let left_of_box = point[dimension] <= value && value < minimums[dimension];
+            let right_of_box = maximums[dimension] <= value && value < point[dimension];
+            let split = if left_of_box || right_of_box {
+                Some((dimension, value, left_of_box))
+            } else if node & LEAF != 0 {
+                // Rounding put the cut on the leaf's own value: cut at the lower of the two
+                // values of a dimension where they differ, which always separates them.
+                let i = (0..d)
+                    .find(|&i| point[i] != minimums[i])
+                    .unwrap_or(dimension);
+                Some((i, point[i].min(minimums[i]), point[i] < minimums[i]))
+            } else {
+                None
+            };
+            if let Some((dimension, value, goes_left)) = split {
+                let slot = self.alloc_slot(tree, index);
+                let leaf = slot | LEAF;
+                let (left, right) = if goes_left {
+                    (leaf, node)
+                } else {
+                    (node, leaf)
+                };
+                let internal = self.alloc_node(tree, (dimension, value), left, right);
+                self.replace_child(tree, parent, node, internal);
+                grow(&mut bounds, point);
+                self.consider_caching(tree, internal, node_mass + 1, &bounds);
+                break (slot, index);
+            }
+            // The cut falls inside the box: the point belongs to the side it cuts to.
+            if self.is_cached(tree, node) {
+                if let Some(entry) = self.cache.find(tree, node) {
+                    self.cache.grow(entry, point);
+                }
+            } else {
+                grow(&mut bounds, point);
+                self.consider_caching(tree, node, node_mass + 1, &bounds);
+            }
+            parent = node;
+            node = self.child_toward(tree, node, point);
+        };
+        scratch.bounds = bounds;
+        result
+    }
+
+    /// Removes the point in `slot` of `tree` and returns its point-store index.
+    pub(super) fn delete(
+        &mut self,
+        tree: usize,
+        slot: u16,
+        store: &PointStore,
+        scratch: &mut Scratch,
+    ) -> u32 {
+        let index = self.slot_point(tree, slot);
+        let point = store.get(index);
+        let mut path = std::mem::take(&mut scratch.path);
+        path.clear();
+        let mut node = self.headers[tree].root;
+        while node & LEAF == 0 {
+            path.push(node);
+            node = self.child_toward(tree, node, point);
+        }
+        let leaf = node & !LEAF;
+        let mass = self.leaf_mass(tree, leaf);
+        let parent = path.last().copied().unwrap_or(NONE);
+        if mass > 1 {
+            self.set_leaf_mass(tree, leaf, mass - 1);
+            if leaf == slot {
+                // The leaf's own slot leaves: another slot holding the same point takes over.
+                let heir = (0..self.headers[tree].used_slots)
+                    .find(|&other| other != slot && self.slot_point(tree, other) == index)
+                    .unwrap_or(slot);
+                self.set_leaf_mass(tree, slot, 1);
+                self.set_leaf_mass(tree, heir, mass - 1);
+                self.replace_child(tree, parent, node, heir | LEAF);
+            }
+            for &ancestor in &path {
+                self.shrink_cached(tree, ancestor, false, store, scratch);
+            }
+        } else {
+            if let Some(&parent) = path.last() {
+                let (left, right) = self.children(tree, parent);
+                let sibling = if left == node { right } else { left };
+                let grandparent = path.len().checked_sub(2).map_or(NONE, |i| path[i]);
+                self.replace_child(tree, grandparent, parent, sibling);
+                self.free_node(tree, parent);
+                path.pop();
+            } else {
+                self.headers[tree].root = NONE;
+            }
+            for &ancestor in path.iter().rev() {
+                self.shrink_cached(tree, ancestor, true, store, scratch);
+            }
+        }
+        scratch.path = path;
+        self.free_slot(tree, slot);
+        index
+    }
+
+    /// After a removal below cached `node`: one less mass, the box refitted from the children
+    /// when `refit` is set (a point left, not just a copy), and the entry dropped once light.
+    fn shrink_cached(
+        &mut self,
+        tree: usize,
+        node: u16,
+        refit: bool,
+        store: &PointStore,
+        scratch: &mut Scratch,
+    ) {
+        if !self.is_cached(tree, node) {
+            return;
+        }
+        let Some(entry) = self.cache.find(tree, node) else {
+            return;
+        };
+        let mass = self.cache.mass(entry) - 1;
+        if mass < self.cache.threshold() / 2 {
+            self.cache.remove(tree, node);
+            self.set_cached(tree, node, false);
+            return;
+        }
+        if refit {
+            let mut bounds = std::mem::take(&mut scratch.other);
+            bounds.resize(2 * self.dimensions, 0.0);
+            let (left, right) = self.children(tree, node);
+            self.node_box(tree, left, store, &mut scratch.stack, &mut bounds);
+            self.union_box::<false>(tree, right, store, &mut scratch.stack, &mut bounds);
+            self.cache.set(entry, mass, &bounds);
+            scratch.other = bounds;
+        } else {
+            self.cache.set_mass(entry, mass);
+        }
+    }
+
+    /// Heap bytes held by all trees (not the shared points).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.headers.capacity() * std::mem::size_of::<TreeHeader>()
+            + self.cuts.capacity() * 4
+            + self.links.capacity() * 6
+            + self.slot_points.heap_bytes()
+            + self.duplicates.len() * 16
+            + self.cache.heap_bytes()
+    }
+}
+
+/// Grows `bounds` (minimums then maximums) by `point`.
+fn grow(bounds: &mut [f32], point: &[f32]) {
+    let (minimums, maximums) = bounds.split_at_mut(point.len());
+    for ((minimum, maximum), &value) in minimums.iter_mut().zip(maximums).zip(point) {
+        *minimum = minimum.min(value);
+        *maximum = maximum.max(value);
+    }
+}
+
+/// A random cut of the box grown by `point`: a dimension with probability proportional to its
+/// range, and a uniform value within it. `total` is the sum of the grown ranges (positive).
+fn draw_cut(
+    minimums: &[f32],
+    maximums: &[f32],
+    point: &[f32],
+    total: f64,
+    rng: &mut impl Rng,
+) -> (usize, f32) {
+    let mut draw = rng.random_range(0.0..total);
+    for d in 0..point.len() {
+        let low = minimums[d].min(point[d]);
+        let range = f64::from(maximums[d].max(point[d]) - low);
+        if draw < range {
+            return (d, (f64::from(low) + draw) as f32);
+        }
+        draw -= range;
+    }
+    let d = (0..point.len())
+        .rev()
+        .find(|&d| maximums[d].max(point[d]) > minimums[d].min(point[d]))
+        .unwrap_or(0);
+    (d, minimums[d].min(point[d]))
+}
