@@ -6,7 +6,7 @@
 //! recomputed by walking the node's subtree. Heavy nodes (near the root) sit on every path and
 //! have large subtrees, so they are cached; light nodes are recomputed, which costs about the
 //! cache threshold in leaf visits per walk. The table has `slots_per_tree` slots (a power of two,
-//! about `sample_size / 8`) and holds at most three quarters of them. A node is cached once its
+//! about `sample_size / 4`) and holds at most three quarters of them. A node is cached once its
 //! mass reaches the threshold. It leaves the table below half the threshold, or when a heavier
 //! node needs the place, so the table always holds the heaviest nodes it has seen. Hits and misses
 //! only change speed: a box is exact whether cached or recomputed.
@@ -36,7 +36,7 @@ pub(super) struct BoxCache {
 impl BoxCache {
     /// Empty caches for `trees` trees of `sample_size` points of `dimensions` values.
     pub(super) fn new(trees: usize, sample_size: usize, dimensions: usize) -> Self {
-        let slots_per_tree = (sample_size / 8).max(8).next_power_of_two();
+        let slots_per_tree = (sample_size / 4).max(8).next_power_of_two();
         let capacity = slots_per_tree * 3 / 4;
         // A tree holds about 2 × sample_size / threshold nodes at or above the threshold.
         let threshold = (2 * sample_size).div_ceil(capacity).max(4);
@@ -56,25 +56,25 @@ impl BoxCache {
         self.threshold
     }
 
-    fn home(&self, tree: usize, node: u16) -> usize {
-        let hash = (u32::from(node).wrapping_mul(0x9E37_79B1) >> 16) as usize;
-        tree * self.slots_per_tree + (hash & (self.slots_per_tree - 1))
+    /// The slot `node` hashes to, relative to its tree's first slot.
+    fn home(&self, node: u16) -> usize {
+        (u32::from(node).wrapping_mul(0x9E37_79B1) >> 16) as usize & (self.slots_per_tree - 1)
     }
 
-    fn next(&self, tree: usize, slot: usize) -> usize {
-        let base = tree * self.slots_per_tree;
-        base + (slot - base + 1) % self.slots_per_tree
-    }
-
-    /// The table slot holding `node`'s entry (the node must be cached).
+    /// The table slot holding `node`'s entry, if it is cached.
     pub(super) fn find(&self, tree: usize, node: u16) -> Option<usize> {
-        let mut slot = self.home(tree, node);
+        let base = tree * self.slots_per_tree;
+        let mask = self.slots_per_tree - 1;
+        let mut offset = self.home(node);
         for _ in 0..self.slots_per_tree {
-            match self.keys[slot] {
-                key if key == node => return Some(slot),
-                EMPTY => return None,
-                _ => slot = self.next(tree, slot),
+            let key = self.keys[base + offset];
+            if key == node {
+                return Some(base + offset);
             }
+            if key == EMPTY {
+                return None;
+            }
+            offset = (offset + 1) & mask;
         }
         None
     }
@@ -137,10 +137,12 @@ impl BoxCache {
                 _ => return (false, None),
             }
         }
-        let mut slot = self.home(tree, node);
-        while self.keys[slot] != EMPTY {
-            slot = self.next(tree, slot);
+        let base = tree * self.slots_per_tree;
+        let mut offset = self.home(node);
+        while self.keys[base + offset] != EMPTY {
+            offset = (offset + 1) & (self.slots_per_tree - 1);
         }
+        let slot = base + offset;
         self.keys[slot] = node;
         self.set(slot, mass, bounds);
         self.counts[tree] += 1;
@@ -155,27 +157,28 @@ impl BoxCache {
     }
 
     /// Empties `slot`, shifting later entries of its probe run back so lookups still find them.
-    fn remove_slot(&mut self, tree: usize, mut hole: usize) {
-        self.keys[hole] = EMPTY;
+    fn remove_slot(&mut self, tree: usize, slot: usize) {
+        let base = tree * self.slots_per_tree;
+        let mask = self.slots_per_tree - 1;
+        let d2 = 2 * self.dimensions;
+        let mut hole = slot - base;
+        self.keys[base + hole] = EMPTY;
         self.counts[tree] -= 1;
-        let mut slot = self.next(tree, hole);
-        while self.keys[slot] != EMPTY {
-            let home = self.home(tree, self.keys[slot]);
-            let base = tree * self.slots_per_tree;
-            let distance = |from: usize, to: usize| {
-                (to + self.slots_per_tree - base - (from - base)) % self.slots_per_tree
-            };
+        let mut offset = (hole + 1) & mask;
+        while self.keys[base + offset] != EMPTY {
+            let home = self.home(self.keys[base + offset]);
             // Move the entry into the hole when the hole lies between its home and its slot.
-            if distance(home, hole) < distance(home, slot) {
-                self.keys[hole] = self.keys[slot];
-                self.masses[hole] = self.masses[slot];
-                let d2 = 2 * self.dimensions;
-                self.boxes
-                    .copy_within(slot * d2..(slot + 1) * d2, hole * d2);
-                self.keys[slot] = EMPTY;
-                hole = slot;
+            if (hole.wrapping_sub(home) & mask) < (offset.wrapping_sub(home) & mask) {
+                self.keys[base + hole] = self.keys[base + offset];
+                self.masses[base + hole] = self.masses[base + offset];
+                self.boxes.copy_within(
+                    (base + offset) * d2..(base + offset + 1) * d2,
+                    (base + hole) * d2,
+                );
+                self.keys[base + offset] = EMPTY;
+                hole = offset;
             }
-            slot = self.next(tree, slot);
+            offset = (offset + 1) & mask;
         }
     }
 
@@ -219,8 +222,9 @@ mod tests {
     #[test]
     fn a_full_table_gives_its_lightest_place_to_a_heavier_node() {
         let mut cache = BoxCache::new(1, 64, 1);
-        for node in 0..6 {
-            cache.admit(0, node, 50 + node, &[0.0, 1.0]);
+        let capacity = cache.slots_per_tree * 3 / 4;
+        for node in 0..capacity as u16 {
+            assert!(cache.admit(0, node, 50 + node, &[0.0, 1.0]).0);
         }
         assert_eq!(cache.admit(0, 99, 10, &[0.0, 1.0]), (false, None));
         assert_eq!(cache.admit(0, 99, 80, &[0.0, 1.0]), (true, Some(0)));

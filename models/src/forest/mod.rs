@@ -21,6 +21,7 @@
 mod box_cache;
 mod point_store;
 mod random_cut_forest;
+mod sample_weights;
 mod tree_audit;
 mod tree_score;
 mod trees;

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::point_store::PointStore;
+use super::sample_weights::SampleWeights;
 use super::trees::{Scratch, Trees, MAX_SAMPLE_SIZE};
 
 /// A forest's parameters (KDA's names; its defaults are 100 trees of 256 points, shingle 1).
@@ -108,21 +109,14 @@ pub struct RandomCutForest {
     config: ForestConfig,
     store: PointStore,
     trees: Trees,
-    /// Sampling weight per tree and slot (smaller is kept longer), relative to `weight_base`.
-    weights: Vec<f32>,
-    /// Per tree, the slot with the largest weight: the next to leave the sample.
-    heaviest: Vec<u16>,
-    /// Input count the stored weights are measured from, so they stay small enough for `f32`.
-    weight_base: u64,
+    /// Reservoir keys of every tree's sample.
+    weights: SampleWeights,
     shingle: VecDeque<f32>,
     inputs_seen: u64,
     rng: ChaCha8Rng,
     #[serde(skip)]
     scratch: Scratch,
 }
-
-/// How far (in decayed weight) inputs may drift from `weight_base` before weights are rebased.
-const REBASE_AFTER: f64 = 256.0;
 
 impl RandomCutForest {
     /// A forest with `config` (check [`ForestConfig::problems`] first).
@@ -137,9 +131,7 @@ impl RandomCutForest {
                 dimensions,
                 store_capacity,
             ),
-            weights: vec![0.0; config.num_trees * config.sample_size],
-            heaviest: vec![0; config.num_trees],
-            weight_base: 0,
+            weights: SampleWeights::new(config.num_trees, config.sample_size, config.time_decay),
             shingle: VecDeque::with_capacity(dimensions),
             inputs_seen: 0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
@@ -228,53 +220,29 @@ impl RandomCutForest {
 
     /// Offers `point` to every tree's time-decayed reservoir.
     fn update(&mut self, point: &[f32]) {
-        let decay = self.config.time_decay;
-        if decay * (self.inputs_seen - self.weight_base) as f64 > REBASE_AFTER {
-            self.rebase_weights();
-        }
         let index = self.store.add(point);
-        let age = (self.inputs_seen - self.weight_base) as f64;
         let sample_size = self.config.sample_size;
         for tree in 0..self.trees.count() {
-            // Efraimidis–Spirakis keys with exponential time decay: ln(-ln u) - decay × t; the
-            // smallest `sample_size` keys are kept, so newer points are favoured.
             let uniform: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
-            let weight = ((-uniform.ln()).ln() - decay * age) as f32;
-            let base = tree * sample_size;
-            let full = self.trees.mass(tree) as usize >= sample_size;
-            if full {
-                let heaviest = self.heaviest[tree];
-                if weight >= self.weights[base + usize::from(heaviest)] {
+            let key = self.weights.key(uniform, self.inputs_seen);
+            if self.trees.mass(tree) as usize >= sample_size {
+                if !self.weights.accepts(tree, key) {
                     continue;
                 }
+                let leaving = self.weights.heaviest(tree);
                 let evicted = self
                     .trees
-                    .delete(tree, heaviest, &self.store, &mut self.scratch);
+                    .delete(tree, leaving, &self.store, &mut self.scratch);
                 self.store.release(evicted);
             }
             let (slot, kept) =
                 self.trees
                     .insert(tree, index, &self.store, &mut self.rng, &mut self.scratch);
             self.store.retain(kept);
-            self.weights[base + usize::from(slot)] = weight;
-            if full {
-                self.heaviest[tree] = heaviest_slot(&self.weights[base..base + sample_size]);
-            } else if weight > self.weights[base + usize::from(self.heaviest[tree])]
-                || self.trees.mass(tree) == 1
-            {
-                self.heaviest[tree] = slot;
-            }
+            self.weights
+                .record(tree, slot, key, self.trees.mass(tree) as usize);
         }
         self.store.release(index);
-    }
-
-    /// Moves `weight_base` to the current input, shifting every stored weight to match.
-    fn rebase_weights(&mut self) {
-        let shift = self.config.time_decay * (self.inputs_seen - self.weight_base) as f64;
-        for weight in &mut self.weights {
-            *weight = (f64::from(*weight) + shift) as f32;
-        }
-        self.weight_base = self.inputs_seen;
     }
 
     /// The forest's whole state (points, trees, samples, shingle, random generator) as compact
@@ -316,8 +284,7 @@ impl RandomCutForest {
     pub fn heap_bytes(&self) -> usize {
         self.store.heap_bytes()
             + self.trees.heap_bytes()
-            + self.weights.capacity() * 4
-            + self.heaviest.capacity() * 2
+            + self.weights.heap_bytes()
             + self.shingle.capacity() * 4
     }
 
@@ -329,33 +296,25 @@ impl RandomCutForest {
             || self.trees.sample_size != config.sample_size
             || self.trees.dimensions != dimensions
             || self.store.dimensions() != dimensions
-            || self.weights.len() != config.num_trees * config.sample_size
-            || self.heaviest.len() != config.num_trees
             || self.shingle.len() > dimensions
-            || self.weight_base > self.inputs_seen
+            || !self.weights.fits(
+                config.num_trees,
+                config.sample_size,
+                &(0..config.num_trees)
+                    .map(|tree| self.trees.mass(tree) as usize)
+                    .collect::<Vec<_>>(),
+            )
         {
             return Err("the forest's parts do not match its configuration".to_owned());
         }
         for tree in 0..self.trees.count() {
             self.trees.check_invariants(tree, &self.store)?;
-            let mass = self.trees.mass(tree) as usize;
-            if mass > config.sample_size || (mass > 0 && usize::from(self.heaviest[tree]) >= mass) {
+            if self.trees.mass(tree) as usize > config.sample_size {
                 return Err(format!("tree {tree}'s sample is inconsistent"));
             }
         }
         Ok(())
     }
-}
-
-/// The slot with the largest weight (the first of equals).
-fn heaviest_slot(weights: &[f32]) -> u16 {
-    let mut best = 0;
-    for (slot, &weight) in weights.iter().enumerate() {
-        if weight > weights[best] {
-            best = slot;
-        }
-    }
-    u16::try_from(best).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ pub(super) struct Scratch {
     pub(super) other: Vec<f32>,
     pub(super) shares: Vec<f64>,
     pub(super) local: Vec<f64>,
+    pub(super) tail_boxes: Vec<f32>,
+    pub(super) tail_masses: Vec<u32>,
 }
 
 /// The trees of one forest.
@@ -397,8 +399,38 @@ impl Trees {
         bounds.resize(2 * d, 0.0);
         let mut parent = NONE;
         let mut node = self.headers[tree].root;
+        // Below the cached nodes, the boxes of the rest of the path, computed once bottom-up.
+        let mut tail: Option<usize> = None;
         let result = loop {
-            let node_mass = self.node_box(tree, node, store, &mut scratch.stack, &mut bounds);
+            let cached = if node & LEAF == 0 && self.is_cached(tree, node) {
+                self.cache.find(tree, node)
+            } else {
+                None
+            };
+            let node_mass = match (cached, tail) {
+                (_, Some(i)) if node & LEAF == 0 => {
+                    bounds.copy_from_slice(&scratch.tail_boxes[i * 2 * d..(i + 1) * 2 * d]);
+                    scratch.tail_masses[i]
+                }
+                (Some(entry), _) => {
+                    let (minimums, maximums) = self.cache.bounds(entry);
+                    bounds[..d].copy_from_slice(minimums);
+                    bounds[d..].copy_from_slice(maximums);
+                    u32::from(self.cache.mass(entry))
+                }
+                _ if node & LEAF != 0 => {
+                    let slot = node & !LEAF;
+                    bounds[..d].copy_from_slice(point_of(store, self, tree, slot));
+                    bounds[d..].copy_from_slice(point_of(store, self, tree, slot));
+                    self.leaf_mass(tree, slot)
+                }
+                _ => {
+                    self.tail_boxes(tree, node, point, store, scratch);
+                    tail = Some(0);
+                    bounds.copy_from_slice(&scratch.tail_boxes[..2 * d]);
+                    scratch.tail_masses[0]
+                }
+            };
             let (minimums, maximums) = bounds.split_at(d);
             let mut total = 0.0f64;
             for i in 0..d {
@@ -441,19 +473,57 @@ impl Trees {
                 break (slot, index);
             }
             // The cut falls inside the box: the point belongs to the side it cuts to.
-            if self.is_cached(tree, node) {
-                if let Some(entry) = self.cache.find(tree, node) {
-                    self.cache.grow(entry, point);
-                }
+            if let Some(entry) = cached {
+                self.cache.grow(entry, point);
             } else {
                 grow(&mut bounds, point);
                 self.consider_caching(tree, node, node_mass + 1, &bounds);
             }
             parent = node;
             node = self.child_toward(tree, node, point);
+            tail = tail.map(|i| i + 1);
         };
         scratch.bounds = bounds;
         result
+    }
+
+    /// Fills `scratch.path` with the internal nodes from `node` down to the leaf `point` reaches,
+    /// and `scratch.tail_boxes` / `tail_masses` with each one's box and mass, computed bottom-up
+    /// in one pass (each box is the one below it grown by the sibling's subtree).
+    fn tail_boxes(
+        &self,
+        tree: usize,
+        mut node: u16,
+        point: &[f32],
+        store: &PointStore,
+        scratch: &mut Scratch,
+    ) {
+        let d = self.dimensions;
+        scratch.path.clear();
+        while node & LEAF == 0 {
+            scratch.path.push(node);
+            node = self.child_toward(tree, node, point);
+        }
+        let length = scratch.path.len();
+        scratch.tail_boxes.resize(length * 2 * d, 0.0);
+        scratch.tail_masses.resize(length, 0);
+        let leaf = node & !LEAF;
+        let mut running = std::mem::take(&mut scratch.other);
+        running.clear();
+        running.extend_from_slice(point_of(store, self, tree, leaf));
+        running.extend_from_slice(point_of(store, self, tree, leaf));
+        let mut mass = self.leaf_mass(tree, leaf);
+        let mut below = node;
+        for i in (0..length).rev() {
+            let at = scratch.path[i];
+            let (left, right) = self.children(tree, at);
+            let sibling = if left == below { right } else { left };
+            mass += self.union_box::<true>(tree, sibling, store, &mut scratch.stack, &mut running);
+            scratch.tail_boxes[i * 2 * d..(i + 1) * 2 * d].copy_from_slice(&running);
+            scratch.tail_masses[i] = mass;
+            below = at;
+        }
+        scratch.other = running;
     }
 
     /// Removes the point in `slot` of `tree` and returns its point-store index.
@@ -554,6 +624,11 @@ impl Trees {
             + self.duplicates.len() * 16
             + self.cache.heap_bytes()
     }
+}
+
+/// The point held in `slot` of `tree`.
+fn point_of<'a>(store: &'a PointStore, trees: &Trees, tree: usize, slot: u16) -> &'a [f32] {
+    store.get(trees.slot_point(tree, slot))
 }
 
 /// Grows `bounds` (minimums then maximums) by `point`.
