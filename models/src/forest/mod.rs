@@ -1,11 +1,13 @@
 //! The random cut forest (Guha et al., ICML 2016) that scores each vehicle against its own normal.
 //!
-//! Built so far: the shared [`PointStore`], the compact [`RandomCutTree`] with insert, delete
-//! and the per-tree anomaly score, and [`RandomCutForest`]: internal shingling, a time-decayed
-//! reservoir sample per tree (one random generator per forest), score-then-update with KDA's
-//! warm-up, per-signal attributions by direction that sum to the score, and a versioned binary
-//! snapshot that restores bit-identically. KDA's explanation JSON, grades and normalisation are
-//! still to come.
+//! The parts: [`PointStore`] holds each (shingled) point once for all trees; the trees are
+//! stored flat and compact (`trees`, with a box cache for heavy nodes only: `box_cache`);
+//! [`RandomCutForest`] does internal shingling, a time-decayed reservoir sample per tree (16-bit
+//! keys, one random generator per forest), score-then-update with KDA's warm-up, per-signal
+//! attributions by direction that sum to the score, and a versioned snapshot that restores
+//! bit-identically. [`AnomalyModel`] wraps a forest with per-signal scaling ([`SignalScaler`])
+//! and an adaptive threshold ([`ScoreGrader`]) into a grade; [`kda_explanation`] writes KDA's
+//! `ANOMALY_EXPLANATION` JSON.
 //!
 //! **Score.** A tree scores a point `q` by walking the path `q` would take to a leaf at depth
 //! `D`. It starts with `(1 - m / 2M) / (D + log2(m + 1))` when the leaf holds `q` itself with
@@ -18,13 +20,22 @@
 //! is the displacement-based score that AWS's RCF and KDA's `RANDOM_CUT_FOREST` report; the
 //! forest's score is the average over its trees.
 
+mod anomaly_model;
 mod box_cache;
+mod explanation;
 mod point_store;
 mod random_cut_forest;
 mod sample_weights;
+mod score_grader;
+mod signal_scaler;
 mod tree_audit;
 mod tree_score;
 mod trees;
+
+pub use anomaly_model::{AnomalyModel, AnomalyModelConfig, AnomalyResult, MODEL_SNAPSHOT_VERSION};
+pub use explanation::kda_explanation;
+pub use score_grader::{Grade, GraderConfig, ScoreGrader};
+pub use signal_scaler::SignalScaler;
 
 pub use point_store::PointStore;
 pub use random_cut_forest::{
