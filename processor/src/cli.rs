@@ -37,6 +37,53 @@ pub enum Command {
     Detectors(DetectorsCommand),
     /// Acknowledge, snooze, disable, enable or reset a vehicle's alarm in a running service.
     Alarms(AlarmArgs),
+    /// Score a CSV time series offline with a random cut forest (to tune its parameters).
+    Score(ScoreArgs),
+}
+
+/// `fleetstream score --input series.csv --output scores.csv`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes one row per input row, in order: the time value, anomaly_score, grade, confidence, warming_up and the explanation (KDA's ANOMALY_EXPLANATION JSON). Values that are empty or not numbers are imputed (the signal's last value) and counted.\n\nExamples:\n  fleetstream score --input speed.csv --output scores.csv\n  fleetstream score --input trip.csv --output - --value-columns speed_kmh,rpm --shingle-size 4"
+)]
+pub struct ScoreArgs {
+    /// CSV file with a header row (`-` for stdin).
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Where to write the scores as CSV (`-` for stdout).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Column holding the time (default: `timestamp`, `time` or `ts`, else the first column).
+    #[arg(long)]
+    pub time_column: Option<String>,
+    /// Comma-separated columns to score together (default: every other column).
+    #[arg(long, value_delimiter = ',')]
+    pub value_columns: Vec<String>,
+    /// Trees in the forest (KDA's numberOfTrees).
+    #[arg(long, default_value_t = 100)]
+    pub trees: usize,
+    /// Points each tree samples (KDA's subSampleSize).
+    #[arg(long, default_value_t = 256)]
+    pub sample_size: usize,
+    /// Consecutive rows concatenated into one point (KDA's shingleSize).
+    #[arg(long, default_value_t = 1)]
+    pub shingle_size: usize,
+    /// Decay of a point's sampling weight per later row (default 1 / (10 × sample size); KDA's
+    /// timeDecay N corresponds to 1/N).
+    #[arg(long)]
+    pub time_decay: Option<f64>,
+    /// Seed of the forest's random generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Feed raw values instead of scaling each column by its running mean and deviation.
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Deviations above the mean score where the grade starts rising.
+    #[arg(long, default_value_t = 3.0)]
+    pub z: f64,
+    /// Omit the explanation column (faster).
+    #[arg(long)]
+    pub no_explanation: bool,
 }
 
 /// What to do with an alarm.

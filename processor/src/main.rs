@@ -22,5 +22,6 @@ fn main() -> ExitCode {
             commands::validate::validate_detector(args)
         }
         Command::Alarms(args) => commands::alarms::alarms(args),
+        Command::Score(args) => commands::score::score(args),
     }
 }

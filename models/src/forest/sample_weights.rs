@@ -72,13 +72,10 @@ impl SampleWeights {
         let base = tree * self.sample_size;
         self.keys[base + usize::from(slot)] = key;
         if mass >= self.sample_size {
+            // Two passes (a vectorised maximum, then its first position) beat one branchy pass.
             let keys = &self.keys[base..base + self.sample_size];
-            let mut best = 0;
-            for (slot, &key) in keys.iter().enumerate() {
-                if key > keys[best] {
-                    best = slot;
-                }
-            }
+            let largest = keys.iter().copied().max().unwrap_or(0);
+            let best = keys.iter().position(|&key| key == largest).unwrap_or(0);
             self.heaviest[tree] = u16::try_from(best).unwrap_or(0);
         } else if mass == 1 || key > self.keys[base + usize::from(self.heaviest[tree])] {
             self.heaviest[tree] = slot;

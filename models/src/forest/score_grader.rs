@@ -1,10 +1,11 @@
 //! An adaptive threshold on a model's score stream: the anomaly grade and its confidence.
 //!
 //! A forest's raw score has no fixed scale: it depends on the vehicle, the signals and the
-//! parameters. The grader keeps an exponentially weighted mean and deviation of the scores it
-//! has seen (over about `horizon` scores; each score is clipped at the threshold before it is
-//! learned, so a burst of anomalies does not teach the grader to ignore them). The threshold is
-//! `max(min_threshold, mean + z × deviation)`. Then:
+//! parameters, and its distribution has a long right tail. The grader keeps an exponentially
+//! weighted mean and deviation of the *logarithm* of the scores it has seen (over about
+//! `horizon` scores), where the tail is tamer. Each score is clipped at the statistical threshold
+//! `exp(mean + z × deviation)` before it is learned, so a burst of anomalies does not teach the
+//! grader to ignore them. The threshold is the larger of that and `min_threshold`. Then:
 //! - **grade** = 0 at or below the threshold, else `min(1, (score - threshold) / threshold)`:
 //!   a score twice the threshold grades 1;
 //! - **confidence** = `1 - exp(-n / horizon)` for `n` scores seen: how settled the threshold is.
@@ -18,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub struct GraderConfig {
     /// Deviations above the mean score where anomalies start.
     pub z: f64,
-    /// Lowest threshold, whatever the statistics say (an ordinary point scores about 1).
+    /// Lowest threshold, whatever the statistics say (an ordinary point scores about 1, so the
+    /// default 1.5 keeps a quiet vehicle's tiny wobbles from grading).
     pub min_threshold: f64,
     /// Scores remembered (about).
     pub horizon: u64,
@@ -28,7 +30,7 @@ impl Default for GraderConfig {
     fn default() -> Self {
         Self {
             z: 3.0,
-            min_threshold: 1.0,
+            min_threshold: 1.5,
             horizon: 2560,
         }
     }
@@ -65,9 +67,14 @@ impl ScoreGrader {
         }
     }
 
+    /// The threshold from the statistics alone.
+    fn statistical_threshold(&self) -> f64 {
+        (self.mean + self.config.z * self.variance.sqrt()).exp()
+    }
+
     /// The current threshold.
     pub fn threshold(&self) -> f64 {
-        (self.mean + self.config.z * self.variance.sqrt()).max(self.config.min_threshold)
+        self.statistical_threshold().max(self.config.min_threshold)
     }
 
     /// Grades `score`, then learns from it (unless `warming_up`).
@@ -85,7 +92,7 @@ impl ScoreGrader {
         } else {
             0.0
         };
-        let learned = score.min(threshold);
+        let learned = score.min(self.statistical_threshold()).max(1e-9).ln();
         self.count += 1;
         let weight = 1.0 / self.count.min(self.config.horizon.max(1)) as f64;
         let delta = learned - self.mean;

@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod run;
+pub mod score;
 pub mod simulate;
 pub mod validate;
 
