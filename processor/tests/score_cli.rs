@@ -1,6 +1,8 @@
 //! `fleetstream score` on CSV files: every row scored in order, spikes graded, bad values imputed
 //! and counted, bad arguments refused with exit code 2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::fmt::Write as _;
