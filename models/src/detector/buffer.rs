@@ -1,4 +1,4 @@
-//! The event-time input buffer shared by the detector and alarm engines: records wait here until
+//! The event-time input buffer shared by the detector, alarm and anomaly engines: records wait here until
 //! the watermark passes them, then leave in (event time, arrival) order, so a replay evaluates
 //! them in the same order whatever order they arrived in.
 
@@ -10,21 +10,21 @@ use telemetry::Record;
 
 /// Records ordered by (event time, arrival sequence).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EventTimeBuffer {
+pub struct EventTimeBuffer {
     records: BTreeMap<(i64, u64), Arc<Record>>,
     next_sequence: u64,
 }
 
 impl EventTimeBuffer {
     /// Holds `record` until the watermark passes it.
-    pub(crate) fn push(&mut self, record: Arc<Record>) {
+    pub fn push(&mut self, record: Arc<Record>) {
         self.records
             .insert((record.event_time_ms, self.next_sequence), record);
         self.next_sequence += 1;
     }
 
     /// Event time of the earliest record, when it is before `watermark_ms`.
-    pub(crate) fn next_time_before(&self, watermark_ms: i64) -> Option<i64> {
+    pub fn next_time_before(&self, watermark_ms: i64) -> Option<i64> {
         self.records
             .keys()
             .next()
@@ -33,13 +33,18 @@ impl EventTimeBuffer {
     }
 
     /// Removes and returns the earliest record when it is before `watermark_ms`.
-    pub(crate) fn pop_before(&mut self, watermark_ms: i64) -> Option<Arc<Record>> {
+    pub fn pop_before(&mut self, watermark_ms: i64) -> Option<Arc<Record>> {
         self.next_time_before(watermark_ms)?;
         self.records.pop_first().map(|(_, record)| record)
     }
 
     /// Records waiting.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// True when no record is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod alarm;
 mod buffer;
+pub use buffer::EventTimeBuffer;
 pub mod engine;
 pub mod expression;
 pub mod input;

@@ -4,6 +4,7 @@
 //! with `--config` → environment variables → command-line flags. Every key is documented in the
 //! README's config reference; `fleetstream validate-config FILE` checks a file.
 
+mod anomaly;
 mod duration;
 mod load;
 mod rollup;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
 pub use duration::DurationText;
 pub use load::{
     load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
@@ -45,6 +47,9 @@ pub struct Config {
     /// AWS IoT Events alarm models, one instance per vehicle (same fields as detectors).
     #[serde(default)]
     pub alarms: Vec<DetectorConfig>,
+    /// Random cut forest anomaly models, one forest per vehicle.
+    #[serde(default)]
+    pub anomaly: Vec<AnomalyConfig>,
     /// Channel capacities between stages.
     #[serde(default)]
     pub pipeline: PipelineConfig,

@@ -185,6 +185,18 @@ impl Config {
                 }
             }
         }
+        let mut anomaly_names = std::collections::BTreeSet::new();
+        for (index, entry) in self.anomaly.iter().enumerate() {
+            if !anomaly_names.insert(entry.name.as_str()) {
+                problem(
+                    &format!("anomaly[{index}].name"),
+                    format!("duplicate anomaly model name {:?}", entry.name),
+                );
+            }
+            for (key, message) in entry.problems() {
+                problem(&format!("anomaly[{index}].{key}"), message);
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if !names.insert(rule.name.as_str()) {

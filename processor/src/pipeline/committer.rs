@@ -1,5 +1,6 @@
 //! The committer: waits until every sink has acknowledged a checkpoint, then stores positions,
-//! operator state and sink tokens in one transaction and hands the positions to the source.
+//! operator state, sink tokens and the model snapshots that belong to it in one transaction and
+//! hands the positions to the source.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use super::counters::PipelineCounters;
 use super::PipelineError;
 use crate::position::Position;
 use crate::sinks::runner::SinkAck;
-use crate::state::{Checkpoint, StateStore};
+use crate::state::{Checkpoint, StateStore, UnsavedModels};
 
 /// A checkpoint whose state is snapshotted and whose outputs are on their way to the sinks.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,7 @@ pub async fn run_committer<S: StateStore>(
     mut pending_inbox: mpsc::Receiver<PendingCheckpoint>,
     mut acks: mpsc::Receiver<SinkAck>,
     commits: watch::Sender<Vec<Position>>,
+    unsaved_models: UnsavedModels,
     counters: Arc<PipelineCounters>,
 ) -> Result<S, PipelineError> {
     let mut waiting: VecDeque<PendingCheckpoint> = VecDeque::new();
@@ -70,8 +72,11 @@ pub async fn run_committer<S: StateStore>(
                     .into_iter()
                     .map(|(name, token)| (name.to_owned(), token))
                     .collect(),
+                models: unsaved_models.through(pending.id),
             };
             tokio::task::block_in_place(|| store.save(&checkpoint))?;
+            // Only now may the operator stage find these models in the store instead.
+            unsaved_models.forget_through(checkpoint.id);
             PipelineCounters::add(&counters.checkpoints, 1);
             tracing::debug!(
                 checkpoint = checkpoint.id,

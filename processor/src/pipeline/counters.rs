@@ -30,6 +30,14 @@ pub struct PipelineCounters {
     pub dead_letters: AtomicU64,
     /// Detector state changes and notifications emitted.
     pub detector_events: AtomicU64,
+    /// Anomaly rows emitted (scored records or windows written).
+    pub anomalies: AtomicU64,
+    /// Anomaly rows whose grade reached the model's alert level.
+    pub anomaly_alerts: AtomicU64,
+    /// Anomaly models in memory at the last checkpoint.
+    pub anomaly_models_resident: AtomicU64,
+    /// Anomaly models that left memory so far (saved, reloaded on return).
+    pub anomaly_models_evicted: AtomicU64,
     /// Checkpoints committed.
     pub checkpoints: AtomicU64,
     /// Open (window, key) entries after the last batch.

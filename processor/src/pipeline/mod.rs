@@ -11,6 +11,7 @@
 //! Every channel is bounded (capacities in `[pipeline]`), so a slow sink slows the source instead
 //! of growing memory.
 
+pub mod anomalies;
 pub mod committer;
 pub mod counters;
 pub mod decode_stage;
@@ -206,6 +207,23 @@ pub async fn run(
     if let Some((queue, _)) = &control {
         operators = operators.with_commands(std::sync::Arc::clone(queue));
     }
+    let unsaved_models = crate::state::UnsavedModels::default();
+    let first_barrier_id = checkpoint.as_ref().map_or(1, |c| c.id + 1);
+    if !config.anomaly.is_empty() {
+        let mut anomalies = Vec::new();
+        for entry in &config.anomaly {
+            let source = anomalies::ModelSource {
+                unsaved: unsaved_models.clone(),
+                reader: Some(crate::state::SqliteModelReader::open(&config.state.path)?),
+            };
+            anomalies.push(anomalies::AnomalyOperator::new(
+                entry.clone(),
+                source,
+                first_barrier_id,
+            ));
+        }
+        operators = operators.with_anomalies(anomalies);
+    }
     if let Some(checkpoint) = &checkpoint {
         operators.restore(&checkpoint.operator_state)?;
         tracing::info!(checkpoint = checkpoint.id, state = %store.describe(), "resuming from checkpoint");
@@ -302,9 +320,9 @@ pub async fn run(
         pending_rx,
         ack_rx,
         commit_tx,
+        unsaved_models,
         Arc::clone(&counters),
     ));
-    let first_barrier_id = checkpoint.as_ref().map_or(1, |c| c.id + 1);
     let source_task = tokio::spawn(source_task::run_source(
         source,
         restored_positions,

@@ -14,6 +14,7 @@ use telemetry::Record;
 use tokio::sync::mpsc;
 use windows::{Rejection, WatermarkTracker};
 
+use super::anomalies::{AnomalyCounts, AnomalyOperator, AnomalyState};
 use super::committer::PendingCheckpoint;
 use super::counters::PipelineCounters;
 use super::messages::{DecodedBatch, StageMessage};
@@ -25,7 +26,7 @@ use crate::position::RecordLocation;
 use crate::sinks::runner::SinkMessage;
 
 /// Version of [`OperatorSnapshot`]'s layout; bump on any change.
-const SNAPSHOT_FORMAT: u32 = 6;
+const SNAPSHOT_FORMAT: u32 = 7;
 
 /// Everything the stage must remember across restarts.
 #[derive(Serialize, Deserialize)]
@@ -36,6 +37,7 @@ struct OperatorSnapshot {
     rules: RuleEngineState,
     detectors: Vec<(String, DetectorEngineState)>,
     alarms: Vec<(String, AlarmEngineState)>,
+    anomalies: Vec<(String, AnomalyState)>,
     fleets: BTreeMap<CompactString, CompactString>,
 }
 
@@ -47,6 +49,7 @@ pub struct Operators {
     rules: RuleEngine,
     detectors: Vec<DetectorEngine>,
     alarms: Vec<AlarmEngine>,
+    anomalies: Vec<AnomalyOperator>,
     commands: Option<crate::control::CommandQueue>,
     fleets: BTreeMap<CompactString, CompactString>,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
@@ -75,11 +78,40 @@ impl Operators {
             rules,
             detectors,
             alarms,
+            anomalies: Vec::new(),
             commands: None,
             fleets: BTreeMap::new(),
             open_windows_on_shutdown,
             idle_timeout_ms: time.idle_timeout.ms(),
         })
+    }
+
+    /// Runs these per-vehicle anomaly models too.
+    pub fn with_anomalies(mut self, anomalies: Vec<AnomalyOperator>) -> Self {
+        self.anomalies = anomalies;
+        self
+    }
+
+    /// Resident, evicted and reloaded anomaly models, summed over the `[[anomaly]]` entries.
+    pub fn anomaly_counts(&self) -> AnomalyCounts {
+        self.anomalies
+            .iter()
+            .fold(AnomalyCounts::default(), |total, operator| {
+                let counts = operator.counts();
+                AnomalyCounts {
+                    resident: total.resident + counts.resident,
+                    evicted: total.evicted + counts.evicted,
+                    reloaded: total.reloaded + counts.reloaded,
+                }
+            })
+    }
+
+    /// At a checkpoint barrier: anomaly models used since the last one are snapshotted to be
+    /// saved with this checkpoint.
+    pub fn on_barrier(&mut self, checkpoint: u64) {
+        for anomaly in &mut self.anomalies {
+            anomaly.on_barrier(checkpoint);
+        }
     }
 
     /// Takes alarm commands from `queue` at every batch.
@@ -136,6 +168,11 @@ impl Operators {
                 .iter()
                 .map(|alarm| (alarm.model_name().to_owned(), alarm.snapshot()))
                 .collect(),
+            anomalies: self
+                .anomalies
+                .iter()
+                .map(|anomaly| (anomaly.name().to_owned(), anomaly.snapshot()))
+                .collect(),
             fleets: self.fleets.clone(),
         };
         postcard::to_stdvec(&snapshot)
@@ -175,6 +212,12 @@ impl Operators {
         for alarm in &mut self.alarms {
             if let Some(state) = saved.remove(alarm.model_name()) {
                 alarm.restore(state);
+            }
+        }
+        let mut saved: BTreeMap<String, AnomalyState> = snapshot.anomalies.into_iter().collect();
+        for anomaly in &mut self.anomalies {
+            if let Some(state) = saved.remove(anomaly.name()) {
+                anomaly.restore(state);
             }
         }
         self.fleets = snapshot.fleets;
@@ -222,8 +265,14 @@ impl Operators {
                 PipelineCounters::add(&counters.records_late_for_rules, 1);
             } else {
                 self.rules.offer(&record);
-                if !self.detectors.is_empty() || !self.alarms.is_empty() {
+                if !self.detectors.is_empty()
+                    || !self.alarms.is_empty()
+                    || !self.anomalies.is_empty()
+                {
                     let shared = Arc::new(record.clone());
+                    for anomaly in &mut self.anomalies {
+                        anomaly.offer_shared(Arc::clone(&shared));
+                    }
                     for detector in &mut self.detectors {
                         detector.offer_shared(Arc::clone(&shared));
                     }
@@ -302,6 +351,11 @@ impl Operators {
                         .map(Output::Detector),
                 );
             }
+            let mut rows = Vec::new();
+            for anomaly in &mut self.anomalies {
+                anomaly.advance_watermark(watermark, &self.fleets, &mut rows);
+            }
+            outputs.extend(rows.into_iter().map(Output::Anomaly));
         }
     }
 
@@ -368,6 +422,12 @@ impl OperatorOutlets {
                 Output::Alert(_) => PipelineCounters::add(&counters.alerts, 1),
                 Output::DeadLetter(_) => PipelineCounters::add(&counters.dead_letters, 1),
                 Output::Detector(_) => PipelineCounters::add(&counters.detector_events, 1),
+                Output::Anomaly(row) => {
+                    PipelineCounters::add(&counters.anomalies, 1);
+                    if row.alert.is_some() {
+                        PipelineCounters::add(&counters.anomaly_alerts, 1);
+                    }
+                }
             }
         }
         let shared = Arc::new(outputs);
@@ -395,6 +455,15 @@ pub fn run_operators(
             StageMessage::EndOfInput => outlets.send_outputs(operators.finish(), &counters)?,
             StageMessage::Shutdown => outlets.send_outputs(operators.on_shutdown(), &counters)?,
             StageMessage::Barrier(barrier) => {
+                operators.on_barrier(barrier.id);
+                let anomaly_counts = operators.anomaly_counts();
+                counters.anomaly_models_resident.store(
+                    anomaly_counts.resident as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                counters
+                    .anomaly_models_evicted
+                    .store(anomaly_counts.evicted, std::sync::atomic::Ordering::Relaxed);
                 let state_bytes = operators.state_bytes() as u64;
                 counters
                     .window_state_bytes

@@ -90,4 +90,58 @@ pub enum Output {
     DeadLetter(DeadLetter),
     /// A detector model's state change or notification.
     Detector(models::detector::DetectorOutput),
+    /// A record (or window) scored by a vehicle's anomaly model.
+    Anomaly(AnomalyRow),
+}
+
+/// One scored record or window of one vehicle's anomaly model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalyRow {
+    /// Model name (`[[anomaly]] name`).
+    pub model: Arc<str>,
+    /// Vehicle.
+    pub vehicle_id: CompactString,
+    /// The vehicle's last seen fleet.
+    pub fleet: Option<CompactString>,
+    /// Event time of the record, or the window start (UTC ms).
+    pub time_ms: i64,
+    /// Window end for per-window scoring (UTC ms).
+    pub window_end_ms: Option<i64>,
+    /// The forest's anomaly score (0 while warming up).
+    pub score: f64,
+    /// Graded score in [0, 1].
+    pub grade: f64,
+    /// How settled the grading threshold is, in [0, 1].
+    pub confidence: f64,
+    /// The threshold the score was graded against.
+    pub threshold: f64,
+    /// True until the vehicle's forest is full: score and grade are 0.
+    pub warming_up: bool,
+    /// Signals that were missing and imputed.
+    pub imputed: u32,
+    /// KDA's `ANOMALY_EXPLANATION` JSON, when explanations are on and the forest is warm.
+    pub explanation: Option<String>,
+    /// Set when the grade reached the model's `alert_grade`: the alert's severity.
+    pub alert: Option<models::rules::Severity>,
+}
+
+impl AnomalyRow {
+    /// One readable line for alert messages.
+    pub fn message(&self) -> String {
+        let mut text = format!(
+            "{}: vehicle {} scored {:.3} (grade {:.2}, threshold {:.3}, confidence {:.2}) at {}",
+            self.model,
+            self.vehicle_id,
+            self.score,
+            self.grade,
+            self.threshold,
+            self.confidence,
+            telemetry::timestamp::format_rfc3339(self.time_ms)
+        );
+        if let Some(explanation) = &self.explanation {
+            text.push_str("; explanation ");
+            text.push_str(explanation);
+        }
+        text
+    }
 }

@@ -81,6 +81,16 @@ impl fmt::Display for RunReport {
             get(&c.detector_events),
             get(&c.dead_letters)
         )?;
+        if get(&c.anomalies) > 0 || get(&c.anomaly_models_evicted) > 0 {
+            writeln!(
+                f,
+                "  anomalies       {} rows written, {} alerts; anomaly models: {} in memory, {} evictions",
+                get(&c.anomalies),
+                get(&c.anomaly_alerts),
+                get(&c.anomaly_models_resident),
+                get(&c.anomaly_models_evicted)
+            )?;
+        }
         writeln!(
             f,
             "  throughput      {:.0} records/s over {:.1} s ({} checkpoints)",

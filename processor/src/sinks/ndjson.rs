@@ -14,6 +14,7 @@ enum Line<'a> {
     Rollup(RollupLine<'a>),
     Alert(&'a models::rules::Alert),
     Detector(&'a models::detector::DetectorOutput),
+    Anomaly(&'a crate::pipeline::output::AnomalyRow),
 }
 
 #[derive(Serialize)]
@@ -93,6 +94,7 @@ impl LineEncoder for OutputLines {
             Output::Rollup(rollup) => file.write_line(&Line::Rollup(rollup.into())),
             Output::Alert(alert) => file.write_line(&Line::Alert(alert)),
             Output::Detector(event) => file.write_line(&Line::Detector(event)),
+            Output::Anomaly(row) => file.write_line(&Line::Anomaly(row)),
             Output::DeadLetter(_) => Ok(()),
         }
     }

@@ -2,6 +2,7 @@
 //! in one transaction so a restart resumes from a consistent cut.
 
 mod sqlite;
+mod unsaved_models;
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
 
-pub use sqlite::SqliteStateStore;
+pub use sqlite::{SqliteModelReader, SqliteStateStore};
+pub use unsaved_models::UnsavedModels;
 
 /// One consistent cut of the pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,10 @@ pub struct Checkpoint {
     pub operator_state: Vec<u8>,
     /// Resume token of each sink, by sink name.
     pub sink_tokens: BTreeMap<String, Option<u64>>,
+    /// Per-vehicle model snapshots that belong to this cut (saved with it, not read back with
+    /// it: models are loaded one by one when their vehicle shows up).
+    #[serde(skip)]
+    pub models: Vec<(String, std::sync::Arc<Vec<u8>>)>,
 }
 
 /// Why the state store failed.

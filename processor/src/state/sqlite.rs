@@ -43,6 +43,11 @@ impl SqliteStateStore {
                      positions       TEXT    NOT NULL,
                      sink_tokens     TEXT    NOT NULL,
                      operator_state  BLOB    NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS models (
+                     key            TEXT    PRIMARY KEY,
+                     snapshot       BLOB    NOT NULL,
+                     checkpoint_id  INTEGER NOT NULL
                  );",
             )
             .map_err(sqlite("creating the schema"))?;
@@ -50,6 +55,45 @@ impl SqliteStateStore {
             path: display,
             connection,
         })
+    }
+}
+
+/// Reads model snapshots saved with checkpoints, on its own connection so the operator thread
+/// can load a returning vehicle's model while the committer writes.
+pub struct SqliteModelReader {
+    path: String,
+    connection: Connection,
+}
+
+impl SqliteModelReader {
+    /// Opens a reader on the store at `path` (open the store first: it creates the schema).
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let display = path.display().to_string();
+        let connection = Connection::open(path).map_err(|source| StateError::Sqlite {
+            path: display.clone(),
+            what: "opening a model reader",
+            source,
+        })?;
+        Ok(Self {
+            path: display,
+            connection,
+        })
+    }
+
+    /// The snapshot saved for `key`, if any.
+    pub fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        self.connection
+            .query_row(
+                "SELECT snapshot FROM models WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| StateError::Sqlite {
+                path: self.path.clone(),
+                what: "loading a model",
+                source,
+            })
     }
 }
 
@@ -97,6 +141,7 @@ impl StateStore for SqliteStateStore {
             positions: serde_json::from_str(&positions).map_err(|e| corrupt(e.to_string()))?,
             operator_state,
             sink_tokens: serde_json::from_str(&tokens).map_err(|e| corrupt(e.to_string()))?,
+            models: Vec::new(),
         }))
     }
 
@@ -129,6 +174,18 @@ impl StateStore for SqliteStateStore {
                 ],
             )
             .map_err(sqlite("saving a checkpoint"))?;
+        {
+            let mut statement = transaction
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO models (key, snapshot, checkpoint_id) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sqlite("preparing the model upsert"))?;
+            for (key, snapshot) in &checkpoint.models {
+                statement
+                    .execute(params![key, snapshot.as_slice(), checkpoint.id as i64])
+                    .map_err(sqlite("saving a model"))?;
+            }
+        }
         transaction
             .execute(
                 "DELETE FROM checkpoints WHERE id < ?1",
@@ -143,7 +200,7 @@ impl StateStore for SqliteStateStore {
 
     fn clear(&mut self) -> Result<(), StateError> {
         self.connection
-            .execute("DELETE FROM checkpoints", [])
+            .execute_batch("DELETE FROM checkpoints; DELETE FROM models;")
             .map_err(|source| StateError::Sqlite {
                 path: self.path.clone(),
                 what: "clearing checkpoints",
@@ -178,6 +235,7 @@ mod tests {
                     }],
                     operator_state: vec![1, 2, id as u8],
                     sink_tokens: [("ndjson".to_owned(), Some(id))].into(),
+                    models: vec![(format!("m/{}", id % 2), std::sync::Arc::new(vec![id as u8]))],
                 })
                 .unwrap();
         }
@@ -190,5 +248,19 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 4);
+        let reader = SqliteModelReader::open(&dir.path().join("s/state.db")).unwrap();
+        assert_eq!(
+            reader.load("m/0").unwrap(),
+            Some(vec![6]),
+            "the newest snapshot wins"
+        );
+        assert_eq!(reader.load("m/1").unwrap(), Some(vec![5]));
+        assert_eq!(reader.load("m/2").unwrap(), None);
+        store.clear().unwrap();
+        assert_eq!(
+            reader.load("m/0").unwrap(),
+            None,
+            "a fresh start forgets models too"
+        );
     }
 }

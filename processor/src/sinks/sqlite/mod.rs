@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 
 use super::{Sink, SinkError};
-use crate::pipeline::output::{Output, Rollup};
+use crate::pipeline::output::{AnomalyRow, Output, Rollup};
 use models::detector::DetectorOutput;
 use models::rules::Alert;
 
@@ -70,10 +70,19 @@ impl SqliteSink {
                 .map_err(sqlite_error("migrating alerts"))?;
         }
         // Columns added after their table first shipped.
-        for (table, column) in [("detector_events", "inputs"), ("alerts", "inputs")] {
+        for (table, column, kind) in [
+            ("detector_events", "inputs", "TEXT"),
+            ("alerts", "inputs", "TEXT"),
+            ("anomalies", "fleet", "TEXT"),
+            ("anomalies", "window_end_ms", "INTEGER"),
+            ("anomalies", "confidence", "REAL"),
+            ("anomalies", "threshold", "REAL"),
+            ("anomalies", "warming_up", "INTEGER"),
+            ("anomalies", "imputed", "INTEGER"),
+        ] {
             if table_lacks_column(&connection, table, column)? {
                 connection
-                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                     .map_err(sqlite_error("adding a column"))?;
             }
         }
@@ -182,6 +191,49 @@ impl SqliteSink {
 }
 
 impl SqliteSink {
+    /// The `anomalies` row, and an `alerts` row (source `anomaly`) when the grade reached the
+    /// model's alert level.
+    fn upsert_anomaly(&self, row: &AnomalyRow) -> Result<(), SinkError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(schema::UPSERT_ANOMALY)
+            .map_err(sqlite_error("preparing the anomaly upsert"))?;
+        statement
+            .execute(params![
+                row.vehicle_id.as_str(),
+                row.time_ms,
+                &*row.model,
+                row.score,
+                row.grade,
+                row.explanation,
+                row.fleet.as_deref(),
+                row.window_end_ms,
+                row.confidence,
+                row.threshold,
+                row.warming_up,
+                row.imputed,
+            ])
+            .map_err(sqlite_error("upserting an anomaly"))?;
+        if let Some(severity) = row.alert {
+            let mut statement = self
+                .connection
+                .prepare_cached(schema::UPSERT_ANOMALY_ALERT)
+                .map_err(sqlite_error("preparing the anomaly alert upsert"))?;
+            statement
+                .execute(params![
+                    row.vehicle_id.as_str(),
+                    &*row.model,
+                    row.time_ms,
+                    row.fleet.as_deref(),
+                    severity.as_str(),
+                    row.message(),
+                    row.explanation,
+                ])
+                .map_err(sqlite_error("upserting an anomaly alert"))?;
+        }
+        Ok(())
+    }
+
     fn upsert_detector_event(&self, event: &DetectorOutput) -> Result<(), SinkError> {
         let mut statement = self
             .connection
@@ -319,6 +371,10 @@ impl Sink for SqliteSink {
                 Output::Detector(event) => {
                     self.begin_if_needed()?;
                     self.upsert_detector_event(event)?;
+                }
+                Output::Anomaly(row) => {
+                    self.begin_if_needed()?;
+                    self.upsert_anomaly(row)?;
                 }
                 Output::DeadLetter(_) => continue,
             }

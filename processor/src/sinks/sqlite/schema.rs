@@ -3,7 +3,7 @@
 //! duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
@@ -94,14 +94,21 @@ CREATE TABLE IF NOT EXISTS alarm_commands (
 );
 
 CREATE TABLE IF NOT EXISTS anomalies (
-    vehicle_id   TEXT    NOT NULL,
-    time_ms      INTEGER NOT NULL,
-    model        TEXT    NOT NULL,
-    score        REAL    NOT NULL,
-    grade        REAL    NOT NULL,
-    explanation  TEXT,
+    vehicle_id     TEXT    NOT NULL,
+    time_ms        INTEGER NOT NULL,
+    model          TEXT    NOT NULL,
+    score          REAL    NOT NULL,
+    grade          REAL    NOT NULL,
+    explanation    TEXT,
+    fleet          TEXT,
+    window_end_ms  INTEGER,
+    confidence     REAL,
+    threshold      REAL,
+    warming_up     INTEGER,
+    imputed        INTEGER,
     PRIMARY KEY (vehicle_id, time_ms, model)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS anomalies_by_time ON anomalies (time_ms);
 "#;
 
 /// Moves a schema-1 `rollups` table (one rollup per vehicle and signal, no `rollup` column)
@@ -137,6 +144,28 @@ INSERT INTO alerts (vehicle_id, rule, start_time_ms, severity, status, fired_tim
 VALUES (?1, ?2, ?3, 'info', 'firing', ?3, ?4, 'detector', ?5, ?6)
 ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
     message = excluded.message, target = excluded.target, inputs = excluded.inputs
+"#;
+
+/// Upserts a scored record or window (a replay writes the same row again).
+pub const UPSERT_ANOMALY: &str = r#"
+INSERT INTO anomalies (vehicle_id, time_ms, model, score, grade, explanation, fleet, window_end_ms,
+                       confidence, threshold, warming_up, imputed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+ON CONFLICT (vehicle_id, time_ms, model) DO UPDATE SET
+    score = excluded.score, grade = excluded.grade, explanation = excluded.explanation,
+    fleet = excluded.fleet, window_end_ms = excluded.window_end_ms,
+    confidence = excluded.confidence, threshold = excluded.threshold,
+    warming_up = excluded.warming_up, imputed = excluded.imputed
+"#;
+
+/// Upserts the alert of an anomaly graded at or above its model's `alert_grade`.
+pub const UPSERT_ANOMALY_ALERT: &str = r#"
+INSERT INTO alerts (vehicle_id, rule, start_time_ms, fleet, severity, status, fired_time_ms,
+                    message, source, inputs)
+VALUES (?1, ?2, ?3, ?4, ?5, 'firing', ?3, ?6, 'anomaly', ?7)
+ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
+    fleet = excluded.fleet, severity = excluded.severity, message = excluded.message,
+    inputs = excluded.inputs
 "#;
 
 /// Upserts a rollup unless a higher version is already stored.
