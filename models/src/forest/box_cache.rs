@@ -95,10 +95,7 @@ impl BoxCache {
         let d = self.dimensions;
         let start = slot * 2 * d;
         let (minimums, maximums) = self.boxes[start..start + 2 * d].split_at_mut(d);
-        for ((minimum, maximum), &value) in minimums.iter_mut().zip(maximums).zip(point) {
-            *minimum = minimum.min(value);
-            *maximum = maximum.max(value);
-        }
+        super::trees::widen(minimums, maximums, point, point);
         self.masses[slot] += 1;
     }
 

@@ -178,7 +178,10 @@ impl RandomCutForest {
         if self.shingle.len() == self.config.input_dimensions * self.config.shingle_size {
             self.shingle.drain(..self.config.input_dimensions);
         }
-        self.shingle.extend(values);
+        // A non-finite value would poison every box it entered: it counts as 0 (callers that
+        // care, like `AnomalyModel`, impute before).
+        self.shingle
+            .extend(values.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
         self.inputs_seen += 1;
         if self.shingle.len() < self.config.input_dimensions * self.config.shingle_size {
             return ForestScore {

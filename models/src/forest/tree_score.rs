@@ -222,17 +222,56 @@ fn separation_shares(minimums: &[f32], maximums: &[f32], point: &[f32], shares: 
 }
 
 /// Probability that a random cut of the box grown by `point` separates `point` from the box.
-/// Ranges are summed in `f32` lanes (the hot loop of scoring), the ratio taken in `f64`.
+/// The hot loop of scoring: ranges are summed in eight `f32` lanes (so it vectorises; values are
+/// finite, so plain comparisons stand in for `min`/`max`), the ratio taken in `f64`.
 fn separation_probability(minimums: &[f32], maximums: &[f32], point: &[f32]) -> f64 {
-    let mut grown = 0.0f32;
-    let mut outside = 0.0f32;
-    for ((&low, &high), &value) in minimums.iter().zip(maximums).zip(point) {
-        grown += high.max(value) - low.min(value);
-        outside += (low - value).max(0.0) + (value - high).max(0.0);
+    const LANES: usize = 8;
+    let mut grown = [0.0f32; LANES];
+    let mut outside = [0.0f32; LANES];
+    let lanes = point.len() / LANES * LANES;
+    for ((low, high), value) in minimums[..lanes]
+        .chunks_exact(LANES)
+        .zip(maximums[..lanes].chunks_exact(LANES))
+        .zip(point[..lanes].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            let (l, h, v) = (low[i], high[i], value[i]);
+            grown[i] += larger(h, v) - smaller(l, v);
+            outside[i] += larger(l - v, 0.0) + larger(v - h, 0.0);
+        }
+    }
+    let (mut grown, mut outside): (f32, f32) = (grown.iter().sum(), outside.iter().sum());
+    for ((&l, &h), &v) in minimums[lanes..]
+        .iter()
+        .zip(&maximums[lanes..])
+        .zip(&point[lanes..])
+    {
+        grown += larger(h, v) - smaller(l, v);
+        outside += larger(l - v, 0.0) + larger(v - h, 0.0);
     }
     if grown > 0.0 {
         (f64::from(outside) / f64::from(grown)).min(1.0)
     } else {
         0.0
+    }
+}
+
+/// The larger of two finite values (one compare, unlike NaN-aware `f32::max`).
+#[inline]
+pub(super) fn larger(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two finite values.
+#[inline]
+pub(super) fn smaller(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
     }
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::box_cache::BoxCache;
 use super::point_store::PointStore;
+use super::tree_score::{larger, smaller};
 
 /// No node (an empty tree's root, the end of a free list).
 pub(super) const NONE: u16 = u16::MAX;
@@ -255,10 +256,7 @@ impl Trees {
             if next & LEAF != 0 {
                 let slot = next & !LEAF;
                 let point = store.get(self.slot_points.get(slots + usize::from(slot)));
-                for i in 0..d {
-                    low[i] = low[i].min(point[i]);
-                    high[i] = high[i].max(point[i]);
-                }
+                widen(low, high, point, point);
                 if MASS {
                     mass += self.leaf_mass(tree, slot);
                 }
@@ -271,10 +269,7 @@ impl Trees {
                 };
                 if let Some(entry) = entry {
                     let (minimums, maximums) = self.cache.bounds(entry);
-                    for i in 0..d {
-                        low[i] = low[i].min(minimums[i]);
-                        high[i] = high[i].max(maximums[i]);
-                    }
+                    widen(low, high, minimums, maximums);
                     if MASS {
                         mass += u32::from(self.cache.mass(entry));
                     }
@@ -634,9 +629,17 @@ fn point_of<'a>(store: &'a PointStore, trees: &Trees, tree: usize, slot: u16) ->
 /// Grows `bounds` (minimums then maximums) by `point`.
 fn grow(bounds: &mut [f32], point: &[f32]) {
     let (minimums, maximums) = bounds.split_at_mut(point.len());
-    for ((minimum, maximum), &value) in minimums.iter_mut().zip(maximums).zip(point) {
-        *minimum = minimum.min(value);
-        *maximum = maximum.max(value);
+    widen(minimums, maximums, point, point);
+}
+
+/// Widens the box (`low`, `high`) to contain the box (`minimums`, `maximums`); values are finite,
+/// so plain comparisons (which vectorise) stand in for `min`/`max`.
+pub(super) fn widen(low: &mut [f32], high: &mut [f32], minimums: &[f32], maximums: &[f32]) {
+    for (l, &m) in low.iter_mut().zip(minimums) {
+        *l = smaller(*l, m);
+    }
+    for (h, &m) in high.iter_mut().zip(maximums) {
+        *h = larger(*h, m);
     }
 }
 
