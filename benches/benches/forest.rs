@@ -1,8 +1,9 @@
 //! The random cut forest alone, score-then-update on one thread after a warm-up, for the four
 //! settings of the forest issue: (a) 1 signal, shingle 1, 100 trees × 256; (b) 1 signal, shingle
 //! 8, 100 × 256; (c) 6 signals, shingle 4, 50 × 256; (d) 1 signal, shingle 4, 30 × 64. Input: a
-//! noisy sine with rare spikes; time decay 1 / (10 × sample size). Bytes per forest at steady
-//! state are printed before each measurement.
+//! noisy sine with rare spikes; time decay 1 / (10 × sample size), and each setting again with
+//! KDA's default timeDecay of 100,000 (`_kda_decay`). Bytes per forest at steady state (after
+//! 10 × sample size inputs) are printed before each measurement.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -38,6 +39,9 @@ fn inputs(length: usize, signals: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The time decay to use for a sample size.
+type DecayFor = fn(usize) -> f64;
+
 fn forest(c: &mut Criterion) {
     let settings = [
         ("a_1sig_sh1_100x256", 1, 1, 100, 256),
@@ -47,13 +51,23 @@ fn forest(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("forest");
     group.sample_size(10);
-    for (name, signals, shingle, trees, sample) in settings {
+    // The issue's time decay, 1 / (10 × sample size), then KDA's default timeDecay = 100,000
+    // (a decay of 1e-5 per input: nearly a uniform sample of the whole stream).
+    let decays: [(&str, DecayFor); 2] = [
+        ("", |sample| 1.0 / (10.0 * sample as f64)),
+        ("_kda_decay", |_| 1e-5),
+    ];
+    for ((name, signals, shingle, trees, sample), (suffix, decay)) in settings
+        .into_iter()
+        .flat_map(|setting| decays.map(|decay| (setting, decay)))
+    {
+        let name = format!("{name}{suffix}");
         let config = ForestConfig {
             input_dimensions: signals,
             num_trees: trees,
             sample_size: sample,
             shingle_size: shingle,
-            time_decay: 1.0 / (10.0 * sample as f64),
+            time_decay: decay(sample),
             seed: 42,
         };
         let warm_up = inputs(10 * sample + shingle, signals);
@@ -68,7 +82,7 @@ fn forest(c: &mut Criterion) {
         );
         let measured = inputs(POINTS, signals);
         group.throughput(Throughput::Elements(POINTS as u64));
-        group.bench_function(name, |b| {
+        group.bench_function(&name, |b| {
             b.iter_batched(
                 || warmed.clone(),
                 |mut forest| {

@@ -261,7 +261,7 @@ fn window_mode_scores_each_vehicle_s_closed_windows() {
     simulate(&input, 5, 1200, 0.02, 8);
     run(&workspace.config(
         &input,
-        &anomaly_section("output = \"window\"\nwindow = \"10s\"\nexplain = false"),
+        &anomaly_section("output = \"window\"\nwindow = \"10s\"\nexplain = \"none\""),
     ));
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let rows: Vec<(String, i64, i64, Option<String>)> = connection

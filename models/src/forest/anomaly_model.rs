@@ -23,6 +23,19 @@ pub struct AnomalyModelConfig {
     pub grader: GraderConfig,
 }
 
+/// Which records get an explanation (a second walk of the trees, so not free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Explanations {
+    /// None.
+    None,
+    /// Records graded above 0 (the ones an alert or a dashboard will show).
+    #[default]
+    Graded,
+    /// Every scored record, as KDA's `RANDOM_CUT_FOREST_WITH_EXPLANATION` does.
+    All,
+}
+
 /// What a model reports for one record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnomalyResult {
@@ -34,9 +47,9 @@ pub struct AnomalyResult {
     pub warming_up: bool,
     /// Signals of this record that were missing or not finite, and imputed.
     pub imputed: u32,
-    /// Per signal, its share of the score by direction (empty unless explanations are asked
-    /// for).
-    pub attribution: Vec<SignalAttribution>,
+    /// Per signal, its share of the score by direction (the shares sum to the score), when the
+    /// record was explained.
+    pub attribution: Option<Vec<SignalAttribution>>,
 }
 
 /// Scaling, forest and grader of one vehicle.
@@ -70,18 +83,25 @@ impl AnomalyModel {
     }
 
     /// Scores one record's signals (in configured order; `None` when missing), explaining the
-    /// score when `explain` is set, then learns from the record.
+    /// score as `explain` says, then learns from the record.
     ///
     /// # Panics
     /// When `values` does not have one entry per signal (a caller bug, not input data).
-    pub fn process(&mut self, values: &[Option<f64>], explain: bool) -> AnomalyResult {
+    pub fn process(&mut self, values: &[Option<f64>], explain: Explanations) -> AnomalyResult {
         assert_eq!(values.len(), self.config.forest.input_dimensions, "signals");
         self.scaled.resize(values.len(), 0.0);
         let imputed = self.scaler.scale_then_learn(values, &mut self.scaled);
-        let (score, attribution) = if explain {
-            self.forest.process_explained(&self.scaled)
-        } else {
-            (self.forest.process(&self.scaled), Vec::new())
+        let (score, attribution) = match explain {
+            Explanations::None => (self.forest.process(&self.scaled), None),
+            Explanations::All => {
+                let (score, attribution) = self.forest.process_explained(&self.scaled);
+                (score, (!score.warming_up).then_some(attribution))
+            }
+            Explanations::Graded => {
+                let threshold = self.grader.threshold();
+                self.forest
+                    .process_explained_when(&self.scaled, &mut |score| score > threshold)
+            }
         };
         let grade = self.grader.grade_then_learn(score.score, score.warming_up);
         AnomalyResult {
@@ -178,7 +198,7 @@ mod tests {
         let mut model = AnomalyModel::new(config());
         let mut graded = Vec::new();
         for i in 0..1800 {
-            let result = model.process(&record(i), true);
+            let result = model.process(&record(i), Explanations::All);
             if i < 64 {
                 assert!(result.warming_up && result.grade.grade == 0.0);
             }
@@ -187,8 +207,11 @@ mod tests {
         }
         let spike = &graded[1700];
         assert!(spike.grade.grade > 0.5, "{spike:?}");
-        assert!(spike.attribution[0].total() > spike.attribution[1].total());
-        assert_eq!(spike.attribution[0].direction(), "HIGH");
+        let attribution = spike.attribution.as_ref().unwrap();
+        assert!(attribution[0].total() > attribution[1].total());
+        assert_eq!(attribution[0].direction(), "HIGH");
+        let total: f64 = attribution.iter().map(SignalAttribution::total).sum();
+        assert!((total - spike.score).abs() < 1e-9);
         let alerts = graded[300..].iter().filter(|r| r.grade.grade > 0.5).count();
         assert!(alerts <= 5, "ordinary records rarely grade high: {alerts}");
     }
@@ -198,23 +221,36 @@ mod tests {
         let mut uninterrupted = AnomalyModel::new(config());
         let expected: Vec<(u64, u64)> = (0..900)
             .map(|i| {
-                let r = uninterrupted.process(&record(i), false);
+                let r = uninterrupted.process(&record(i), Explanations::Graded);
                 (r.score.to_bits(), r.grade.grade.to_bits())
             })
             .collect();
         let mut first = AnomalyModel::new(config());
         let mut got: Vec<(u64, u64)> = (0..500)
             .map(|i| {
-                let r = first.process(&record(i), false);
+                let r = first.process(&record(i), Explanations::Graded);
                 (r.score.to_bits(), r.grade.grade.to_bits())
             })
             .collect();
         let mut restored = AnomalyModel::restore(&first.snapshot()).unwrap();
         got.extend((500..900).map(|i| {
-            let r = restored.process(&record(i), false);
+            let r = restored.process(&record(i), Explanations::Graded);
             (r.score.to_bits(), r.grade.grade.to_bits())
         }));
         assert_eq!(got, expected);
         assert!(AnomalyModel::restore(&[1, 0, 3]).is_err());
+    }
+
+    #[test]
+    fn graded_explanations_cover_exactly_the_graded_records_and_change_nothing_else() {
+        let mut explained = AnomalyModel::new(config());
+        let mut plain = AnomalyModel::new(config());
+        for i in 0..1800 {
+            let a = explained.process(&record(i), Explanations::Graded);
+            let b = plain.process(&record(i), Explanations::None);
+            assert_eq!(a.score.to_bits(), b.score.to_bits(), "record {i}");
+            assert_eq!(a.attribution.is_some(), a.grade.grade > 0.0, "record {i}");
+            assert!(b.attribution.is_none());
+        }
     }
 }

@@ -32,7 +32,9 @@ mod tree_audit;
 mod tree_score;
 mod trees;
 
-pub use anomaly_model::{AnomalyModel, AnomalyModelConfig, AnomalyResult, MODEL_SNAPSHOT_VERSION};
+pub use anomaly_model::{
+    AnomalyModel, AnomalyModelConfig, AnomalyResult, Explanations, MODEL_SNAPSHOT_VERSION,
+};
 pub use explanation::kda_explanation;
 pub use score_grader::{Grade, GraderConfig, ScoreGrader};
 pub use signal_scaler::SignalScaler;

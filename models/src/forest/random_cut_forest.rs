@@ -83,6 +83,13 @@ impl SignalAttribution {
     }
 }
 
+/// When a call explains its score.
+enum Explain<'a> {
+    Never,
+    Always,
+    When(&'a mut dyn FnMut(f64) -> bool),
+}
+
 /// Version of the snapshot format written by [`RandomCutForest::snapshot`].
 pub const FOREST_SNAPSHOT_VERSION: u16 = 2;
 
@@ -151,29 +158,34 @@ impl RandomCutForest {
     /// # Panics
     /// When `values` does not have `input_dimensions` values (a caller bug, not input data).
     pub fn process(&mut self, values: &[f32]) -> ForestScore {
-        self.process_inner(values, None)
+        self.process_inner(values, Explain::Never).0
     }
 
     /// [`Self::process`], also explaining the score: per input signal, how much of it comes from
     /// the signal being high and being low (summed over the shingle's positions). The entries
     /// sum to the score; all zero while warming up.
     pub fn process_explained(&mut self, values: &[f32]) -> (ForestScore, Vec<SignalAttribution>) {
-        let mut per_dimension = vec![0.0; 2 * self.store.dimensions()];
-        let score = self.process_inner(values, Some(&mut per_dimension));
-        let inputs = self.config.input_dimensions;
-        let dimensions = self.store.dimensions();
-        let explanation = (0..inputs)
-            .map(|signal| {
-                let positions = (signal..dimensions).step_by(inputs);
-                let high = positions.clone().map(|d| per_dimension[d]).sum();
-                let low = positions.map(|d| per_dimension[dimensions + d]).sum();
-                SignalAttribution { high, low }
-            })
-            .collect();
+        let (score, explanation) = self.process_inner(values, Explain::Always);
+        let explanation = explanation
+            .unwrap_or_else(|| vec![SignalAttribution::default(); self.config.input_dimensions]);
         (score, explanation)
     }
 
-    fn process_inner(&mut self, values: &[f32], attribution: Option<&mut [f64]>) -> ForestScore {
+    /// [`Self::process`], explaining the score only when `wanted(score)` says so (a second walk
+    /// of the trees, before the update): the cheap way to explain only what will be looked at.
+    pub fn process_explained_when(
+        &mut self,
+        values: &[f32],
+        wanted: &mut dyn FnMut(f64) -> bool,
+    ) -> (ForestScore, Option<Vec<SignalAttribution>>) {
+        self.process_inner(values, Explain::When(wanted))
+    }
+
+    fn process_inner(
+        &mut self,
+        values: &[f32],
+        explain: Explain<'_>,
+    ) -> (ForestScore, Option<Vec<SignalAttribution>>) {
         assert_eq!(values.len(), self.config.input_dimensions, "input width");
         if self.shingle.len() == self.config.input_dimensions * self.config.shingle_size {
             self.shingle.drain(..self.config.input_dimensions);
@@ -184,41 +196,78 @@ impl RandomCutForest {
             .extend(values.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
         self.inputs_seen += 1;
         if self.shingle.len() < self.config.input_dimensions * self.config.shingle_size {
-            return ForestScore {
+            let score = ForestScore {
                 score: 0.0,
                 warming_up: true,
             };
+            return (score, None);
         }
         let point: Vec<f32> = self.shingle.iter().copied().collect();
         let warming_up = self.trees.mass(0) < self.config.sample_size as u32;
-        let trees = self.trees.count();
-        let score = if warming_up {
-            0.0
-        } else if let Some(attribution) = attribution {
-            for tree in 0..trees {
-                self.trees.add_attribution(
-                    tree,
-                    &point,
-                    &self.store,
-                    &mut self.scratch,
-                    attribution,
-                );
-            }
-            attribution
-                .iter_mut()
-                .for_each(|value| *value /= trees as f64);
-            attribution.iter().sum()
+        let (score, explanation) = if warming_up {
+            (0.0, None)
         } else {
-            (0..trees)
-                .map(|tree| {
-                    self.trees
-                        .score(tree, &point, &self.store, &mut self.scratch)
-                })
-                .sum::<f64>()
-                / trees as f64
+            match explain {
+                Explain::Never => (self.score_point(&point), None),
+                Explain::Always => {
+                    let attribution = self.attribute_point(&point);
+                    (attribution.iter().sum(), Some(attribution))
+                }
+                Explain::When(wanted) => {
+                    let score = self.score_point(&point);
+                    let attribution = wanted(score).then(|| self.attribute_point(&point));
+                    (score, attribution)
+                }
+            }
         };
         self.update(&point);
-        ForestScore { score, warming_up }
+        let explanation = explanation.map(|per_dimension| self.per_signal(&per_dimension));
+        (ForestScore { score, warming_up }, explanation)
+    }
+
+    /// The average tree score of `point`.
+    fn score_point(&mut self, point: &[f32]) -> f64 {
+        let trees = self.trees.count();
+        (0..trees)
+            .map(|tree| {
+                self.trees
+                    .score(tree, point, &self.store, &mut self.scratch)
+            })
+            .sum::<f64>()
+            / trees as f64
+    }
+
+    /// The average tree attribution of `point`: high per dimension, then low per dimension.
+    fn attribute_point(&mut self, point: &[f32]) -> Vec<f64> {
+        let trees = self.trees.count();
+        let mut attribution = vec![0.0; 2 * self.store.dimensions()];
+        for tree in 0..trees {
+            self.trees.add_attribution(
+                tree,
+                point,
+                &self.store,
+                &mut self.scratch,
+                &mut attribution,
+            );
+        }
+        attribution
+            .iter_mut()
+            .for_each(|value| *value /= trees as f64);
+        attribution
+    }
+
+    /// Per-dimension attribution summed per input signal over the shingle's positions.
+    fn per_signal(&self, per_dimension: &[f64]) -> Vec<SignalAttribution> {
+        let inputs = self.config.input_dimensions;
+        let dimensions = self.store.dimensions();
+        (0..inputs)
+            .map(|signal| {
+                let positions = (signal..dimensions).step_by(inputs);
+                let high = positions.clone().map(|d| per_dimension[d]).sum();
+                let low = positions.map(|d| per_dimension[dimensions + d]).sum();
+                SignalAttribution { high, low }
+            })
+            .collect()
     }
 
     /// Offers `point` to every tree's time-decayed reservoir.

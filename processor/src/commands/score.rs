@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use models::forest::{
-    kda_explanation, AnomalyModel, AnomalyModelConfig, ForestConfig, GraderConfig,
+    kda_explanation, AnomalyModel, AnomalyModelConfig, Explanations, ForestConfig, GraderConfig,
 };
 
 use crate::cli::ScoreArgs;
@@ -128,7 +128,12 @@ pub fn score_csv(args: &ScoreArgs) -> Result<ScoreSummary, ScoreError> {
         for (value, &column) in values.iter_mut().zip(&value_columns) {
             *value = row.get(column).and_then(|text| text.parse::<f64>().ok());
         }
-        let result = model.process(&values, !args.no_explanation);
+        let explain = if args.no_explanation {
+            Explanations::None
+        } else {
+            Explanations::All
+        };
+        let result = model.process(&values, explain);
         summary.imputed += u64::from(result.imputed);
         if result.grade.grade > 0.0 {
             summary.graded += 1;
@@ -141,11 +146,13 @@ pub fn score_csv(args: &ScoreArgs) -> Result<ScoreSummary, ScoreError> {
             result.warming_up.to_string(),
         ];
         if !args.no_explanation {
-            fields.push(if result.warming_up {
-                String::new()
-            } else {
-                kda_explanation(&names, &result.attribution).to_string()
-            });
+            fields.push(
+                result
+                    .attribution
+                    .as_ref()
+                    .map(|attribution| kda_explanation(&names, attribution).to_string())
+                    .unwrap_or_default(),
+            );
         }
         writer.write_record(&fields).map_err(|e| ScoreError::Csv {
             path: output_name.clone(),

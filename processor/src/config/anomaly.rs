@@ -1,7 +1,7 @@
 //! `[[anomaly]]`: a random cut forest per vehicle over a set of signals (KDA's
 //! `RANDOM_CUT_FOREST_WITH_EXPLANATION`, one model per vehicle instead of one per stream).
 
-use models::forest::{AnomalyModelConfig, ForestConfig, GraderConfig};
+use models::forest::{AnomalyModelConfig, Explanations, ForestConfig, GraderConfig};
 use models::rules::Severity;
 use serde::{Deserialize, Serialize};
 
@@ -61,9 +61,10 @@ pub struct AnomalyConfig {
     /// Window length for `output = "window"` (default 1m).
     #[serde(default = "default_window")]
     pub window: DurationText,
-    /// Write KDA's `ANOMALY_EXPLANATION` JSON with each row (default true).
-    #[serde(default = "default_true")]
-    pub explain: bool,
+    /// Which rows carry KDA's `ANOMALY_EXPLANATION` JSON: `graded` (default: rows graded above
+    /// 0, every alert among them), `all` (every scored row, at about twice the cost) or `none`.
+    #[serde(default)]
+    pub explain: Explanations,
     /// Write only rows graded at least this (default 0: every scored row).
     #[serde(default)]
     pub write_min_grade: f64,

@@ -256,8 +256,10 @@ impl AnomalyOperator {
         resident.last_event_ms = resident.last_event_ms.max(time_ms);
         resident.dirty = true;
         let result = resident.model.process(values, explain);
-        let explanation = (explain && !result.warming_up)
-            .then(|| kda_explanation(&self.config.signals, &result.attribution).to_string());
+        let explanation = result
+            .attribution
+            .as_ref()
+            .map(|attribution| kda_explanation(&self.config.signals, attribution).to_string());
         AnomalyRow {
             model: Arc::clone(&self.name),
             vehicle_id: vehicle.clone(),

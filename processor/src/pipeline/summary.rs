@@ -118,6 +118,14 @@ impl fmt::Display for RunReport {
                  WHERE rollup = 'signal_1m' AND vehicle_id = (SELECT min(vehicle_id) FROM rollups) \
                  ORDER BY window_start_ms, signal LIMIT 20;\""
             )?;
+            if get(&c.anomalies) > 0 {
+                writeln!(
+                    f,
+                    "  sqlite3 -header -column {db} \"SELECT vehicle_id, model, datetime(time_ms/1000,'unixepoch') AS at, \
+                     round(score,2) AS score, round(grade,2) AS grade, explanation FROM anomalies \
+                     WHERE grade > 0 ORDER BY grade DESC LIMIT 10;\""
+                )?;
+            }
         }
         Ok(())
     }
