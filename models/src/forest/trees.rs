@@ -2,7 +2,7 @@
 //!
 //! **Layout.** All trees share fixed-capacity arrays, so a forest is a handful of allocations
 //! however many trees it has. A tree of sample size `s` owns `s - 1` internal nodes (a cut value
-//! `f32`, and `[left, right, cut dimension]` as `u16`: 10 bytes) and `s` sample slots. A child
+//! `f32`, and left, right and cut dimension as `u16`, packed in 10 bytes) and `s` sample slots. A child
 //! reference with the top bit set is a leaf: the sample slot it holds. A slot records the index of
 //! its point in the forest's shared [`PointStore`] (`u16` when the store fits, else `u32`).
 //! Equal points share one leaf; its mass (copies held) lives in a sparse map, since most leaves
@@ -62,6 +62,27 @@ impl PointRefs {
     }
 }
 
+/// One internal node: its cut and children, packed into 10 bytes so a visit touches one place.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[repr(C, packed(2))]
+struct Node {
+    cut: f32,
+    left: u16,
+    right: u16,
+    /// The cut dimension, with [`CACHED`] set when the node's box is in the cache.
+    dimension: u16,
+}
+
+impl Node {
+    /// An unused node.
+    const FREE: Self = Self {
+        cut: 0.0,
+        left: NONE,
+        right: NONE,
+        dimension: 0,
+    };
+}
+
 /// Per-tree bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct TreeHeader {
@@ -94,10 +115,8 @@ pub(super) struct Trees {
     pub(super) dimensions: usize,
     pub(super) sample_size: usize,
     headers: Vec<TreeHeader>,
-    /// Cut value per node.
-    cuts: Vec<f32>,
-    /// `[left, right, cut dimension | CACHED]` per node; a free node's `left` links the free list.
-    links: Vec<[u16; 3]>,
+    /// Internal nodes, 10 bytes each; a free node's `left` links the free list.
+    links: Vec<Node>,
     /// Point-store index per slot; a free slot's entry links the free list.
     slot_points: PointRefs,
     /// Copies held by leaves that hold more than one, by `tree << 16 | slot`.
@@ -127,8 +146,7 @@ impl Trees {
             dimensions,
             sample_size,
             headers: vec![header; count],
-            cuts: vec![0.0; count * nodes],
-            links: vec![[NONE; 3]; count * nodes],
+            links: vec![Node::FREE; count * nodes],
             slot_points: if store_capacity < usize::from(u16::MAX) {
                 PointRefs::Narrow(vec![0; count * sample_size])
             } else {
@@ -166,29 +184,27 @@ impl Trees {
     /// The links of internal `node`: left child, right child, cut dimension (flag cleared).
     pub(super) fn children(&self, tree: usize, node: u16) -> (u16, u16) {
         let links = self.links[self.node_base(tree) + usize::from(node)];
-        (links[0], links[1])
+        (links.left, links.right)
     }
 
     /// The cut of internal `node`: (dimension, value).
     pub(super) fn cut(&self, tree: usize, node: u16) -> (usize, f32) {
         let index = self.node_base(tree) + usize::from(node);
-        (
-            usize::from(self.links[index][2] & !CACHED),
-            self.cuts[index],
-        )
+        let links = self.links[index];
+        (usize::from(links.dimension & !CACHED), links.cut)
     }
 
     /// Whether internal `node`'s box is cached.
     pub(super) fn is_cached(&self, tree: usize, node: u16) -> bool {
-        self.links[self.node_base(tree) + usize::from(node)][2] & CACHED != 0
+        self.links[self.node_base(tree) + usize::from(node)].dimension & CACHED != 0
     }
 
     pub(super) fn set_cached(&mut self, tree: usize, node: u16, cached: bool) {
         let index = self.node_base(tree) + usize::from(node);
         if cached {
-            self.links[index][2] |= CACHED;
+            self.links[index].dimension = self.links[index].dimension | CACHED;
         } else {
-            self.links[index][2] &= !CACHED;
+            self.links[index].dimension = self.links[index].dimension & !CACHED;
         }
     }
 
@@ -262,7 +278,7 @@ impl Trees {
                 }
             } else {
                 let links = self.links[nodes + usize::from(next)];
-                let entry = if links[2] & CACHED != 0 {
+                let entry = if links.dimension & CACHED != 0 {
                     self.cache.find(tree, next)
                 } else {
                     None
@@ -274,8 +290,8 @@ impl Trees {
                         mass += u32::from(self.cache.mass(entry));
                     }
                 } else {
-                    stack.push(links[1]);
-                    next = links[0];
+                    stack.push(links.right);
+                    next = links.left;
                     continue;
                 }
             }
@@ -320,15 +336,19 @@ impl Trees {
         let header = &mut self.headers[tree];
         let node = if header.free_node != NONE {
             let node = header.free_node;
-            header.free_node = self.links[base + usize::from(node)][0];
+            header.free_node = self.links[base + usize::from(node)].left;
             node
         } else {
             header.used_nodes += 1;
             header.used_nodes - 1
         };
         let dimension = u16::try_from(cut.0).unwrap_or(0);
-        self.links[base + usize::from(node)] = [left, right, dimension];
-        self.cuts[base + usize::from(node)] = cut.1;
+        self.links[base + usize::from(node)] = Node {
+            cut: cut.1,
+            left,
+            right,
+            dimension,
+        };
         node
     }
 
@@ -338,7 +358,10 @@ impl Trees {
         }
         let base = self.node_base(tree);
         let header = &mut self.headers[tree];
-        self.links[base + usize::from(node)] = [header.free_node, NONE, 0];
+        self.links[base + usize::from(node)] = Node {
+            left: header.free_node,
+            ..Node::FREE
+        };
         header.free_node = node;
     }
 
@@ -348,11 +371,10 @@ impl Trees {
             self.headers[tree].root = new;
         } else {
             let index = self.node_base(tree) + usize::from(parent);
-            let links = &mut self.links[index];
-            if links[0] == old {
-                links[0] = new;
+            if self.links[index].left == old {
+                self.links[index].left = new;
             } else {
-                links[1] = new;
+                self.links[index].right = new;
             }
         }
     }
@@ -613,8 +635,7 @@ impl Trees {
     /// Heap bytes held by all trees (not the shared points).
     pub(super) fn heap_bytes(&self) -> usize {
         self.headers.capacity() * std::mem::size_of::<TreeHeader>()
-            + self.cuts.capacity() * 4
-            + self.links.capacity() * 6
+            + self.links.capacity() * std::mem::size_of::<Node>()
             + self.slot_points.heap_bytes()
             + self.duplicates.len() * 16
             + self.cache.heap_bytes()
