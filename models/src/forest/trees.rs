@@ -202,9 +202,9 @@ impl Trees {
     pub(super) fn set_cached(&mut self, tree: usize, node: u16, cached: bool) {
         let index = self.node_base(tree) + usize::from(node);
         if cached {
-            self.links[index].dimension = self.links[index].dimension | CACHED;
+            self.links[index].dimension |= CACHED;
         } else {
-            self.links[index].dimension = self.links[index].dimension & !CACHED;
+            self.links[index].dimension &= !CACHED;
         }
     }
 
