@@ -235,23 +235,8 @@ impl Trees {
         }
     }
 
-    /// Sets `bounds` (minimums then maximums) to the box of `node` and returns its mass: a leaf's
-    /// point, a cached entry, or the union over the subtree (stopping at cached nodes).
-    pub(super) fn node_box(
-        &self,
-        tree: usize,
-        node: u16,
-        store: &PointStore,
-        stack: &mut Vec<u16>,
-        bounds: &mut [f32],
-    ) -> u32 {
-        let d = self.dimensions;
-        bounds[..d].fill(f32::INFINITY);
-        bounds[d..].fill(f32::NEG_INFINITY);
-        self.union_box::<true>(tree, node, store, stack, bounds)
-    }
-
-    /// Grows `bounds` by the box of `node` (see [`Self::node_box`]); returns `node`'s mass when
+    /// Grows `bounds` by the box of `node`: a leaf's point, a cached entry, or the union over the
+    /// subtree (stopping at cached nodes); returns `node`'s mass when
     /// `MASS` is set (finding a leaf's copies costs a lookup), else 0.
     pub(super) fn union_box<const MASS: bool>(
         &self,
@@ -575,7 +560,7 @@ impl Trees {
                 self.replace_child(tree, parent, node, heir | LEAF);
             }
             for &ancestor in &path {
-                self.shrink_cached(tree, ancestor, false, store, scratch);
+                self.shrink_cached(tree, ancestor, None, store, scratch);
             }
         } else {
             if let Some(&parent) = path.last() {
@@ -588,8 +573,10 @@ impl Trees {
             } else {
                 self.headers[tree].root = NONE;
             }
+            // Boxes above change only while the point was on their boundary.
+            let mut refit = true;
             for &ancestor in path.iter().rev() {
-                self.shrink_cached(tree, ancestor, true, store, scratch);
+                refit = self.shrink_cached(tree, ancestor, refit.then_some(point), store, scratch);
             }
         }
         scratch.path = path;
@@ -597,39 +584,57 @@ impl Trees {
         index
     }
 
-    /// After a removal below cached `node`: one less mass, the box refitted from the children
-    /// when `refit` is set (a point left, not just a copy), and the entry dropped once light.
+    /// After a removal below `node` (if cached): one less mass; when `removed` is given (a
+    /// point left, not just a copy) and lay on the cached box's boundary, the box is refitted
+    /// from the children. Returns whether boxes above may still change: not once a cached box
+    /// held the point strictly inside, since every box above holds that box. A node that became
+    /// light leaves the cache.
     fn shrink_cached(
         &mut self,
         tree: usize,
         node: u16,
-        refit: bool,
+        removed: Option<&[f32]>,
         store: &PointStore,
         scratch: &mut Scratch,
-    ) {
-        if !self.is_cached(tree, node) {
-            return;
-        }
-        let Some(entry) = self.cache.find(tree, node) else {
-            return;
+    ) -> bool {
+        let entry = if self.is_cached(tree, node) {
+            self.cache.find(tree, node)
+        } else {
+            None
+        };
+        let Some(entry) = entry else {
+            return removed.is_some();
         };
         let mass = self.cache.mass(entry) - 1;
         if mass < self.cache.threshold() / 2 {
             self.cache.remove(tree, node);
             self.set_cached(tree, node, false);
-            return;
+            return removed.is_some();
         }
-        if refit {
-            let mut bounds = std::mem::take(&mut scratch.other);
-            bounds.resize(2 * self.dimensions, 0.0);
-            let (left, right) = self.children(tree, node);
-            self.node_box(tree, left, store, &mut scratch.stack, &mut bounds);
-            self.union_box::<false>(tree, right, store, &mut scratch.stack, &mut bounds);
-            self.cache.set(entry, mass, &bounds);
-            scratch.other = bounds;
-        } else {
+        let Some(point) = removed else {
             self.cache.set_mass(entry, mass);
+            return false;
+        };
+        let (minimums, maximums) = self.cache.bounds(entry);
+        let on_boundary = point
+            .iter()
+            .zip(minimums.iter().zip(maximums))
+            .any(|(value, (low, high))| value == low || value == high);
+        if !on_boundary {
+            self.cache.set_mass(entry, mass);
+            return false;
         }
+        let d = self.dimensions;
+        let mut bounds = std::mem::take(&mut scratch.other);
+        bounds.resize(2 * d, 0.0);
+        bounds[..d].fill(f32::INFINITY);
+        bounds[d..].fill(f32::NEG_INFINITY);
+        let (left, right) = self.children(tree, node);
+        self.union_box::<false>(tree, left, store, &mut scratch.stack, &mut bounds);
+        self.union_box::<false>(tree, right, store, &mut scratch.stack, &mut bounds);
+        self.cache.set(entry, mass, &bounds);
+        scratch.other = bounds;
+        true
     }
 
     /// Heap bytes held by all trees (not the shared points).
