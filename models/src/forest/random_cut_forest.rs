@@ -123,6 +123,9 @@ pub struct RandomCutForest {
     rng: ChaCha8Rng,
     #[serde(skip)]
     scratch: Scratch,
+    /// The current shingled point (reused, so processing allocates nothing once warm).
+    #[serde(skip)]
+    point: Vec<f32>,
 }
 
 impl RandomCutForest {
@@ -143,6 +146,7 @@ impl RandomCutForest {
             inputs_seen: 0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             scratch: Scratch::default(),
+            point: Vec::with_capacity(dimensions),
             config,
         }
     }
@@ -202,7 +206,9 @@ impl RandomCutForest {
             };
             return (score, None);
         }
-        let point: Vec<f32> = self.shingle.iter().copied().collect();
+        let mut point = std::mem::take(&mut self.point);
+        point.clear();
+        point.extend(self.shingle.iter().copied());
         let warming_up = self.trees.mass(0) < self.config.sample_size as u32;
         let (score, explanation) = if warming_up {
             (0.0, None)
@@ -221,6 +227,7 @@ impl RandomCutForest {
             }
         };
         self.update(&point);
+        self.point = point;
         let explanation = explanation.map(|per_dimension| self.per_signal(&per_dimension));
         (ForestScore { score, warming_up }, explanation)
     }

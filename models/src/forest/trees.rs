@@ -221,6 +221,9 @@ impl Trees {
 
     /// Copies held by the leaf in `slot`.
     pub(super) fn leaf_mass(&self, tree: usize, slot: u16) -> u32 {
+        if self.duplicates.is_empty() {
+            return 1;
+        }
         let key = (tree as u32) << 16 | u32::from(slot);
         u32::from(self.duplicates.get(&key).copied().unwrap_or(1))
     }
