@@ -7,10 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{dump_table, fleetstream, simulate, Workspace};
+use common::{dump_table, fleetstream, run_and_terminate, simulate, Workspace};
 
 /// Asserts two table dumps are equal, naming the first difference instead of printing both.
 fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
@@ -41,51 +39,6 @@ shingle_size = 2
 fn run(config: &Path) -> String {
     let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn checkpoints(state: &Path) -> i64 {
-    let Ok(connection) = rusqlite::Connection::open(state) else {
-        return 0;
-    };
-    connection
-        .query_row("SELECT COUNT(*) FROM checkpoints", [], |row| row.get(0))
-        .unwrap_or(0)
-}
-
-/// Starts a run and sends SIGTERM once the first checkpoint is committed.
-fn run_and_terminate(workspace: &Workspace, config: &Path) {
-    let child = Command::new(common::BIN)
-        .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
-        .env("FLEETSTREAM_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while checkpoints(&workspace.path("state.db")) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("shutdown requested"),
-        "the run must stop mid-file:\n{stdout}"
-    );
 }
 
 #[test]

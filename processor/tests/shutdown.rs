@@ -5,10 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{dump_table, fleetstream, read_rollups, simulate, Workspace};
+use common::{dump_table, fleetstream, read_rollups, run_and_terminate, simulate, Workspace};
 
 /// Input with a few broken lines so dead letters are part of the comparison.
 fn make_input(path: &Path) {
@@ -23,53 +21,6 @@ fn make_input(path: &Path) {
         }
     }
     std::fs::write(path, out).unwrap();
-}
-
-fn checkpoints(state: &Path) -> i64 {
-    let Ok(connection) = rusqlite::Connection::open(state) else {
-        return 0;
-    };
-    connection
-        .query_row("SELECT COUNT(*) FROM checkpoints", [], |row| row.get(0))
-        .unwrap_or(0)
-}
-
-/// Starts a run, sends SIGTERM once the first checkpoint is committed, waits for a clean exit.
-fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
-    let child = Command::new(common::BIN)
-        .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
-        .env("FLEETSTREAM_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while checkpoints(&workspace.path("state.db")) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "exit {:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("shutdown requested"),
-        "the run must stop mid-file:\n{stdout}"
-    );
-    stdout
 }
 
 /// An uninterrupted run over a fresh input; returns its workspace and the input path.

@@ -76,7 +76,26 @@ impl Trees {
         } else {
             score_unseen(leaf_depth)
         };
+        self.tail_boxes_upward(tree, leaf, store, scratch, |i, minimums, maximums| {
+            let probability = separation_probability(minimums, maximums, point);
+            score = (1.0 - probability) * score + probability * score_unseen(depth + i);
+        });
+        score
+    }
+
+    /// Walks `scratch.path` (filled by [`Self::path_from`] down to `leaf`) upwards, calling
+    /// `visit(index in path, minimums, maximums)` with each node's box, built from the leaf up
+    /// by growing it with each sibling's subtree.
+    fn tail_boxes_upward(
+        &self,
+        tree: usize,
+        leaf: u16,
+        store: &PointStore,
+        scratch: &mut Scratch,
+        mut visit: impl FnMut(usize, &[f32], &[f32]),
+    ) {
         let d = self.dimensions;
+        let leaf_point = store.get(self.slot_point(tree, leaf));
         scratch.bounds.clear();
         scratch.bounds.extend_from_slice(leaf_point);
         scratch.bounds.extend_from_slice(leaf_point);
@@ -93,11 +112,9 @@ impl Trees {
                 &mut scratch.bounds,
             );
             let (minimums, maximums) = scratch.bounds.split_at(d);
-            let probability = separation_probability(minimums, maximums, point);
-            score = (1.0 - probability) * score + probability * score_unseen(depth + i);
+            visit(i, minimums, maximums);
             below = at;
         }
-        score
     }
 
     /// Splits [`Self::score`] over dimensions and directions: adds to `attribution` (length
@@ -147,29 +164,13 @@ impl Trees {
             let unseen = score_unseen(leaf_depth);
             local.iter_mut().for_each(|value| *value *= unseen);
         }
-        scratch.bounds.clear();
-        scratch.bounds.extend_from_slice(leaf_point);
-        scratch.bounds.extend_from_slice(leaf_point);
-        let mut below = leaf | LEAF;
-        for i in (0..scratch.path.len()).rev() {
-            let at = scratch.path[i];
-            let (left, right) = self.children(tree, at);
-            let sibling = if left == below { right } else { left };
-            self.union_box::<false>(
-                tree,
-                sibling,
-                store,
-                &mut scratch.stack,
-                &mut scratch.bounds,
-            );
-            let (minimums, maximums) = scratch.bounds.split_at(d);
+        self.tail_boxes_upward(tree, leaf, store, scratch, |i, minimums, maximums| {
             let probability = separation_shares(minimums, maximums, point, &mut shares);
             let unseen = score_unseen(depth + i);
             for (value, share) in local.iter_mut().zip(&shares) {
                 *value = (1.0 - probability) * *value + share * unseen;
             }
-            below = at;
-        }
+        });
         for (total, value) in attribution.iter_mut().zip(&local) {
             *total += reach * value * normalizer;
         }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_fleetstream");
 
@@ -300,4 +301,52 @@ pub fn assert_rollups_match(
         );
         assert!(got.is_final, "{key:?} is final");
     }
+}
+
+/// Checkpoints committed in the state store at `state` (0 before it exists).
+pub fn checkpoints(state: &Path) -> i64 {
+    let Ok(connection) = rusqlite::Connection::open(state) else {
+        return 0;
+    };
+    connection
+        .query_row("SELECT COUNT(*) FROM checkpoints", [], |row| row.get(0))
+        .unwrap_or(0)
+}
+
+/// Starts a run, sends SIGTERM once the first checkpoint is committed, waits for a clean exit.
+pub fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
+    let child = Command::new(BIN)
+        .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
+        .env("FLEETSTREAM_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while checkpoints(&workspace.path("state.db")) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("shutdown requested"),
+        "the run must stop mid-file:\n{stdout}"
+    );
+    stdout
 }
