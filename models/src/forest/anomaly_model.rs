@@ -128,17 +128,12 @@ impl AnomalyModel {
     /// The whole model as compact binary (a format version, then postcard); restoring it and
     /// continuing gives bit-identical results to a model that never stopped.
     pub fn snapshot(&self) -> Vec<u8> {
-        // Serializing plain owned data into a Vec cannot fail.
-        postcard::to_stdvec(&(MODEL_SNAPSHOT_VERSION, self)).unwrap_or_default()
+        super::versioned::encode(MODEL_SNAPSHOT_VERSION, self)
     }
 
     /// A model from [`Self::snapshot`] bytes, checked against its invariants.
     pub fn restore(bytes: &[u8]) -> Result<Self, ForestSnapshotError> {
-        let (found, rest): (u16, &[u8]) = postcard::take_from_bytes(bytes)?;
-        if found != MODEL_SNAPSHOT_VERSION {
-            return Err(ForestSnapshotError::UnsupportedVersion { found });
-        }
-        let mut model: Self = postcard::from_bytes(rest)?;
+        let mut model: Self = super::versioned::decode(bytes, MODEL_SNAPSHOT_VERSION)?;
         let problems = model.config.forest.problems();
         if !problems.is_empty() {
             return Err(ForestSnapshotError::Inconsistent(problems.join("; ")));

@@ -31,6 +31,7 @@ mod signal_scaler;
 mod tree_audit;
 mod tree_score;
 mod trees;
+mod versioned;
 
 pub use anomaly_model::{
     AnomalyModel, AnomalyModelConfig, AnomalyResult, Explanations, MODEL_SNAPSHOT_VERSION,

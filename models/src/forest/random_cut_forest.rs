@@ -100,10 +100,12 @@ pub enum ForestSnapshotError {
     #[error("forest snapshot is unreadable: {0}")]
     Unreadable(#[from] postcard::Error),
     /// The snapshot was written by another format version.
-    #[error("forest snapshot has format version {found}; this build reads version {FOREST_SNAPSHOT_VERSION}")]
+    #[error("snapshot has format version {found}; this build reads version {expected}")]
     UnsupportedVersion {
         /// The version found in the snapshot.
         found: u16,
+        /// The version this build writes and reads.
+        expected: u16,
     },
     /// The snapshot decodes but breaks the forest's invariants (corrupt or edited).
     #[error("forest snapshot is inconsistent: {0}")]
@@ -308,17 +310,12 @@ impl RandomCutForest {
     /// binary: a format version, then postcard. Restoring it and continuing gives bit-identical
     /// scores to a forest that never stopped.
     pub fn snapshot(&self) -> Vec<u8> {
-        // Serializing plain owned data into a Vec cannot fail.
-        postcard::to_stdvec(&(FOREST_SNAPSHOT_VERSION, self)).unwrap_or_default()
+        super::versioned::encode(FOREST_SNAPSHOT_VERSION, self)
     }
 
     /// A forest from [`Self::snapshot`] bytes, checked against its invariants.
     pub fn restore(bytes: &[u8]) -> Result<Self, ForestSnapshotError> {
-        let (found, rest): (u16, &[u8]) = postcard::take_from_bytes(bytes)?;
-        if found != FOREST_SNAPSHOT_VERSION {
-            return Err(ForestSnapshotError::UnsupportedVersion { found });
-        }
-        let forest: Self = postcard::from_bytes(rest)?;
+        let forest: Self = super::versioned::decode(bytes, FOREST_SNAPSHOT_VERSION)?;
         let problems = forest.config.problems();
         if !problems.is_empty() {
             return Err(ForestSnapshotError::Inconsistent(problems.join("; ")));
@@ -485,7 +482,10 @@ mod tests {
         bytes[0] = 9;
         assert!(matches!(
             RandomCutForest::restore(&bytes),
-            Err(ForestSnapshotError::UnsupportedVersion { found: 9 })
+            Err(ForestSnapshotError::UnsupportedVersion {
+                found: 9,
+                expected: FOREST_SNAPSHOT_VERSION
+            })
         ));
         let bytes = forest.snapshot();
         let error = RandomCutForest::restore(&bytes[..bytes.len() / 2]).unwrap_err();
