@@ -261,6 +261,31 @@ fn separation_probability(minimums: &[f32], maximums: &[f32], point: &[f32]) -> 
     }
 }
 
+/// The sum over dimensions of the box's ranges once grown by `point` (eight lanes at a time).
+#[inline]
+pub(super) fn grown_range(minimums: &[f32], maximums: &[f32], point: &[f32]) -> f64 {
+    const LANES: usize = 8;
+    let lanes = point.len() / LANES * LANES;
+    let mut grown_lanes = f32x8::ZERO;
+    for ((low, high), value) in minimums[..lanes]
+        .chunks_exact(LANES)
+        .zip(maximums[..lanes].chunks_exact(LANES))
+        .zip(point[..lanes].chunks_exact(LANES))
+    {
+        let (low, high, value) = (lanes8(low), lanes8(high), lanes8(value));
+        grown_lanes += high.fast_max(value) - low.fast_min(value);
+    }
+    let mut grown = f64::from(grown_lanes.reduce_add());
+    for ((&l, &h), &v) in minimums[lanes..]
+        .iter()
+        .zip(&maximums[lanes..])
+        .zip(&point[lanes..])
+    {
+        grown += f64::from(larger(h, v) - smaller(l, v));
+    }
+    grown
+}
+
 /// Eight values as SIMD lanes (`chunk` has exactly eight).
 #[inline]
 pub(super) fn lanes8(chunk: &[f32]) -> f32x8 {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::box_cache::BoxCache;
 use super::point_store::PointStore;
-use super::tree_score::{lanes8, larger, smaller};
+use super::tree_score::{grown_range, lanes8, larger, smaller};
 
 /// No node (an empty tree's root, the end of a free list).
 pub(super) const NONE: u16 = u16::MAX;
@@ -412,75 +412,69 @@ impl Trees {
             } else {
                 None
             };
-            let node_mass = match (cached, tail) {
-                (_, Some(i)) if node & LEAF == 0 => {
-                    bounds.copy_from_slice(&scratch.tail_boxes[i * 2 * d..(i + 1) * 2 * d]);
-                    scratch.tail_masses[i]
-                }
-                (Some(entry), _) => {
-                    let (minimums, maximums) = self.cache.bounds(entry);
-                    bounds[..d].copy_from_slice(minimums);
-                    bounds[d..].copy_from_slice(maximums);
-                    u32::from(self.cache.mass(entry))
-                }
-                _ if node & LEAF != 0 => {
-                    let slot = node & !LEAF;
-                    bounds[..d].copy_from_slice(point_of(store, self, tree, slot));
-                    bounds[d..].copy_from_slice(point_of(store, self, tree, slot));
-                    self.leaf_mass(tree, slot)
-                }
-                _ => {
-                    self.tail_boxes(tree, node, point, store, scratch);
-                    tail = Some(0);
-                    bounds.copy_from_slice(&scratch.tail_boxes[..2 * d]);
-                    scratch.tail_masses[0]
-                }
-            };
-            let (minimums, maximums) = bounds.split_at(d);
-            let mut total = 0.0f64;
-            for i in 0..d {
-                total += f64::from(maximums[i].max(point[i]) - minimums[i].min(point[i]));
+            if node & LEAF == 0 && cached.is_none() && tail.is_none() {
+                self.tail_boxes(tree, node, point, store, scratch);
+                tail = Some(0);
             }
-            if total <= 0.0 {
-                // Only a leaf has an empty box: the point is a copy of it.
-                let leaf = node & !LEAF;
-                let kept = self.slot_point(tree, leaf);
-                self.set_leaf_mass(tree, leaf, self.leaf_mass(tree, leaf) + 1);
-                break (self.alloc_slot(tree, kept), kept);
-            }
-            let (dimension, value) = draw_cut(minimums, maximums, point, total, rng);
-            let left_of_box = point[dimension] <= value && value < minimums[dimension];
-            let right_of_box = maximums[dimension] <= value && value < point[dimension];
-            let split = if left_of_box || right_of_box {
-                Some((dimension, value, left_of_box))
-            } else if node & LEAF != 0 {
-                // Rounding put the cut on the leaf's own value: cut at the lower of the two
-                // values of a dimension where they differ, which always separates them.
-                let i = (0..d)
-                    .find(|&i| point[i] != minimums[i])
-                    .unwrap_or(dimension);
-                Some((i, point[i].min(minimums[i]), point[i] < minimums[i]))
-            } else {
-                None
+            // Where this node's box is read from: no copy unless the point settles here.
+            let source = match (cached, tail) {
+                (_, Some(i)) if node & LEAF == 0 => BoxSource::Tail(i),
+                (Some(entry), _) => BoxSource::Cached(entry),
+                _ => BoxSource::Leaf(node & !LEAF),
             };
-            if let Some((dimension, value, goes_left)) = split {
-                let slot = self.alloc_slot(tree, index);
-                let leaf = slot | LEAF;
-                let (left, right) = if goes_left {
-                    (leaf, node)
-                } else {
-                    (node, leaf)
+            let (node_mass, cut) = {
+                let (minimums, maximums, mass) = match source {
+                    BoxSource::Tail(i) => {
+                        let bounds = &scratch.tail_boxes[i * 2 * d..(i + 1) * 2 * d];
+                        let (minimums, maximums) = bounds.split_at(d);
+                        (minimums, maximums, scratch.tail_masses[i])
+                    }
+                    BoxSource::Cached(entry) => {
+                        let (minimums, maximums) = self.cache.bounds(entry);
+                        (minimums, maximums, u32::from(self.cache.mass(entry)))
+                    }
+                    BoxSource::Leaf(slot) => {
+                        let leaf_point = point_of(store, self, tree, slot);
+                        (leaf_point, leaf_point, self.leaf_mass(tree, slot))
+                    }
                 };
-                let internal = self.alloc_node(tree, (dimension, value), left, right);
-                self.replace_child(tree, parent, node, internal);
-                grow(&mut bounds, point);
-                self.consider_caching(tree, internal, node_mass + 1, &bounds);
-                break (slot, index);
+                let is_leaf = matches!(source, BoxSource::Leaf(_));
+                (mass, choose_cut(minimums, maximums, point, is_leaf, rng))
+            };
+            match cut {
+                Cut::Duplicate => {
+                    // Only a leaf has an empty box: the point is a copy of it.
+                    let leaf = node & !LEAF;
+                    let kept = self.slot_point(tree, leaf);
+                    self.set_leaf_mass(tree, leaf, self.leaf_mass(tree, leaf) + 1);
+                    break (self.alloc_slot(tree, kept), kept);
+                }
+                Cut::Split {
+                    dimension,
+                    value,
+                    goes_left,
+                } => {
+                    self.copy_box(source, tree, store, scratch, &mut bounds);
+                    let slot = self.alloc_slot(tree, index);
+                    let leaf = slot | LEAF;
+                    let (left, right) = if goes_left {
+                        (leaf, node)
+                    } else {
+                        (node, leaf)
+                    };
+                    let internal = self.alloc_node(tree, (dimension, value), left, right);
+                    self.replace_child(tree, parent, node, internal);
+                    grow(&mut bounds, point);
+                    self.consider_caching(tree, internal, node_mass + 1, &bounds);
+                    break (slot, index);
+                }
+                Cut::Inside => {}
             }
             // The cut falls inside the box: the point belongs to the side it cuts to.
             if let Some(entry) = cached {
                 self.cache.grow(entry, point);
             } else {
+                self.copy_box(source, tree, store, scratch, &mut bounds);
                 grow(&mut bounds, point);
                 self.consider_caching(tree, node, node_mass + 1, &bounds);
             }
@@ -490,6 +484,33 @@ impl Trees {
         };
         scratch.bounds = bounds;
         result
+    }
+
+    /// Copies the box `source` names into `bounds` (minimums then maximums).
+    fn copy_box(
+        &self,
+        source: BoxSource,
+        tree: usize,
+        store: &PointStore,
+        scratch: &Scratch,
+        bounds: &mut [f32],
+    ) {
+        let d = self.dimensions;
+        match source {
+            BoxSource::Tail(i) => {
+                bounds.copy_from_slice(&scratch.tail_boxes[i * 2 * d..(i + 1) * 2 * d]);
+            }
+            BoxSource::Cached(entry) => {
+                let (minimums, maximums) = self.cache.bounds(entry);
+                bounds[..d].copy_from_slice(minimums);
+                bounds[d..].copy_from_slice(maximums);
+            }
+            BoxSource::Leaf(slot) => {
+                let leaf_point = point_of(store, self, tree, slot);
+                bounds[..d].copy_from_slice(leaf_point);
+                bounds[d..].copy_from_slice(leaf_point);
+            }
+        }
     }
 
     /// Fills `scratch.path` with the internal nodes from `node` down to the leaf `point` reaches,
@@ -647,6 +668,70 @@ impl Trees {
             + self.slot_points.heap_bytes()
             + self.duplicates.len() * 16
             + self.cache.heap_bytes()
+    }
+}
+
+/// Where an insertion reads a node's box from.
+#[derive(Debug, Clone, Copy)]
+enum BoxSource {
+    /// The tail boxes computed for this insertion, at this index of the path.
+    Tail(usize),
+    /// The node's cache entry.
+    Cached(usize),
+    /// A leaf: the point in this slot.
+    Leaf(u16),
+}
+
+/// What an insertion does at a node.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// The point equals the leaf here.
+    Duplicate,
+    /// A new internal node cuts the point off here.
+    Split {
+        dimension: usize,
+        value: f32,
+        goes_left: bool,
+    },
+    /// The cut fell inside the box: go on down.
+    Inside,
+}
+
+/// Draws this node's random cut for `point` (box `minimums`..`maximums`; a leaf's box is its
+/// point) and says what the insertion does with it.
+fn choose_cut(
+    minimums: &[f32],
+    maximums: &[f32],
+    point: &[f32],
+    is_leaf: bool,
+    rng: &mut impl Rng,
+) -> Cut {
+    let total = grown_range(minimums, maximums, point);
+    if total <= 0.0 {
+        return Cut::Duplicate;
+    }
+    let (dimension, value) = draw_cut(minimums, maximums, point, total, rng);
+    let left_of_box = point[dimension] <= value && value < minimums[dimension];
+    let right_of_box = maximums[dimension] <= value && value < point[dimension];
+    if left_of_box || right_of_box {
+        Cut::Split {
+            dimension,
+            value,
+            goes_left: left_of_box,
+        }
+    } else if is_leaf {
+        // Rounding put the cut on the leaf's own value: cut at the lower of the two values of a
+        // dimension where they differ, which always separates them.
+        let i = (0..point.len())
+            .find(|&i| point[i] != minimums[i])
+            .unwrap_or(dimension);
+        Cut::Split {
+            dimension: i,
+            value: point[i].min(minimums[i]),
+            goes_left: point[i] < minimums[i],
+        }
+    } else {
+        Cut::Inside
     }
 }
 
