@@ -283,13 +283,14 @@ impl RandomCutForest {
     fn update(&mut self, point: &[f32]) {
         let index = self.store.add(point);
         let sample_size = self.config.sample_size;
+        let drift = self.weights.drift(self.inputs_seen);
         for tree in 0..self.trees.count() {
             let uniform: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
-            let key = self.weights.key(uniform, self.inputs_seen);
-            if self.trees.mass(tree) as usize >= sample_size {
-                if !self.weights.accepts(tree, key) {
-                    continue;
-                }
+            let full = self.trees.mass(tree) as usize >= sample_size;
+            let Some(key) = self.weights.key_for(tree, full, -uniform.ln(), drift) else {
+                continue;
+            };
+            if full {
                 let leaving = self.weights.heaviest(tree);
                 let evicted = self
                     .trees

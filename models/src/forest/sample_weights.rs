@@ -26,6 +26,19 @@ pub(super) struct SampleWeights {
     heaviest: Vec<u16>,
     /// The decay term (`time_decay × t`) that stored keys are measured from.
     offset: f64,
+    /// Per tree, `exp` of the lower edge of its heaviest key's quantum: a draw is refused without
+    /// a second logarithm when it is clearly above (derived data, rebuilt after a restore).
+    #[serde(skip)]
+    limits: Vec<f32>,
+}
+
+/// One input's decay term, shared by every tree's draw for it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Drift {
+    /// `time_decay × t` measured from the offset.
+    drift: f64,
+    /// `exp(drift)`.
+    growth: f64,
 }
 
 impl SampleWeights {
@@ -37,12 +50,13 @@ impl SampleWeights {
             keys: vec![0; trees * sample_size],
             heaviest: vec![0; trees],
             offset: 0.0,
+            limits: Vec::new(),
         }
     }
 
-    /// The key of the input with sequence number `sequence`, from a uniform draw in (0, 1).
-    /// Shifts the stored keys first when the decay term has drifted far from the offset.
-    pub(super) fn key(&mut self, uniform: f64, sequence: u64) -> u16 {
+    /// The decay term of the input with sequence number `sequence`. Shifts the stored keys first
+    /// when it has drifted far from the offset.
+    pub(super) fn drift(&mut self, sequence: u64) -> Drift {
         let decay = self.time_decay * sequence as f64;
         if decay - self.offset > REBASE_AFTER {
             let quanta = ((decay - self.offset) * SCALE).floor();
@@ -51,9 +65,51 @@ impl SampleWeights {
             for key in &mut self.keys {
                 *key = key.saturating_add(shift);
             }
+            self.limits.clear();
         }
-        let key = (-uniform.ln()).ln() - (decay - self.offset);
-        ((key - LOWEST) * SCALE).clamp(0.0, f64::from(u16::MAX)) as u16
+        if self.limits.len() != self.heaviest.len() {
+            self.limits = (0..self.heaviest.len())
+                .map(|tree| self.limit_of(tree))
+                .collect();
+        }
+        let drift = decay - self.offset;
+        Drift {
+            drift,
+            growth: drift.exp(),
+        }
+    }
+
+    /// `exp` of the lower edge of the quantum of `tree`'s heaviest key.
+    fn limit_of(&self, tree: usize) -> f32 {
+        let heaviest = self.keys[tree * self.sample_size + usize::from(self.heaviest[tree])];
+        (f64::from(heaviest) / SCALE + LOWEST).exp() as f32
+    }
+
+    /// The key of the draw `exponential = -ln u` (`u` uniform in (0, 1)) for `tree`, or `None`
+    /// when the tree is `full` and refuses it (its key is not below the heaviest). Most refusals
+    /// are decided from `exponential` alone, sparing a logarithm; the exact rule decides the rest.
+    pub(super) fn key_for(
+        &self,
+        tree: usize,
+        full: bool,
+        exponential: f64,
+        drift: Drift,
+    ) -> Option<u16> {
+        // Accepted ⟺ ln(e) - drift < edge ⟺ e < exp(edge) × exp(drift); the margin covers the
+        // rounding of the cached limit, so this never refuses what the exact rule accepts.
+        if full && exponential >= f64::from(self.limits[tree]) * drift.growth * (1.0 + 1e-3) {
+            return None;
+        }
+        let key = exponential.ln() - drift.drift;
+        let key = ((key - LOWEST) * SCALE).clamp(0.0, f64::from(u16::MAX)) as u16;
+        (!full || self.accepts(tree, key)).then_some(key)
+    }
+
+    /// The key of the input with sequence number `sequence`, from a uniform draw in (0, 1).
+    #[cfg(test)]
+    fn key(&mut self, uniform: f64, sequence: u64) -> u16 {
+        let drift = self.drift(sequence);
+        self.key_for(0, false, -uniform.ln(), drift).unwrap_or(0)
     }
 
     /// Whether a full tree takes a point with `key` (it is lighter than the heaviest).
@@ -80,6 +136,9 @@ impl SampleWeights {
         } else if mass == 1 || key > self.keys[base + usize::from(self.heaviest[tree])] {
             self.heaviest[tree] = slot;
         }
+        if tree < self.limits.len() {
+            self.limits[tree] = self.limit_of(tree);
+        }
     }
 
     /// Whether the shape matches `trees` samples of `sample_size` and every heaviest slot is
@@ -97,7 +156,7 @@ impl SampleWeights {
 
     /// Heap bytes held.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * 2 + self.heaviest.capacity() * 2
+        self.keys.capacity() * 2 + self.heaviest.capacity() * 2 + self.limits.capacity() * 4
     }
 }
 
