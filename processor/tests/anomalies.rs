@@ -212,10 +212,13 @@ fn window_mode_scores_each_vehicle_s_closed_windows() {
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");
     simulate(&input, 5, 1200, 0.02, 8);
-    run(&workspace.config(
-        &input,
-        &anomaly_section("output = \"window\"\nwindow = \"10s\"\nexplain = \"none\""),
-    ));
+    let ndjson = workspace.path("out.ndjson");
+    let extra = format!(
+        "{}\n[sinks.ndjson]\nenabled = true\npath = \"{}\"\n",
+        anomaly_section("output = \"window\"\nwindow = \"10s\"\nexplain = \"none\""),
+        ndjson.display()
+    );
+    run(&workspace.config(&input, &extra));
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let rows: Vec<(String, i64, i64, Option<String>)> = connection
         .prepare("SELECT vehicle_id, time_ms, window_end_ms, explanation FROM anomalies")
@@ -229,6 +232,16 @@ fn window_mode_scores_each_vehicle_s_closed_windows() {
     assert!(rows.iter().all(|(_, start, end, explanation)| {
         end - start == 10_000 && start % 10_000 == 0 && explanation.is_none()
     }));
+    let lines = std::fs::read_to_string(&ndjson).unwrap();
+    let anomaly_lines = lines
+        .lines()
+        .filter(|line| line.starts_with("{\"type\":\"anomaly\""))
+        .count();
+    assert_eq!(
+        anomaly_lines,
+        rows.len(),
+        "the NDJSON sink writes the same rows"
+    );
     for vehicle in 0..5 {
         let windows = rows
             .iter()
