@@ -29,6 +29,8 @@ mod sample_weights;
 mod score_grader;
 mod signal_scaler;
 mod tree_audit;
+mod tree_delete;
+mod tree_insert;
 mod tree_score;
 mod trees;
 mod versioned;
