@@ -4,7 +4,7 @@
 //!
 //! Map of the crate:
 //! - [`detector`]: AWS IoT Events detector and alarm models: import, expression language, engine.
-//! - [`forest`]: the random cut forest's point store and trees.
+//! - [`forest`]: the random cut forest and the per-vehicle anomaly model (scaling, grade, KDA explanations).
 //! - [`rules`]: the condition language, rule config, and threshold rules compiled to detectors.
 
 pub mod detector;
