@@ -158,12 +158,17 @@ fn insert_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> 
 }
 
 /// Applies `FLEETSTREAM_A__B=value` overrides; values parse as TOML literals when they can
-/// (`10`, `true`, `"x"`, `[1, 2]`) and are taken as strings otherwise.
+/// (`10`, `true`, `"x"`, `[1, 2]`) and are taken as strings otherwise. Every config key lives in
+/// a section, so only names with a `__` are overrides: `FLEETSTREAM_CONFIG`, `FLEETSTREAM_LOG`
+/// and other single-word variables belong to the command line or to tools.
 fn apply_env_overrides(table: &mut toml::Table, env: &[(String, String)]) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
     let mut overrides: Vec<&(String, String)> = env
         .iter()
-        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name != "FLEETSTREAM_LOG")
+        .filter(|(name, _)| {
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|keys| keys.contains("__"))
+        })
         .collect();
     overrides.sort();
     for (name, raw) in overrides {
@@ -219,6 +224,9 @@ mod tests {
                 ("FLEETSTREAM_SINKS__SQLITE__PATH", "/tmp/x.db"),
                 ("FLEETSTREAM_SOURCE__SIMULATOR__VEHICLES", "7"),
                 ("FLEETSTREAM_TIME__MAX_OUT_OF_ORDERNESS", "30s"),
+                ("FLEETSTREAM_CONFIG", "config/files.toml"),
+                ("FLEETSTREAM_LOG", "debug"),
+                ("FLEETSTREAM_PYENV", "/var/tmp/venv"),
                 ("OTHER_VAR", "ignored"),
             ]),
         )
