@@ -113,18 +113,6 @@ impl AnomalyModel {
         }
     }
 
-    /// Records processed so far.
-    pub fn records_seen(&self) -> u64 {
-        self.forest.inputs_seen()
-    }
-
-    /// Heap bytes of the model (the forest dominates).
-    pub fn heap_bytes(&self) -> usize {
-        self.forest.heap_bytes()
-            + self.scaled.capacity() * 4
-            + self.config.forest.input_dimensions * 32
-    }
-
     /// The whole model as compact binary (a format version, then postcard); restoring it and
     /// continuing gives bit-identical results to a model that never stopped.
     pub fn snapshot(&self) -> Vec<u8> {

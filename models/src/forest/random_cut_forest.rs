@@ -327,11 +327,6 @@ impl RandomCutForest {
         Ok(forest)
     }
 
-    /// Inputs seen so far.
-    pub fn inputs_seen(&self) -> u64 {
-        self.inputs_seen
-    }
-
     /// Points stored once for all trees.
     pub fn stored_points(&self) -> usize {
         self.store.live_points()

@@ -225,10 +225,27 @@ fn separation_shares(minimums: &[f32], maximums: &[f32], point: &[f32], shares: 
 }
 
 /// Probability that a random cut of the box grown by `point` separates `point` from the box.
-/// The hot loop of scoring: eight dimensions at a time in SIMD lanes (`wide`; values are finite,
-/// so the fast `min`/`max` that ignore NaN rules are exact), the ratio taken in `f64`.
 #[inline]
 fn separation_probability(minimums: &[f32], maximums: &[f32], point: &[f32]) -> f64 {
+    let (grown, outside) = grown_and_outside(minimums, maximums, point);
+    if grown > 0.0 {
+        (f64::from(outside) / f64::from(grown)).min(1.0)
+    } else {
+        0.0
+    }
+}
+
+/// The sum over dimensions of the box's ranges once grown by `point`.
+#[inline]
+pub(super) fn grown_range(minimums: &[f32], maximums: &[f32], point: &[f32]) -> f64 {
+    f64::from(grown_and_outside(minimums, maximums, point).0)
+}
+
+/// The grown box's summed ranges, and how far `point` lies outside the box, summed over
+/// dimensions. The hot loop of scoring and inserting: eight dimensions at a time in SIMD lanes
+/// (`wide`; values are finite, so the fast `min`/`max` that ignore NaN rules are exact).
+#[inline]
+fn grown_and_outside(minimums: &[f32], maximums: &[f32], point: &[f32]) -> (f32, f32) {
     const LANES: usize = 8;
     let lanes = point.len() / LANES * LANES;
     let mut grown_lanes = f32x8::ZERO;
@@ -254,36 +271,7 @@ fn separation_probability(minimums: &[f32], maximums: &[f32], point: &[f32]) -> 
         grown += larger(h, v) - smaller(l, v);
         outside += larger(l - v, 0.0) + larger(v - h, 0.0);
     }
-    if grown > 0.0 {
-        (f64::from(outside) / f64::from(grown)).min(1.0)
-    } else {
-        0.0
-    }
-}
-
-/// The sum over dimensions of the box's ranges once grown by `point` (eight lanes at a time).
-#[inline]
-pub(super) fn grown_range(minimums: &[f32], maximums: &[f32], point: &[f32]) -> f64 {
-    const LANES: usize = 8;
-    let lanes = point.len() / LANES * LANES;
-    let mut grown_lanes = f32x8::ZERO;
-    for ((low, high), value) in minimums[..lanes]
-        .chunks_exact(LANES)
-        .zip(maximums[..lanes].chunks_exact(LANES))
-        .zip(point[..lanes].chunks_exact(LANES))
-    {
-        let (low, high, value) = (lanes8(low), lanes8(high), lanes8(value));
-        grown_lanes += high.fast_max(value) - low.fast_min(value);
-    }
-    let mut grown = f64::from(grown_lanes.reduce_add());
-    for ((&l, &h), &v) in minimums[lanes..]
-        .iter()
-        .zip(&maximums[lanes..])
-        .zip(&point[lanes..])
-    {
-        grown += f64::from(larger(h, v) - smaller(l, v));
-    }
-    grown
+    (grown, outside)
 }
 
 /// Eight values as SIMD lanes (`chunk` has exactly eight).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use models::detector::EventTimeBuffer;
-use models::forest::{kda_explanation, AnomalyModel, AnomalyModelConfig};
+use models::forest::{kda_explanation, AnomalyModel};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use telemetry::Record;
@@ -33,13 +33,13 @@ pub struct ModelSource {
 }
 
 impl ModelSource {
-    fn load(&self, key: &str) -> Option<Vec<u8>> {
+    fn load(&self, key: &str) -> Option<Arc<Vec<u8>>> {
         if let Some(bytes) = self.unsaved.newest(key) {
-            return Some(bytes.as_ref().clone());
+            return Some(bytes);
         }
         let reader = self.reader.as_ref()?;
         match reader.load(key) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => bytes.map(Arc::new),
             Err(err) => {
                 tracing::error!(%err, key, "cannot load a saved anomaly model; starting it afresh");
                 None
@@ -91,6 +91,8 @@ pub struct AnomalyOperator {
     source: ModelSource,
     /// The barrier the snapshots taken now belong to.
     next_checkpoint: u64,
+    /// Event time of the next scan for idle models.
+    next_idle_scan_ms: i64,
     counts: AnomalyCounts,
     values: Vec<Option<f64>>,
 }
@@ -107,6 +109,7 @@ impl AnomalyOperator {
             resident: FxHashMap::default(),
             source,
             next_checkpoint,
+            next_idle_scan_ms: i64::MIN,
             counts: AnomalyCounts::default(),
         }
     }
@@ -281,24 +284,25 @@ impl AnomalyOperator {
     fn resident_model(&mut self, vehicle: &CompactString) -> &mut Resident {
         if !self.resident.contains_key(vehicle) {
             let key = self.key(vehicle);
+            let config = self.config.model_config(vehicle);
             let model = match self
                 .source
                 .load(&key)
                 .map(|bytes| AnomalyModel::restore(&bytes))
             {
-                Some(Ok(model)) if model.config() == &self.model_config(vehicle) => {
+                Some(Ok(model)) if model.config() == &config => {
                     self.counts.reloaded += 1;
                     model
                 }
                 Some(Ok(_)) => {
                     tracing::warn!(key, "the saved anomaly model has other parameters than the config; starting afresh");
-                    AnomalyModel::new(self.model_config(vehicle))
+                    AnomalyModel::new(config)
                 }
                 Some(Err(err)) => {
                     tracing::error!(%err, key, "a saved anomaly model is unreadable; starting afresh");
-                    AnomalyModel::new(self.model_config(vehicle))
+                    AnomalyModel::new(config)
                 }
-                None => AnomalyModel::new(self.model_config(vehicle)),
+                None => AnomalyModel::new(config),
             };
             self.resident.insert(
                 vehicle.clone(),
@@ -314,17 +318,22 @@ impl AnomalyOperator {
             .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
-    fn model_config(&self, vehicle: &str) -> AnomalyModelConfig {
-        self.config.model_config(vehicle)
-    }
-
     fn key(&self, vehicle: &str) -> String {
         format!("{}/{vehicle}", self.name)
     }
 
-    /// Idle models, then the least recently active beyond `max_models`, leave memory.
+    /// Idle models, then the least recently active beyond `max_models`, leave memory. The scan
+    /// over every resident model runs only when there are too many, or once per quarter of
+    /// `idle_after` of event time (so an idle model may stay up to that much longer), not on
+    /// every batch.
     fn evict(&mut self, watermark_ms: i64) {
-        let idle_before = watermark_ms.saturating_sub(self.config.idle_after.ms());
+        let over_cap = self.resident.len() > self.config.max_models;
+        if !over_cap && watermark_ms < self.next_idle_scan_ms {
+            return;
+        }
+        let idle_after = self.config.idle_after.ms();
+        self.next_idle_scan_ms = watermark_ms.saturating_add((idle_after / 4).max(1));
+        let idle_before = watermark_ms.saturating_sub(idle_after);
         let mut leaving: Vec<(i64, CompactString)> = self
             .resident
             .iter()
@@ -361,7 +370,7 @@ impl AnomalyOperator {
     }
 
     /// At barrier `checkpoint`: snapshots every model used since the last one into the unsaved
-    /// models (saved with this checkpoint), and returns the rest of the state.
+    /// models (saved with this checkpoint).
     pub fn on_barrier(&mut self, checkpoint: u64) {
         let keys: Vec<CompactString> = self
             .resident
