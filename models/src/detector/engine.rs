@@ -218,6 +218,21 @@ impl DetectorEngine {
         &self.inputs[self.current_input.min(self.inputs.len() - 1)]
     }
 
+    /// The expression context: the current input over `variables`.
+    fn frame<'a>(
+        &'a self,
+        record: Option<&'a Record>,
+        variables: &'a BTreeMap<String, Value>,
+        expired: Option<&'a str>,
+    ) -> Frame<'a> {
+        Frame {
+            input: self.input(),
+            record,
+            variables,
+            expired,
+        }
+    }
+
     /// Runs timers on `clock`.
     pub fn with_timer_clock(mut self, clock: TimerClock) -> Self {
         self.timer_clock = clock;
@@ -469,12 +484,7 @@ impl DetectorEngine {
         variables: &BTreeMap<String, Value>,
         expired: Option<&str>,
     ) -> Option<usize> {
-        let frame = Frame {
-            input: self.input(),
-            record,
-            variables,
-            expired,
-        };
+        let frame = self.frame(record, variables, expired);
         transitions
             .iter()
             .position(|event| holds(event.condition.as_ref(), &frame))
@@ -496,12 +506,7 @@ impl DetectorEngine {
             let snapshot = instance.variables.clone();
             let mut effects = Vec::new();
             for event in events {
-                let frame = Frame {
-                    input: self.input(),
-                    record,
-                    variables: &snapshot,
-                    expired,
-                };
+                let frame = self.frame(record, &snapshot, expired);
                 if holds(event.condition.as_ref(), &frame) {
                     effects.extend(self.effects(event, &event.actions, record, &snapshot, expired));
                 }
@@ -509,12 +514,7 @@ impl DetectorEngine {
             self.apply(effects, instance, time_ms, vehicle, out);
         } else {
             for event in events {
-                let frame = Frame {
-                    input: self.input(),
-                    record,
-                    variables: &instance.variables,
-                    expired,
-                };
+                let frame = self.frame(record, &instance.variables, expired);
                 if holds(event.condition.as_ref(), &frame) {
                     for action in &event.actions {
                         let effects = self.effects(
@@ -539,12 +539,7 @@ impl DetectorEngine {
         variables: &BTreeMap<String, Value>,
         expired: Option<&str>,
     ) -> Vec<Effect> {
-        let frame = Frame {
-            input: self.input(),
-            record,
-            variables,
-            expired,
-        };
+        let frame = self.frame(record, variables, expired);
         actions
             .iter()
             .map(|action| match action {
