@@ -448,17 +448,12 @@ fn alarm_commands_reach_a_running_service() {
 fn a_detector_reads_several_inputs_mapped_onto_records() {
     let workspace = Workspace::new();
     let model = workspace.path("thermostat.json");
-    std::fs::write(
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/tests/thermostat-detector-model.json"
+        ),
         &model,
-        r#"{"detectorModelName": "Thermostat", "evaluationMethod": "SERIAL",
-  "detectorModelDefinition": {"initialStateName": "Idle", "states": [
-    {"stateName": "Idle", "onInput": {
-      "events": [{"eventName": "seed", "condition": "currentInput('SeedInput')",
-                  "actions": [{"setVariable": {"variableName": "limit", "value": "$input.SeedInput.config.limit"}}]}],
-      "transitionEvents": [{"eventName": "tooHot",
-        "condition": "currentInput('TempInput') && $input.TempInput.reading.value > $variable.limit",
-        "nextState": "Hot"}]}},
-    {"stateName": "Hot"}]}}"#,
     )
     .unwrap();
     let input = workspace.path("cabin.ndjson");

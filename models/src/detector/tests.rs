@@ -238,17 +238,8 @@ proptest! {
     }
 }
 
-const THERMOSTAT: &str = r#"{
-  "detectorModelName": "Thermostat", "evaluationMethod": "SERIAL",
-  "detectorModelDefinition": {"initialStateName": "Idle", "states": [
-    {"stateName": "Idle", "onInput": {
-      "events": [{"eventName": "seed", "condition": "currentInput('SeedInput')",
-                  "actions": [{"setVariable": {"variableName": "limit", "value": "$input.SeedInput.config.limit"}}]}],
-      "transitionEvents": [{"eventName": "tooHot",
-        "condition": "currentInput('TempInput') && $input.TempInput.reading.value > $variable.limit",
-        "nextState": "Hot"}]}},
-    {"stateName": "Hot"}]}
-}"#;
+/// Two inputs: a seed input sets the limit, a reading above it goes to `Hot`.
+const THERMOSTAT: &str = include_str!("../../tests/thermostat-detector-model.json");
 
 fn reading(time_ms: i64, name: &str, value: f64) -> Record {
     Record {
