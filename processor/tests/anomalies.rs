@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{dump_table, fleetstream, run_and_terminate, simulate, Workspace};
+use common::{dump_table, fleetstream, run_and_kill, run_and_terminate, simulate, Workspace};
 
 /// Asserts two table dumps are equal, naming the first difference instead of printing both.
 fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
@@ -42,7 +42,7 @@ fn run(config: &Path) -> String {
 }
 
 #[test]
-fn scores_are_bit_identical_after_eviction_and_after_a_restart() {
+fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {
     let reference = Workspace::new();
     let input = reference.path("fleet.ndjson");
     simulate(&input, 20, 1200, 0.02, 11);
@@ -90,6 +90,23 @@ fn scores_are_bit_identical_after_eviction_and_after_a_restart() {
         &dump_table(&interrupted.db(), "alerts"),
         &alerts,
         "restarted alerts",
+    );
+
+    // Killed without a chance to flush: the restart continues from the last committed
+    // checkpoint, whose model snapshots were saved in the same transaction.
+    let crashed = Workspace::new();
+    let config = crashed.config(&input, &anomaly_section("max_models = 10"));
+    run_and_kill(&crashed, &config);
+    assert!(run(&config).contains("resumed from"));
+    assert_same_rows(
+        &dump_table(&crashed.db(), "anomalies"),
+        &anomalies,
+        "anomalies after a crash",
+    );
+    assert_same_rows(
+        &dump_table(&crashed.db(), "alerts"),
+        &alerts,
+        "alerts after a crash",
     );
 }
 

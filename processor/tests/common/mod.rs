@@ -313,8 +313,8 @@ pub fn checkpoints(state: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts a run, sends SIGTERM once the first checkpoint is committed, waits for a clean exit.
-pub fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
+/// Starts `fleetstream run --config CONFIG` and returns once its first checkpoint is committed.
+fn spawn_until_first_checkpoint(workspace: &Workspace, config: &Path) -> std::process::Child {
     let child = Command::new(BIN)
         .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
         .env("FLEETSTREAM_LOG", "warn")
@@ -331,11 +331,22 @@ pub fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+/// Sends `signal` (`-TERM`, `-KILL`) to `child`.
+fn signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Starts a run, sends SIGTERM once the first checkpoint is committed, waits for a clean exit.
+pub fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
+    let child = spawn_until_first_checkpoint(workspace, config);
+    signal(&child, "-TERM");
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -349,4 +360,18 @@ pub fn run_and_terminate(workspace: &Workspace, config: &Path) -> String {
         "the run must stop mid-file:\n{stdout}"
     );
     stdout
+}
+
+/// Starts a run and kills it (SIGKILL: no flush, no final checkpoint) once the first checkpoint
+/// is committed; asserts it died of the signal rather than finishing first.
+pub fn run_and_kill(workspace: &Workspace, config: &Path) {
+    let child = spawn_until_first_checkpoint(workspace, config);
+    signal(&child, "-KILL");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        None,
+        "the run must die of SIGKILL mid-file: {:?}",
+        output.status
+    );
 }
