@@ -70,16 +70,7 @@ impl SqliteSink {
                 .map_err(sqlite_error("migrating alerts"))?;
         }
         // Columns added after their table first shipped.
-        for (table, column, kind) in [
-            ("detector_events", "inputs", "TEXT"),
-            ("alerts", "inputs", "TEXT"),
-            ("anomalies", "fleet", "TEXT"),
-            ("anomalies", "window_end_ms", "INTEGER"),
-            ("anomalies", "confidence", "REAL"),
-            ("anomalies", "threshold", "REAL"),
-            ("anomalies", "warming_up", "INTEGER"),
-            ("anomalies", "imputed", "INTEGER"),
-        ] {
+        for &(table, column, kind) in schema::LATE_COLUMNS {
             if table_lacks_column(&connection, table, column)? {
                 connection
                     .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
@@ -446,19 +437,18 @@ mod tests {
         drop(SqliteSink::open(&path, 10).unwrap());
         {
             let connection = Connection::open(&path).unwrap();
-            connection
-                .execute_batch(
-                    "ALTER TABLE alerts DROP COLUMN inputs;
-                     ALTER TABLE detector_events DROP COLUMN inputs;",
-                )
-                .unwrap();
-            assert!(table_lacks_column(&connection, "alerts", "inputs").unwrap());
+            for &(table, column, _) in schema::LATE_COLUMNS {
+                connection
+                    .execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {column}"))
+                    .unwrap();
+                assert!(table_lacks_column(&connection, table, column).unwrap());
+            }
         }
         let sink = SqliteSink::open(&path, 10).unwrap();
-        for table in ["alerts", "detector_events"] {
+        for &(table, column, _) in schema::LATE_COLUMNS {
             assert!(
-                !table_lacks_column(&sink.connection, table, "inputs").unwrap(),
-                "{table} gets its inputs column back"
+                !table_lacks_column(&sink.connection, table, column).unwrap(),
+                "{table} gets its {column} column back"
             );
         }
     }

@@ -5,6 +5,19 @@
 /// Version of the schema below, stored in `fleetstream_meta`.
 pub const SCHEMA_VERSION: i64 = 6;
 
+/// Columns added after their table first shipped, as (table, column, type): `open` adds each
+/// one an existing database lacks.
+pub const LATE_COLUMNS: &[(&str, &str, &str)] = &[
+    ("detector_events", "inputs", "TEXT"),
+    ("alerts", "inputs", "TEXT"),
+    ("anomalies", "fleet", "TEXT"),
+    ("anomalies", "window_end_ms", "INTEGER"),
+    ("anomalies", "confidence", "REAL"),
+    ("anomalies", "threshold", "REAL"),
+    ("anomalies", "warming_up", "INTEGER"),
+    ("anomalies", "imputed", "INTEGER"),
+];
+
 /// Creates the tables and indexes if missing.
 pub const CREATE: &str = r#"
 CREATE TABLE IF NOT EXISTS fleetstream_meta (
