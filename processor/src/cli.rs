@@ -164,6 +164,11 @@ pub struct RunArgs {
     /// Do not draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Create the databases and tables the remote sinks write to (Timestream database and
+    /// table with the configured retention, InfluxDB 1.x database) before starting.
+    #[arg(long)]
+    pub create_tables: bool,
 }
 
 /// `fleetstream simulate`.

@@ -10,6 +10,7 @@
 //! - [`control`]: operator commands (alarm acknowledge/snooze/…) into a running service.
 //! - [`cli`]: command-line interface; [`commands`]: what each command does.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -57,6 +57,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let options = RunOptions {
         fresh: args.fresh,
         progress: !args.no_progress,
+        create_tables: args.create_tables,
     };
     let code = runtime.block_on(run_with_signals(config, options));
     // After a missed deadline, stages may still be blocked; do not wait for them.

@@ -5,7 +5,9 @@
 //! README's config reference; `fleetstream validate-config FILE` checks a file.
 
 mod anomaly;
+mod aws;
 mod duration;
+mod influxdb;
 mod load;
 mod rollup;
 mod validate;
@@ -15,7 +17,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
+pub use aws::{AwsConfig, TimestreamSinkConfig};
 pub use duration::DurationText;
+pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
 pub use load::{
     load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
 };
@@ -68,6 +72,9 @@ pub struct Config {
     /// Where rejected records go.
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
+    /// AWS region, profile and endpoint for every AWS client.
+    #[serde(default)]
+    pub aws: AwsConfig,
 }
 
 /// `[[detectors]]`: an AWS IoT Events detector model run per vehicle.
@@ -337,6 +344,10 @@ pub struct SinksConfig {
     pub sqlite: SqliteSinkConfig,
     /// `[sinks.ndjson]`.
     pub ndjson: NdjsonSinkConfig,
+    /// `[sinks.influxdb]`.
+    pub influxdb: InfluxDbSinkConfig,
+    /// `[sinks.timestream]`.
+    pub timestream: TimestreamSinkConfig,
 }
 
 /// `[sinks.sqlite]`: the embedded default store.

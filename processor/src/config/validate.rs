@@ -197,6 +197,12 @@ impl Config {
                 problem(&format!("anomaly[{index}].{key}"), message);
             }
         }
+        for (key, message) in self.sinks.timestream.problems() {
+            problem(&format!("sinks.timestream.{key}"), message);
+        }
+        for (key, message) in self.sinks.influxdb.problems() {
+            problem(&format!("sinks.influxdb.{key}"), message);
+        }
         let mut names = std::collections::BTreeSet::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if !names.insert(rule.name.as_str()) {

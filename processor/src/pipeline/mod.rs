@@ -29,11 +29,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::sinks::dead_letter::{DeadLetterLines, DeadLetterSink};
-use crate::sinks::ndjson::{NdjsonSink, OutputLines};
+use crate::sinks::build::{open_sinks, OpenedSinks};
 use crate::sinks::runner::{run_sink, SinkAck, SinkMessage};
-use crate::sinks::sqlite::SqliteSink;
-use crate::sinks::{Sink, SinkError};
+use crate::sinks::SinkError;
 use crate::sources::{ConfiguredSource, Source, SourceError};
 use crate::state::{SqliteStateStore, StateError, StateStore};
 use counters::PipelineCounters;
@@ -82,6 +80,8 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Show a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Create the remote databases and tables the sinks write to (`--create-tables`).
+    pub create_tables: bool,
 }
 
 /// Reads and compiles one detector or alarm model file, logging the actions that will not run.
@@ -229,23 +229,10 @@ pub async fn run(
         tracing::info!(checkpoint = checkpoint.id, state = %store.describe(), "resuming from checkpoint");
     }
 
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if config.sinks.sqlite.enabled {
-        sinks.push(Box::new(SqliteSink::open(
-            &config.sinks.sqlite.path,
-            config.sinks.sqlite.batch_rows,
-        )?));
-    }
-    if config.sinks.ndjson.enabled {
-        sinks.push(Box::new(NdjsonSink::open(
-            &config.sinks.ndjson.path,
-            OutputLines,
-        )?));
-    }
-    sinks.push(Box::new(DeadLetterSink::open(
-        &config.dead_letter.path,
-        DeadLetterLines,
-    )?));
+    let OpenedSinks {
+        mut sinks,
+        delivery,
+    } = open_sinks(config, options.create_tables).await?;
     for sink in &mut sinks {
         let token = checkpoint
             .as_ref()
@@ -378,6 +365,10 @@ pub async fn run(
         resumed_from: checkpoint.map(|c| c.id),
         source: source_description,
         outputs,
+        delivery: delivery
+            .iter()
+            .map(|(name, metrics)| (name.clone(), metrics.snapshot()))
+            .collect(),
         state: store.map(|s| s.describe()).unwrap_or_default(),
         counters,
         elapsed: started.elapsed(),

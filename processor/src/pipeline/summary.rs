@@ -21,6 +21,8 @@ pub struct RunReport {
     pub source: String,
     /// (sink name, destination) pairs.
     pub outputs: Vec<(String, String)>,
+    /// Delivery counters of each remote sink.
+    pub delivery: Vec<(String, crate::sinks::delivery::MetricsSnapshot)>,
     /// State store location.
     pub state: String,
     /// Final counters.
@@ -100,6 +102,20 @@ impl fmt::Display for RunReport {
         )?;
         for (name, place) in &self.outputs {
             writeln!(f, "  {name:<15} {place}")?;
+        }
+        for (name, metrics) in &self.delivery {
+            writeln!(
+                f,
+                "  {name:<15} {} written, {} retried, {} undelivered, {} superseded, rejected {:?}; {} calls, mean {:.1} ms, max {:.1} ms",
+                metrics.written,
+                metrics.retried,
+                metrics.undelivered,
+                metrics.superseded,
+                metrics.rejected,
+                metrics.calls,
+                metrics.mean_call_ms,
+                metrics.max_call_ms
+            )?;
         }
         writeln!(f, "  state           {}", self.state)?;
         if let Some(db) = self.output("sqlite") {

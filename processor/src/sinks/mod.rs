@@ -5,11 +5,16 @@
 //! (for files, their length) that the checkpoint keeps. On restart the sink is restored to its
 //! token, so re-processed outputs never duplicate. Sinks run on their own blocking thread.
 
+pub mod build;
 pub mod dead_letter;
+pub mod delivery;
+pub mod influxdb;
 pub mod line_file;
 pub mod ndjson;
 pub mod runner;
+pub mod series;
 pub mod sqlite;
+pub mod timestream;
 
 use crate::pipeline::output::Output;
 
@@ -25,6 +30,15 @@ pub enum SinkError {
         what: String,
         /// I/O error.
         source: std::io::Error,
+    },
+    /// A remote service failed in a way retrying cannot fix (authentication, a missing
+    /// database or table, a bad endpoint).
+    #[error("{sink}: {message}")]
+    Remote {
+        /// Sink name.
+        sink: &'static str,
+        /// What happened.
+        message: String,
     },
     /// SQLite refused a statement.
     #[error("{sink}: {what}: {source}")]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod emulators;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_fleetstream");
 
 /// A scratch directory with a config whose outputs all live inside it.

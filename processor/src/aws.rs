@@ -1,0 +1,30 @@
+//! Building AWS SDK configuration from `[aws]`: region, profile and endpoint override on top of
+//! the SDK's default credential and region chains. The SDK's own retries are turned off for the
+//! sinks, which retry with their own bounded budget and count every retry.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::AwsConfig;
+
+/// The shared SDK configuration for `aws`.
+pub async fn sdk_config(aws: &AwsConfig) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    if let Some(region) = &aws.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &aws.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// True when an endpoint override applies to `service_env` (`TIMESTREAM_WRITE`, `SNS`, …):
+/// set in `[aws]`, by `AWS_ENDPOINT_URL` or by `AWS_ENDPOINT_URL_<service_env>`.
+pub fn endpoint_overridden(sdk: &SdkConfig, service_env: &str) -> bool {
+    sdk.endpoint_url().is_some()
+        || std::env::var_os(format!("AWS_ENDPOINT_URL_{service_env}")).is_some()
+}

@@ -1,0 +1,70 @@
+//! Opens the sinks a config enables, in a fixed order (their names key the resume tokens).
+
+use std::sync::Arc;
+
+use super::dead_letter::{DeadLetterLines, DeadLetterSink};
+use super::delivery::DeliveryMetrics;
+use super::influxdb::InfluxDbSink;
+use super::ndjson::{NdjsonSink, OutputLines};
+use super::sqlite::SqliteSink;
+use super::timestream::TimestreamSink;
+use super::{Sink, SinkError};
+use crate::config::Config;
+
+/// The opened sinks and the delivery metrics of the remote ones.
+pub struct OpenedSinks {
+    /// Every sink, the dead-letter sink last.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// (sink name, metrics) of each remote sink.
+    pub delivery: Vec<(String, Arc<DeliveryMetrics>)>,
+}
+
+/// Opens every enabled sink; with `create_tables`, creates the remote databases and tables
+/// they write to first. Must run inside the Tokio runtime the remote sinks will use.
+pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSinks, SinkError> {
+    let runtime = tokio::runtime::Handle::current();
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut delivery = Vec::new();
+    if config.sinks.sqlite.enabled {
+        sinks.push(Box::new(SqliteSink::open(
+            &config.sinks.sqlite.path,
+            config.sinks.sqlite.batch_rows,
+        )?));
+    }
+    if config.sinks.ndjson.enabled {
+        sinks.push(Box::new(NdjsonSink::open(
+            &config.sinks.ndjson.path,
+            OutputLines,
+        )?));
+    }
+    if config.sinks.influxdb.enabled {
+        let metrics = Arc::new(DeliveryMetrics::default());
+        let sink = InfluxDbSink::open(
+            &config.sinks.influxdb,
+            runtime.clone(),
+            Arc::clone(&metrics),
+        )?;
+        if create_tables {
+            sink.create_database().await?;
+        }
+        delivery.push((sink.name().to_owned(), metrics));
+        sinks.push(Box::new(sink));
+    }
+    if config.sinks.timestream.enabled {
+        let metrics = Arc::new(DeliveryMetrics::default());
+        let sink = TimestreamSink::open(
+            &config.sinks.timestream,
+            &config.aws,
+            create_tables,
+            Arc::clone(&metrics),
+        )
+        .await?;
+        delivery.push((sink.name().to_owned(), metrics));
+        sinks.push(Box::new(sink));
+    }
+    sinks.push(Box::new(DeadLetterSink::open(
+        &config.dead_letter.path,
+        DeadLetterLines,
+    )?));
+    Ok(OpenedSinks { sinks, delivery })
+}

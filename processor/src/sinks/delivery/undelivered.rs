@@ -1,0 +1,58 @@
+//! The undelivered log: one NDJSON line per record a remote sink gave up on, with the sink, the
+//! reason and the record as it was sent, so an operator can see why and replay it.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::super::line_file::LineFile;
+use super::super::SinkError;
+
+#[derive(Serialize)]
+struct UndeliveredLine<'a, T: Serialize> {
+    sink: &'a str,
+    reason: &'a str,
+    record: &'a T,
+}
+
+/// An append-only NDJSON file whose length is the owning sink's resume token: restoring to a
+/// checkpoint truncates lines written after it, so a replay does not log a record twice.
+pub struct UndeliveredLog {
+    sink: &'static str,
+    file: LineFile,
+}
+
+impl UndeliveredLog {
+    /// Opens (creating) the log of `sink` at `path`.
+    pub fn open(sink: &'static str, path: &Path) -> Result<Self, SinkError> {
+        Ok(Self {
+            sink,
+            file: LineFile::open(sink, path)?,
+        })
+    }
+
+    /// Appends one record with its reason.
+    pub fn record<T: Serialize>(&mut self, reason: &str, record: &T) -> Result<(), SinkError> {
+        tracing::warn!(sink = self.sink, %reason, "record undelivered");
+        self.file.write_line(&UndeliveredLine {
+            sink: self.sink,
+            reason,
+            record,
+        })
+    }
+
+    /// Truncates to the length at the last checkpoint.
+    pub fn restore(&mut self, token: Option<u64>) -> Result<(), SinkError> {
+        self.file.restore(token)
+    }
+
+    /// Syncs; returns the durable length (the resume token).
+    pub fn flush(&mut self) -> Result<Option<u64>, SinkError> {
+        self.file.flush()
+    }
+
+    /// Where the log is.
+    pub fn describe(&self) -> String {
+        self.file.describe()
+    }
+}

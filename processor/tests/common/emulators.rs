@@ -1,0 +1,135 @@
+//! The emulators scripts/test starts (their addresses come from the environment), and the
+//! fault-injecting proxy (tests/fault_proxy.py) a test starts in front of one of them.
+//! A missing emulator fails the test with instructions: tests never skip.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The address scripts/test exported in `var`.
+fn emulator(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: this test needs {what}; run the suite with ./scripts/test, which \
+             installs and starts it"
+        )
+    })
+}
+
+/// moto server (DynamoDB, S3, Timestream write, SNS, SQS).
+pub fn moto_url() -> String {
+    emulator("FLEETSTREAM_TEST_MOTO_URL", "moto server")
+}
+
+/// InfluxDB 1.x.
+pub fn influxdb_url() -> String {
+    emulator("FLEETSTREAM_TEST_INFLUXDB_URL", "an InfluxDB server")
+}
+
+/// A unique name for a test's own database, table, topic or bucket.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+/// A running fault proxy in front of `upstream`; killed on drop.
+pub struct FaultProxy {
+    child: Child,
+    upstream: String,
+    pub port: u16,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free port.
+    pub fn start(upstream: &str) -> Self {
+        Self::start_on(upstream, 0)
+    }
+
+    /// Starts a proxy on `port` (0: any free port).
+    pub fn start_on(upstream: &str, port: u16) -> Self {
+        let python = emulator("REFERENCE_PYTHON", "the test virtual environment's python");
+        let script = emulator("FLEETSTREAM_FAULT_PROXY", "tests/fault_proxy.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--upstream", upstream, "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("proxy stdout"))
+            .read_line(&mut line)
+            .expect("read the proxy's port");
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("fault proxy said {line:?}"));
+        Self {
+            child,
+            upstream: upstream.to_owned(),
+            port,
+        }
+    }
+
+    /// The proxy's base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Replaces the fault plan (see tests/fault_proxy.py).
+    pub fn set_rules(&self, rules: serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .put(format!("{}/__faults", self.url()))
+            .body(serde_json::json!({ "rules": rules }).to_string())
+            .send()
+            .expect("set fault rules");
+        assert!(response.status().is_success());
+    }
+
+    /// Requests seen and faults injected, per operation.
+    pub fn stats(&self) -> serde_json::Value {
+        let text = reqwest::blocking::get(format!("{}/__faults", self.url()))
+            .and_then(|r| r.text())
+            .expect("read proxy stats");
+        serde_json::from_str(&text).expect("stats JSON")
+    }
+
+    /// Stops the proxy (an outage as the client sees it).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut last = None;
+        for _ in 0..50 {
+            let next = std::panic::catch_unwind(|| Self::start_on(&self.upstream, self.port));
+            match next {
+                Ok(next) => {
+                    *self = next;
+                    return;
+                }
+                Err(err) => last = Some(err),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::panic::resume_unwind(last.expect("an attempt"));
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
