@@ -14,7 +14,9 @@ Control endpoints (handled here, never forwarded):
     GET  /__faults   {"requests": {operation: n}, "injected": {operation: n}}
 
 A rule: {"operation": "WriteRecords", "skip": 0, "times": 1, <fault>} applies to the requests of
-that operation after the first `skip` ones, `times` times (-1: always). The operation is the
+that operation after the first `skip` ones, `times` times (-1: always). A request meets the first
+due rule that answers by itself (respond, delay), else every due timestream_reject or sns_fail
+rule at once. The operation is the
 X-Amz-Target suffix (JSON protocols), the Action form field (query protocols), or "METHOD /path"
 (REST: S3, InfluxDB), e.g. "PUT /bucket" prefixes. Faults:
     {"respond": {"status": 503, "body": "...", "content_type": "..."}}   answer without forwarding
@@ -25,6 +27,9 @@ X-Amz-Target suffix (JSON protocols), the Action form field (query protocols), o
         forward PublishBatch without the matching entries, then add them as Failed entries to
         the upstream's 200 response
     {"delay_ms": 2000}   forward after a delay
+
+Timestream's own limits, which moto does not enforce, are always checked: a WriteRecords call with
+more than 100 records is answered with AWS's ValidationException (and counted as injected).
 """
 
 import argparse
@@ -57,10 +62,12 @@ def operation_of(method, path, headers, body):
     return f"{method} {path.split('?')[0]}"
 
 
-def matching_rule(operation):
-    """The first rule for this operation that is due, consuming one of its uses."""
+def due_rules(operation):
+    """The rules that apply to this request: the first that answers by itself, else every due
+    partial-failure rule; each consumes one of its uses."""
     with LOCK:
         STATS["requests"][operation] = STATS["requests"].get(operation, 0) + 1
+        chosen = []
         for rule in PLAN:
             wanted = rule.get("operation", "")
             if not (operation == wanted or (" " in wanted and operation.startswith(wanted))):
@@ -71,11 +78,16 @@ def matching_rule(operation):
             times = rule.get("times", 1)
             if times == 0:
                 continue
+            answers = "respond" in rule or "delay_ms" in rule
+            if answers and chosen:
+                continue
             if times > 0:
                 rule["times"] = times - 1
             STATS["injected"][operation] = STATS["injected"].get(operation, 0) + 1
-            return rule
-    return None
+            chosen.append(rule)
+            if answers:
+                return chosen
+        return chosen
 
 
 def record_dimension_values(record, common):
@@ -144,7 +156,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/__faults"):
             return self.control(body)
         operation = operation_of(self.command, self.path, self.headers, body)
-        rule = matching_rule(operation)
+        if operation == "WriteRecords" and len(json.loads(body).get("Records", [])) > 100:
+            with LOCK:
+                STATS["injected"]["WriteRecords>100"] = STATS["injected"].get("WriteRecords>100", 0) + 1
+            return self.reply(
+                400,
+                json.dumps({
+                    "__type": "com.amazonaws.timestream.v20181101#ValidationException",
+                    "message": "1 validation error detected: Value at 'records' failed to satisfy "
+                    "constraint: Member must have length less than or equal to 100",
+                }),
+                "application/x-amz-json-1.0",
+            )
+        rules = due_rules(operation)
+        rule = rules[0] if rules else None
         try:
             if rule is None:
                 return self.relay(*self.forward(body))
@@ -159,10 +184,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     spec.get("content_type", "application/x-amz-json-1.0"),
                     spec.get("headers"),
                 )
-            if "timestream_reject" in rule:
-                return self.timestream_reject(body, rule["timestream_reject"])
-            if "sns_fail" in rule:
-                return self.sns_fail(body, rule["sns_fail"])
+            rejects = [r["timestream_reject"] for r in rules if "timestream_reject" in r]
+            if rejects:
+                return self.timestream_reject(body, rejects)
+            failures = [r["sns_fail"] for r in rules if "sns_fail" in r]
+            if failures:
+                return self.sns_fail(body, failures)
             return self.relay(*self.forward(body))
         except (ConnectionError, OSError) as err:
             return self.reply(502, json.dumps({"message": f"fault proxy: upstream: {err}"}))
@@ -177,13 +204,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with LOCK:
             return self.reply(200, json.dumps(STATS))
 
-    def timestream_reject(self, body, spec):
+    def timestream_reject(self, body, specs):
         request = json.loads(body)
         common = request.get("CommonAttributes", {})
         kept, rejected = [], []
         for index, record in enumerate(request.get("Records", [])):
-            if spec["dimension_value"] in record_dimension_values(record, common):
-                rejected.append(index)
+            values = record_dimension_values(record, common)
+            spec = next((s for s in specs if s["dimension_value"] in values), None)
+            if spec is not None:
+                rejected.append((index, spec))
             else:
                 kept.append(record)
         if kept:
@@ -194,7 +223,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not rejected:
             return self.reply(200, json.dumps({"RecordsIngested": {"Total": len(kept)}}))
         entries = []
-        for index in rejected:
+        for index, spec in rejected:
             entry = {"RecordIndex": index, "Reason": spec.get("reason", "rejected by the fault proxy")}
             if "existing_version" in spec:
                 entry["ExistingVersion"] = spec["existing_version"]
@@ -211,7 +240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             {"x-amzn-ErrorType": "RejectedRecordsException"},
         )
 
-    def sns_fail(self, body, spec):
+    def sns_fail(self, body, specs):
         form = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
         prefix = re.compile(r"^PublishBatchRequestEntries\.member\.(\d+)\.(.*)$")
         entries, others = {}, []
@@ -224,8 +253,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         failed_ids, kept = [], []
         for number in sorted(entries):
             fields = dict(entries[number])
-            if spec["message_contains"] in fields.get("Message", ""):
-                failed_ids.append(fields.get("Id", str(number)))
+            spec = next((s for s in specs if s["message_contains"] in fields.get("Message", "")), None)
+            if spec is not None:
+                failed_ids.append((fields.get("Id", str(number)), spec))
             else:
                 kept.append(entries[number])
         successful_xml = ""
@@ -243,7 +273,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f"<member><Id>{entry_id}</Id><Code>{spec.get('code', 'InternalError')}</Code>"
             f"<Message>injected by the fault proxy</Message>"
             f"<SenderFault>{str(spec.get('sender_fault', False)).lower()}</SenderFault></member>"
-            for entry_id in failed_ids
+            for entry_id, spec in failed_ids
         )
         xml = (
             '<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
@@ -257,6 +287,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that hang up mid-request (a test stopping a run) are not errors here."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     global UPSTREAM
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -264,7 +302,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     UPSTREAM = urllib.parse.urlparse(args.upstream)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = QuietServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"listening {server.server_address[1]}", flush=True)
     sys.stdout.close()
