@@ -83,5 +83,8 @@ CONF
 }
 
 export FLEETSTREAM_FAULT_PROXY="$PWD/tests/fault_proxy.py"
+# The emulators accept any credentials; the SDK needs some to sign requests.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ENDPOINT_URL
 start_moto
 start_influxdb

@@ -10,8 +10,10 @@ rejections).
     → prints "listening <port>" on stdout once it accepts connections.
 
 Control endpoints (handled here, never forwarded):
-    PUT  /__faults   body {"rules": [rule, ...]} replaces the plan
-    GET  /__faults   {"requests": {operation: n}, "injected": {operation: n}}
+    PUT  /__faults   body {"rules": [rule, ...], "record": [operation, ...]} replaces the plan and
+                     starts recording the bodies of requests of the listed operations afresh
+    GET  /__faults   {"requests": {operation: n}, "injected": {operation: n},
+                      "recorded": {operation: [body, ...]}}
 
 A rule: {"operation": "WriteRecords", "skip": 0, "times": 1, <fault>} applies to the requests of
 that operation after the first `skip` ones, `times` times (-1: always). A request meets the first
@@ -44,7 +46,8 @@ import urllib.parse
 
 LOCK = threading.Lock()
 PLAN = []
-STATS = {"requests": {}, "injected": {}}
+STATS = {"requests": {}, "injected": {}, "recorded": {}}
+RECORD = set()
 UPSTREAM = None
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -168,6 +171,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 }),
                 "application/x-amz-json-1.0",
             )
+        if operation in RECORD:
+            with LOCK:
+                STATS["recorded"].setdefault(operation, []).append(body.decode("utf-8", "replace"))
         rules = due_rules(operation)
         rule = rules[0] if rules else None
         try:
@@ -195,11 +201,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(502, json.dumps({"message": f"fault proxy: upstream: {err}"}))
 
     def control(self, body):
-        global PLAN
+        global PLAN, RECORD
         if self.command == "PUT":
             plan = json.loads(body or b"{}")
             with LOCK:
                 PLAN = plan.get("rules", [])
+                RECORD = set(plan.get("record", []))
+                STATS["recorded"] = {}
             return self.reply(200, "{}")
         with LOCK:
             return self.reply(200, json.dumps(STATS))

@@ -10,6 +10,7 @@ mod duration;
 mod influxdb;
 mod load;
 mod rollup;
+mod sns;
 mod validate;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use load::{
 pub use rollup::{
     default_rollups, EmitConfig, GroupDimension, RollupConfig, WindowConfig, DEFAULT_ROLLUP,
 };
+pub use sns::{RateLimit, SnsRoute, SnsSinkConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -348,6 +350,8 @@ pub struct SinksConfig {
     pub influxdb: InfluxDbSinkConfig,
     /// `[sinks.timestream]`.
     pub timestream: TimestreamSinkConfig,
+    /// `[sinks.sns]`.
+    pub sns: SnsSinkConfig,
 }
 
 /// `[sinks.sqlite]`: the embedded default store.

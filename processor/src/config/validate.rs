@@ -126,10 +126,18 @@ impl Config {
         if self.sinks.sqlite.enabled && self.sinks.sqlite.batch_rows == 0 {
             problem("sinks.sqlite.batch_rows", "must be at least 1".to_owned());
         }
-        if !self.sinks.sqlite.enabled && !self.sinks.ndjson.enabled {
+        let stores = [
+            self.sinks.sqlite.enabled,
+            self.sinks.ndjson.enabled,
+            self.sinks.influxdb.enabled,
+            self.sinks.timestream.enabled,
+        ];
+        if !stores.contains(&true) {
             problem(
                 "sinks",
-                "enable at least one sink (sinks.sqlite or sinks.ndjson)".to_owned(),
+                "enable at least one sink for rollups (sinks.sqlite, sinks.ndjson, \
+                 sinks.influxdb or sinks.timestream)"
+                    .to_owned(),
             );
         }
         if self.sinks.sqlite.enabled && self.sinks.sqlite.path == self.state.path {
@@ -199,6 +207,9 @@ impl Config {
         }
         for (key, message) in self.sinks.timestream.problems() {
             problem(&format!("sinks.timestream.{key}"), message);
+        }
+        for (key, message) in self.sinks.sns.problems() {
+            problem(&format!("sinks.sns.{key}"), message);
         }
         for (key, message) in self.sinks.influxdb.problems() {
             problem(&format!("sinks.influxdb.{key}"), message);

@@ -106,12 +106,13 @@ impl fmt::Display for RunReport {
         for (name, metrics) in &self.delivery {
             writeln!(
                 f,
-                "  {name:<15} {} written, {} retried, {} undelivered, {} superseded, rejected {:?}; {} calls, mean {:.1} ms, max {:.1} ms",
+                "  {name:<15} {} written, {} retried, {} undelivered, {} superseded, rejected {:?}, held back {:?}; {} calls, mean {:.1} ms, max {:.1} ms",
                 metrics.written,
                 metrics.retried,
                 metrics.undelivered,
                 metrics.superseded,
                 metrics.rejected,
+                metrics.held_back,
                 metrics.calls,
                 metrics.mean_call_ms,
                 metrics.max_call_ms

@@ -6,6 +6,7 @@ use super::dead_letter::{DeadLetterLines, DeadLetterSink};
 use super::delivery::DeliveryMetrics;
 use super::influxdb::InfluxDbSink;
 use super::ndjson::{NdjsonSink, OutputLines};
+use super::sns::SnsSink;
 use super::sqlite::SqliteSink;
 use super::timestream::TimestreamSink;
 use super::{Sink, SinkError};
@@ -59,6 +60,12 @@ pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSi
             Arc::clone(&metrics),
         )
         .await?;
+        delivery.push((sink.name().to_owned(), metrics));
+        sinks.push(Box::new(sink));
+    }
+    if config.sinks.sns.enabled {
+        let metrics = Arc::new(DeliveryMetrics::default());
+        let sink = SnsSink::open(&config.sinks.sns, &config.aws, Arc::clone(&metrics)).await?;
         delivery.push((sink.name().to_owned(), metrics));
         sinks.push(Box::new(sink));
     }

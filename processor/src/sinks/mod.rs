@@ -13,6 +13,7 @@ pub mod line_file;
 pub mod ndjson;
 pub mod runner;
 pub mod series;
+pub mod sns;
 pub mod sqlite;
 pub mod timestream;
 

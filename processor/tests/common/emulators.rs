@@ -87,9 +87,14 @@ impl FaultProxy {
 
     /// Replaces the fault plan (see tests/fault_proxy.py).
     pub fn set_rules(&self, rules: serde_json::Value) {
+        self.set_plan(serde_json::json!({ "rules": rules }));
+    }
+
+    /// Replaces the whole plan: rules and the operations whose request bodies are recorded.
+    pub fn set_plan(&self, plan: serde_json::Value) {
         let response = reqwest::blocking::Client::new()
             .put(format!("{}/__faults", self.url()))
-            .body(serde_json::json!({ "rules": rules }).to_string())
+            .body(plan.to_string())
             .send()
             .expect("set fault rules");
         assert!(response.status().is_success());

@@ -18,6 +18,7 @@ pub struct DeliveryMetrics {
     call_micros: AtomicU64,
     max_call_micros: AtomicU64,
     rejected: Mutex<BTreeMap<String, u64>>,
+    held_back: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A copy of the counters.
@@ -33,6 +34,8 @@ pub struct MetricsSnapshot {
     pub superseded: u64,
     /// Records the service rejected, by reason (some were then retried).
     pub rejected: BTreeMap<String, u64>,
+    /// Records deliberately not sent, by reason (`rate_limited`, `unrouted`).
+    pub held_back: BTreeMap<String, u64>,
     /// Calls made.
     pub calls: u64,
     /// Mean call latency in milliseconds.
@@ -69,6 +72,12 @@ impl DeliveryMetrics {
         *rejected.entry(reason.to_owned()).or_default() += 1;
     }
 
+    /// Counts one record deliberately not sent under `reason`.
+    pub fn held_back(&self, reason: &str) {
+        let mut held_back = self.held_back.lock().unwrap_or_else(|e| e.into_inner());
+        *held_back.entry(reason.to_owned()).or_default() += 1;
+    }
+
     /// Records one call's latency.
     pub fn call(&self, elapsed: Duration) {
         let micros = elapsed.as_micros() as u64;
@@ -88,6 +97,11 @@ impl DeliveryMetrics {
             superseded: self.superseded.load(Ordering::Relaxed),
             rejected: self
                 .rejected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            held_back: self
+                .held_back
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
