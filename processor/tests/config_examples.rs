@@ -31,3 +31,63 @@ fn the_embedded_default_is_config_local_toml() {
         processor::config::EMBEDDED_DEFAULT
     );
 }
+
+/// Every dashboard in deploy/grafana parses, and every query reads a measurement of the
+/// documented layout within the dashboard's time range.
+#[test]
+fn grafana_dashboards_query_the_documented_layout() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana");
+    let measurements = ["signal_1m", "anomaly", "alert", "detector_state"];
+    let mut queries = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let board: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        let mut found = Vec::new();
+        collect_queries(&board, &mut found);
+        for query in found {
+            queries += 1;
+            if query.starts_with("SHOW TAG VALUES") {
+                continue;
+            }
+            assert!(
+                query.contains("$__timeFilter") || query.contains("$timeFilter"),
+                "{}: no time filter in {query}",
+                path.display()
+            );
+            assert!(
+                measurements
+                    .iter()
+                    .any(|m| query.contains(&format!("'{m}'"))
+                        || query.contains(&format!("\"{m}\""))),
+                "{}: {query} reads no measurement of the layout",
+                path.display()
+            );
+        }
+    }
+    assert!(queries >= 10, "found {queries} queries");
+}
+
+fn collect_queries(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("rawQuery" | "query", serde_json::Value::String(query))
+                        if query.contains("SELECT") || query.starts_with("SHOW") =>
+                    {
+                        out.push(query.clone());
+                    }
+                    _ => collect_queries(value, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                collect_queries(item, out);
+            }
+        }
+        _ => {}
+    }
+}
