@@ -2,28 +2,41 @@
 //! the SDK's default credential and region chains. The SDK's own retries are turned off for the
 //! sinks, which retry with their own bounded budget and count every retry.
 
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::AwsConfig;
 
-/// The shared SDK configuration for `aws`.
-pub async fn sdk_config(aws: &AwsConfig) -> SdkConfig {
+/// The SDK configuration of one client: `aws`, with the client's own endpoint override (which
+/// wins over `aws.endpoint_url`) and a per-attempt timeout.
+pub async fn sdk_config(
+    aws: &AwsConfig,
+    endpoint_url: Option<&str>,
+    attempt_timeout: Duration,
+) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::disabled());
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt_timeout)
+                .build(),
+        );
     if let Some(region) = &aws.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(endpoint) = &aws.endpoint_url {
+    if let Some(endpoint) = endpoint_url.or(aws.endpoint_url.as_deref()) {
         loader = loader.endpoint_url(endpoint);
     }
     loader.load().await
 }
 
 /// True when an endpoint override applies to `service_env` (`TIMESTREAM_WRITE`, `SNS`, …):
-/// set in `[aws]`, by `AWS_ENDPOINT_URL` or by `AWS_ENDPOINT_URL_<service_env>`.
+/// set in the config (`[aws]` or the client's own), by `AWS_ENDPOINT_URL` or by
+/// `AWS_ENDPOINT_URL_<service_env>`.
 pub fn endpoint_overridden(sdk: &SdkConfig, service_env: &str) -> bool {
     sdk.endpoint_url().is_some()
         || std::env::var_os(format!("AWS_ENDPOINT_URL_{service_env}")).is_some()

@@ -8,11 +8,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::emulators::{influxdb_url, unique_name, FaultProxy};
-use common::{checkpoints, fleetstream, read_rollups, simulate, RollupKey, Workspace, BIN};
+use common::emulators::{influxdb_url, run_through_outage, unique_name, FaultProxy};
+use common::{read_rollups, run_summary, simulate, RollupKey, Workspace};
 
 /// `[sinks.influxdb]` writing to `url`/`database`, logging undelivered lines in the workspace.
 fn influx_section(workspace: &Workspace, url: &str, database: &str) -> String {
@@ -111,14 +109,6 @@ fn assert_same_as_sqlite(workspace: &Workspace, database: &str) {
     }
 }
 
-fn undelivered(workspace: &Workspace) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(workspace.path("undelivered.ndjson"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
 #[test]
 fn rollups_read_back_equal_sqlite_and_a_replay_changes_nothing() {
     let workspace = Workspace::new();
@@ -129,15 +119,7 @@ fn rollups_read_back_equal_sqlite_and_a_replay_changes_nothing() {
         &input,
         &influx_section(&workspace, &influxdb_url(), &database),
     );
-    let config = config.to_str().unwrap();
-    let output = fleetstream(&[
-        "run",
-        "--config",
-        config,
-        "--no-progress",
-        "--create-tables",
-    ]);
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = run_summary(&config, &["--create-tables"]);
     assert!(summary.contains("0 undelivered"), "{summary}");
     assert_same_as_sqlite(&workspace, &database);
     let alerts = query(&database, "SELECT count(\"status\") FROM \"alert\"");
@@ -145,9 +127,9 @@ fn rollups_read_back_equal_sqlite_and_a_replay_changes_nothing() {
 
     // The same input again from the start: the same points, nothing added.
     let before = influx_rollups(&database);
-    fleetstream(&["run", "--config", config, "--no-progress", "--fresh"]);
+    run_summary(&config, &["--fresh"]);
     assert_eq!(influx_rollups(&database), before);
-    assert!(undelivered(&workspace).is_empty());
+    assert!(workspace.undelivered().is_empty());
 }
 
 #[test]
@@ -167,11 +149,11 @@ fn rejected_lines_are_isolated_and_logged_with_the_servers_reason() {
     let config = workspace.config(&input, &extra);
     create_database(&database);
     let client = reqwest::blocking::Client::new();
-    let first_ms: i64 = {
-        let text = std::fs::read_to_string(&input).unwrap();
-        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        telemetry_time(&first)
-    };
+    let text = std::fs::read_to_string(&input).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let first_ms = first["ts"]
+        .as_i64()
+        .expect("the simulator writes ts in milliseconds");
     let poison = format!("speed_1m,vehicle=x mean=\"text\" {first_ms}\n");
     let write = reqwest::Url::parse_with_params(
         &format!("{url}/write"),
@@ -186,8 +168,7 @@ fn rejected_lines_are_isolated_and_logged_with_the_servers_reason() {
         .status()
         .is_success());
 
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = run_summary(&config, &[]);
 
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let speed_rows: i64 = connection
@@ -197,9 +178,8 @@ fn rejected_lines_are_isolated_and_logged_with_the_servers_reason() {
             |r| r.get(0),
         )
         .unwrap();
-    let emitted: u64 = summary_rollups(&summary);
-    assert!(speed_rows > 0 && emitted > 0);
-    let logged = undelivered(&workspace);
+    assert!(speed_rows > 0);
+    let logged = workspace.undelivered();
     let speed_lines = logged
         .iter()
         .filter(|entry| {
@@ -245,30 +225,11 @@ fn create_database(database: &str) {
 
 /// Rollup emissions of `speed_1m`, every version, from the NDJSON output.
 fn speed_versions(workspace: &Workspace) -> i64 {
-    let text = std::fs::read_to_string(workspace.path("outputs.ndjson")).unwrap();
-    text.lines()
-        .filter(|line| line.contains("\"rollup\":\"speed_1m\""))
+    workspace
+        .ndjson("outputs.ndjson")
+        .iter()
+        .filter(|line| line["rollup"] == "speed_1m")
         .count() as i64
-}
-
-fn summary_rollups(summary: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .find(|pair| pair[1] == "rollups,")
-        .map_or(0, |pair| pair[0].parse().unwrap_or(0))
-}
-
-fn telemetry_time(record: &serde_json::Value) -> i64 {
-    let ts = &record["ts"];
-    if let Some(ms) = ts.as_i64() {
-        return ms;
-    }
-    let text = ts.as_str().expect("ts");
-    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .expect("rfc3339");
-    (parsed.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[test]
@@ -280,37 +241,7 @@ fn an_outage_loses_nothing_and_commits_no_position_early() {
     create_database(&database);
     let mut proxy = FaultProxy::start(&influxdb_url());
     let config = workspace.config(&input, &influx_section(&workspace, &proxy.url(), &database));
-    // The server goes away before the run starts writing.
-    proxy.stop();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
-        .env("FLEETSTREAM_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the pipeline is blocked on the sink: checkpoints stop advancing.
-    std::thread::sleep(Duration::from_secs(3));
-    let stalled = checkpoints(&workspace.path("state.db"));
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        checkpoints(&workspace.path("state.db")),
-        stalled,
-        "no checkpoint while InfluxDB is down"
-    );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run waits for the sink"
-    );
-
-    proxy.restart();
-    let started = Instant::now();
-    let output = child.wait_with_output().unwrap();
-    let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{summary}");
-    assert!(summary.contains("0 undelivered"), "{summary}");
-    assert!(started.elapsed() < Duration::from_secs(120));
-    assert!(checkpoints(&workspace.path("state.db")) > stalled);
+    run_through_outage(&workspace, &config, &[], &mut proxy);
     assert_same_as_sqlite(&workspace, &database);
-    assert!(undelivered(&workspace).is_empty());
+    assert!(workspace.undelivered().is_empty());
 }

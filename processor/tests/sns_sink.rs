@@ -8,10 +8,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
 
 use common::emulators::{moto_url, unique_name, FaultProxy};
-use common::{fleetstream, simulate, Workspace, BIN};
+use common::{run_summary, simulate, spawn_run, Workspace};
 use serde_json::{json, Value};
 
 /// SNS and SQS clients on moto.
@@ -126,25 +125,6 @@ retry = {{ initial_backoff = "20ms", max_backoff = "200ms", budget = "1m" }}
     )
 }
 
-fn run(config: &std::path::Path, extra: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(config)
-        .arg("--no-progress")
-        .args(extra)
-        .env("FLEETSTREAM_LOG", "error")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{summary}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    summary
-}
-
 /// (vehicle, rule, status) of every alert in the SQLite output.
 fn sqlite_alerts(workspace: &Workspace) -> Vec<(String, String, String)> {
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
@@ -171,7 +151,7 @@ fn fleet_with_alerts(workspace: &Workspace) -> (std::path::PathBuf, Vec<(String,
     let input = workspace.path("fleet.ndjson");
     simulate(&input, 12, 900, 0.0, 5);
     let config = workspace.config(&input, "");
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
     let alerts = sqlite_alerts(workspace);
     assert!(alerts.len() >= 4, "the fleet raises alerts: {alerts:?}");
     (input, alerts)
@@ -197,7 +177,7 @@ fn alerts_arrive_with_attributes_and_partial_failures_are_retried_or_logged() {
         {"operation": "PublishBatch", "times": -1, "sns_fail": {"message_contains": format!("\"{refused}\""), "code": "InvalidParameter", "sender_fault": true}},
     ]));
     let config = workspace.config(&input, &sns_section(&workspace, &proxy.url(), &topic, ""));
-    let summary = run(&config, &["--fresh"]);
+    let summary = run_summary(&config, &["--fresh"]);
     assert!(!summary.contains(" 0 retried"), "{summary}");
 
     let received = moto.drain(&queue);
@@ -241,11 +221,7 @@ fn alerts_arrive_with_attributes_and_partial_failures_are_retried_or_logged() {
     firing_and_resolved.sort();
     assert_eq!(got, firing_and_resolved);
 
-    let logged: Vec<Value> = std::fs::read_to_string(workspace.path("undelivered.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let logged = workspace.undelivered();
     assert!(logged.len() >= expected_refused);
     for entry in &logged {
         assert_eq!(entry["record"]["vehicle_id"], refused.as_str());
@@ -300,7 +276,7 @@ fn fifo_deduplication_ids_are_identical_across_a_replay_and_a_crash_restart() {
     let proxy = FaultProxy::start(&moto_url());
     proxy.set_plan(json!({"rules": [], "record": ["PublishBatch"]}));
     let config = workspace.config(&input, &sns_section(&workspace, &proxy.url(), &topic, ""));
-    run(&config, &["--fresh"]);
+    run_summary(&config, &["--fresh"]);
     let first = fifo_ids(&proxy);
     assert!(first.len() >= alerts.len());
     for (dedup, group) in &first {
@@ -320,26 +296,14 @@ fn fifo_deduplication_ids_are_identical_across_a_replay_and_a_crash_restart() {
 
     // A replay publishes the same ids.
     proxy.set_plan(json!({"rules": [], "record": ["PublishBatch"]}));
-    run(&config, &["--fresh"]);
+    run_summary(&config, &["--fresh"]);
     let replay: BTreeSet<_> = fifo_ids(&proxy).into_iter().collect();
     assert_eq!(replay, first_set);
 
     // SIGKILL while publishing, then a restart from the last checkpoint: what is published
     // again carries the same ids (so SNS FIFO drops the copies), and nothing is missing.
     proxy.set_plan(json!({"rules": [{"operation": "PublishBatch", "times": -1, "delay_ms": 400}], "record": ["PublishBatch"]}));
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--no-progress",
-            "--fresh",
-        ])
-        .env("FLEETSTREAM_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&config, &["--fresh"]);
     let started = std::time::Instant::now();
     while fifo_ids(&proxy).is_empty() {
         assert!(
@@ -352,7 +316,7 @@ fn fifo_deduplication_ids_are_identical_across_a_replay_and_a_crash_restart() {
     assert!(child.wait().unwrap().code().is_none(), "killed mid-run");
     let before_crash: BTreeSet<_> = fifo_ids(&proxy).into_iter().collect();
     proxy.set_plan(json!({"rules": [], "record": ["PublishBatch"]}));
-    run(&config, &[]);
+    run_summary(&config, &[]);
     let after_restart: BTreeSet<_> = fifo_ids(&proxy).into_iter().collect();
     assert!(
         after_restart.is_subset(&first_set),
@@ -379,7 +343,7 @@ fn routes_by_severity_and_rate_limits_with_a_summary() {
         &input,
         &sns_section(&workspace, &moto_url(), &other_topic, &extra),
     );
-    let summary = run(&config, &["--fresh"]);
+    let summary = run_summary(&config, &["--fresh"]);
     let critical = moto.drain(&critical_queue);
     let other = moto.drain(&other_queue);
     for envelope in &critical {

@@ -9,11 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::emulators::{moto_url, unique_name, FaultProxy};
-use common::{checkpoints, read_rollups, simulate, Workspace, BIN};
+use common::emulators::{moto_url, run_through_outage, unique_name, FaultProxy};
+use common::{read_rollups, run_summary, simulate, Workspace};
 use serde_json::{json, Value};
 
 /// A stored record's key: measure name, sorted dimensions, time.
@@ -43,37 +41,6 @@ retry = {{ initial_backoff = "20ms", max_backoff = "200ms", budget = "2m" }}
 "#,
         undelivered = workspace.path("undelivered.ndjson").display()
     )
-}
-
-fn command(config: &std::path::Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(["run", "--config"])
-        .arg(config)
-        .arg("--no-progress")
-        .args(extra)
-        .env("FLEETSTREAM_LOG", "error")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    command
-}
-
-fn run(config: &std::path::Path, extra: &[&str]) -> String {
-    let output = command(config, extra)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{summary}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    summary
 }
 
 /// Every raw record moto stored in `database`.rollups.
@@ -171,14 +138,6 @@ fn assert_rollups_stored(workspace: &Workspace, database: &str, except: Option<&
     assert!(checked > 100, "{checked} rollups checked");
 }
 
-fn undelivered(workspace: &Workspace) -> Vec<Value> {
-    std::fs::read_to_string(workspace.path("undelivered.ndjson"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
 #[test]
 fn rollups_arrive_in_batches_of_at_most_100_and_a_replay_is_idempotent() {
     let workspace = Workspace::new();
@@ -190,7 +149,7 @@ fn rollups_arrive_in_batches_of_at_most_100_and_a_replay_is_idempotent() {
         &input,
         &timestream_section(&workspace, &proxy.url(), &database, true),
     );
-    let summary = run(&config, &["--create-tables"]);
+    let summary = run_summary(&config, &["--create-tables"]);
     assert!(summary.contains("0 undelivered"), "{summary}");
     assert!(
         proxy.stats()["injected"].get("WriteRecords>100").is_none(),
@@ -209,7 +168,7 @@ fn rollups_arrive_in_batches_of_at_most_100_and_a_replay_is_idempotent() {
         .iter()
         .map(Value::to_string)
         .collect();
-    run(&config, &["--fresh"]);
+    run_summary(&config, &["--fresh"]);
     let second: std::collections::BTreeSet<String> = stored_records(&database)
         .iter()
         .map(Value::to_string)
@@ -253,7 +212,7 @@ fn throttling_5xx_and_rejected_records_are_retried_or_logged_by_reason() {
         &input,
         &timestream_section(&workspace, &proxy.url(), &database, true),
     );
-    let summary = run(&config, &["--create-tables"]);
+    let summary = run_summary(&config, &["--create-tables"]);
     assert!(summary.contains("\"version_conflict\""), "{summary}");
     assert!(summary.contains("\"outside_retention\""), "{summary}");
     assert!(summary.contains("\"limit_or_value\""), "{summary}");
@@ -272,7 +231,7 @@ fn throttling_5xx_and_rejected_records_are_retried_or_logged_by_reason() {
     );
     assert_rollups_stored(&workspace, &database, Some("veh-000003"));
 
-    let logged = undelivered(&workspace);
+    let logged = workspace.undelivered();
     assert!(!logged.is_empty());
     for entry in &logged {
         assert_eq!(entry["sink"], "timestream");
@@ -311,8 +270,8 @@ fn records_outside_retention_are_logged_when_the_table_refuses_magnetic_writes()
         &input,
         &timestream_section(&workspace, &proxy.url(), &database, false),
     );
-    run(&config, &["--create-tables"]);
-    let logged = undelivered(&workspace);
+    run_summary(&config, &["--create-tables"]);
+    let logged = workspace.undelivered();
     assert!(!logged.is_empty());
     for entry in &logged {
         assert!(
@@ -337,23 +296,8 @@ fn an_outage_loses_nothing_and_commits_no_position_early() {
     // The tables first (a run over an empty file), then the service goes away.
     let empty = workspace.path("empty.ndjson");
     std::fs::write(&empty, "").unwrap();
-    run(&workspace.config(&empty, &section), &["--create-tables"]);
+    run_summary(&workspace.config(&empty, &section), &["--create-tables"]);
     let config = workspace.config(&input, &section);
-    proxy.stop();
-    let child = command(&config, &["--fresh"]).spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let stalled = checkpoints(&workspace.path("state.db"));
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        checkpoints(&workspace.path("state.db")),
-        stalled,
-        "no checkpoint while Timestream is down"
-    );
-    proxy.restart();
-    let output = child.wait_with_output().unwrap();
-    let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{summary}");
-    assert!(summary.contains("0 undelivered"), "{summary}");
-    assert!(checkpoints(&workspace.path("state.db")) > stalled);
+    run_through_outage(&workspace, &config, &["--fresh"], &mut proxy);
     assert_rollups_stored(&workspace, &database, None);
 }

@@ -20,36 +20,39 @@ pub struct OpenedSinks {
     pub delivery: Vec<(String, Arc<DeliveryMetrics>)>,
 }
 
+impl OpenedSinks {
+    fn add_remote(&mut self, sink: impl Sink, metrics: Arc<DeliveryMetrics>) {
+        self.delivery.push((sink.name().to_owned(), metrics));
+        self.sinks.push(Box::new(sink));
+    }
+}
+
 /// Opens every enabled sink; with `create_tables`, creates the remote databases and tables
 /// they write to first. Must run inside the Tokio runtime the remote sinks will use.
 pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSinks, SinkError> {
-    let runtime = tokio::runtime::Handle::current();
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let mut delivery = Vec::new();
+    let mut opened = OpenedSinks {
+        sinks: Vec::new(),
+        delivery: Vec::new(),
+    };
     if config.sinks.sqlite.enabled {
-        sinks.push(Box::new(SqliteSink::open(
+        opened.sinks.push(Box::new(SqliteSink::open(
             &config.sinks.sqlite.path,
             config.sinks.sqlite.batch_rows,
         )?));
     }
     if config.sinks.ndjson.enabled {
-        sinks.push(Box::new(NdjsonSink::open(
+        opened.sinks.push(Box::new(NdjsonSink::open(
             &config.sinks.ndjson.path,
             OutputLines,
         )?));
     }
     if config.sinks.influxdb.enabled {
         let metrics = Arc::new(DeliveryMetrics::default());
-        let sink = InfluxDbSink::open(
-            &config.sinks.influxdb,
-            runtime.clone(),
-            Arc::clone(&metrics),
-        )?;
+        let sink = InfluxDbSink::open(&config.sinks.influxdb, Arc::clone(&metrics))?;
         if create_tables {
             sink.create_database().await?;
         }
-        delivery.push((sink.name().to_owned(), metrics));
-        sinks.push(Box::new(sink));
+        opened.add_remote(sink, metrics);
     }
     if config.sinks.timestream.enabled {
         let metrics = Arc::new(DeliveryMetrics::default());
@@ -60,18 +63,16 @@ pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSi
             Arc::clone(&metrics),
         )
         .await?;
-        delivery.push((sink.name().to_owned(), metrics));
-        sinks.push(Box::new(sink));
+        opened.add_remote(sink, metrics);
     }
     if config.sinks.sns.enabled {
         let metrics = Arc::new(DeliveryMetrics::default());
         let sink = SnsSink::open(&config.sinks.sns, &config.aws, Arc::clone(&metrics)).await?;
-        delivery.push((sink.name().to_owned(), metrics));
-        sinks.push(Box::new(sink));
+        opened.add_remote(sink, metrics);
     }
-    sinks.push(Box::new(DeadLetterSink::open(
+    opened.sinks.push(Box::new(DeadLetterSink::open(
         &config.dead_letter.path,
         DeadLetterLines,
     )?));
-    Ok(OpenedSinks { sinks, delivery })
+    Ok(opened)
 }

@@ -14,6 +14,8 @@
 //! `version`: InfluxDB overwrites a point with the same measurement, tags and time, and the
 //! pipeline emits versions in increasing order, so the last write is the highest version.
 
+use std::borrow::Cow;
+
 use crate::pipeline::output::{AnomalyRow, Output, Rollup};
 
 /// A field (measure) value, typed as both databases type it.
@@ -40,8 +42,9 @@ pub struct SeriesPoint {
     pub time_ms: i64,
     /// Upsert version: a higher version replaces a row with the same key.
     pub version: i64,
-    /// Measures in a stable order; non-finite doubles are left out.
-    pub fields: Vec<(String, FieldValue)>,
+    /// Measures in a stable order; non-finite doubles are left out. Names are mostly static,
+    /// so encoding a point allocates no name.
+    pub fields: Vec<(Cow<'static, str>, FieldValue)>,
 }
 
 impl SeriesPoint {
@@ -63,29 +66,26 @@ impl SeriesPoint {
         }
     }
 
-    fn double(&mut self, name: &str, value: Option<f64>) {
+    fn double(&mut self, name: impl Into<Cow<'static, str>>, value: Option<f64>) {
         if let Some(value) = value.filter(|v| v.is_finite()) {
-            self.fields
-                .push((name.to_owned(), FieldValue::Double(value)));
+            self.fields.push((name.into(), FieldValue::Double(value)));
         }
     }
 
-    fn bigint(&mut self, name: &str, value: Option<i64>) {
+    fn bigint(&mut self, name: impl Into<Cow<'static, str>>, value: Option<i64>) {
         if let Some(value) = value {
-            self.fields
-                .push((name.to_owned(), FieldValue::BigInt(value)));
+            self.fields.push((name.into(), FieldValue::BigInt(value)));
         }
     }
 
-    fn boolean(&mut self, name: &str, value: bool) {
-        self.fields
-            .push((name.to_owned(), FieldValue::Boolean(value)));
+    fn boolean(&mut self, name: impl Into<Cow<'static, str>>, value: bool) {
+        self.fields.push((name.into(), FieldValue::Boolean(value)));
     }
 
-    fn text(&mut self, name: &str, value: Option<&str>) {
+    fn text(&mut self, name: impl Into<Cow<'static, str>>, value: Option<&str>) {
         if let Some(value) = value {
             self.fields
-                .push((name.to_owned(), FieldValue::Text(value.to_owned())));
+                .push((name.into(), FieldValue::Text(value.to_owned())));
         }
     }
 
@@ -174,7 +174,7 @@ fn rollup_point(rollup: &Rollup) -> SeriesPoint {
     point.double("rate_per_second", result.rate_per_second);
     point.double("time_weighted_mean", result.time_weighted_mean);
     for (q, value) in &result.quantiles {
-        point.double(&quantile_field(*q), Some(*value));
+        point.double(quantile_field(*q), Some(*value));
     }
     point.bigint(
         "distinct",

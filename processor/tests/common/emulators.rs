@@ -55,6 +55,11 @@ impl FaultProxy {
 
     /// Starts a proxy on `port` (0: any free port).
     pub fn start_on(upstream: &str, port: u16) -> Self {
+        Self::try_start_on(upstream, port).unwrap_or_else(|err| panic!("fault proxy: {err}"))
+    }
+
+    /// Starts a proxy on `port`, or says why it did not start (the port still taken, …).
+    fn try_start_on(upstream: &str, port: u16) -> Result<Self, String> {
         let python = emulator("REFERENCE_PYTHON", "the test virtual environment's python");
         let script = emulator("FLEETSTREAM_FAULT_PROXY", "tests/fault_proxy.py");
         let mut child = Command::new(python)
@@ -63,20 +68,26 @@ impl FaultProxy {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start the fault proxy");
+            .map_err(|err| format!("cannot start python: {err}"))?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("proxy stdout"))
-            .read_line(&mut line)
-            .expect("read the proxy's port");
-        let port = line
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        match line
             .trim()
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("fault proxy said {line:?}"));
-        Self {
-            child,
-            upstream: upstream.to_owned(),
-            port,
+        {
+            Some(port) => Ok(Self {
+                child,
+                upstream: upstream.to_owned(),
+                port,
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!("it said {line:?} instead of its port"))
+            }
         }
     }
 
@@ -114,22 +125,24 @@ impl FaultProxy {
         let _ = self.child.wait();
     }
 
-    /// Starts it again on the same port.
+    /// Starts it again on the same port (retrying while the old socket is released).
     pub fn restart(&mut self) {
         self.stop();
-        let mut last = None;
+        let mut last_error = String::new();
         for _ in 0..50 {
-            let next = std::panic::catch_unwind(|| Self::start_on(&self.upstream, self.port));
-            match next {
+            match Self::try_start_on(&self.upstream, self.port) {
                 Ok(next) => {
                     *self = next;
                     return;
                 }
-                Err(err) => last = Some(err),
+                Err(err) => last_error = err,
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        std::panic::resume_unwind(last.expect("an attempt"));
+        panic!(
+            "fault proxy did not restart on port {}: {last_error}",
+            self.port
+        );
     }
 }
 
@@ -137,4 +150,46 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `fleetstream run --config CONFIG EXTRA…` while the service behind `proxy` is down:
+/// asserts the run waits and commits no checkpoint during the outage, brings the service back,
+/// and returns the summary of the finished run, which must have delivered everything.
+pub fn run_through_outage(
+    workspace: &super::Workspace,
+    config: &std::path::Path,
+    extra: &[&str],
+    proxy: &mut FaultProxy,
+) -> String {
+    use std::time::{Duration, Instant};
+
+    let state = workspace.path("state.db");
+    proxy.stop();
+    let mut child = super::spawn_run(config, extra);
+    // Long enough for the pipeline to block on the sink; checkpoints are every 200 ms.
+    std::thread::sleep(Duration::from_secs(3));
+    let stalled = super::checkpoints(&state);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        super::checkpoints(&state),
+        stalled,
+        "no checkpoint while the service is down"
+    );
+    assert!(
+        child.try_wait().expect("poll the run").is_none(),
+        "the run waits for the sink"
+    );
+    proxy.restart();
+    let started = Instant::now();
+    let output = child.wait_with_output().expect("wait for the run");
+    let summary = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(summary.contains("0 undelivered"), "{summary}");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert!(super::checkpoints(&state) > stalled);
+    summary
 }

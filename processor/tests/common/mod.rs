@@ -87,9 +87,19 @@ path = "{dead}"
     }
 
     pub fn dead_letters(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.path("dead.ndjson")).unwrap_or_default();
+        self.ndjson("dead.ndjson")
+    }
+
+    /// The undelivered log of the remote sink the test configured (`undelivered.ndjson`).
+    pub fn undelivered(&self) -> Vec<serde_json::Value> {
+        self.ndjson("undelivered.ndjson")
+    }
+
+    /// The lines of an NDJSON file in the workspace (none when it does not exist).
+    pub fn ndjson(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path(name)).unwrap_or_default();
         text.lines()
-            .map(|line| serde_json::from_str(line).expect("dead letter line is JSON"))
+            .map(|line| serde_json::from_str(line).expect("an NDJSON line is JSON"))
             .collect()
     }
 }
@@ -109,6 +119,34 @@ pub fn fleetstream(args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// `fleetstream run --config CONFIG --no-progress EXTRA…` to completion; asserts success and
+/// returns the summary it printed.
+pub fn run_summary(config: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "--config",
+        config.to_str().expect("utf-8 path"),
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    String::from_utf8_lossy(&fleetstream(&args).stdout).into_owned()
+}
+
+/// Starts `fleetstream run --config CONFIG --no-progress EXTRA…` with stdout piped.
+pub fn spawn_run(config: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .arg("--no-progress")
+        .args(extra)
+        .env("FLEETSTREAM_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fleetstream")
 }
 
 /// Starts `fleetstream run --config CONFIG --input -` reading records from a piped stdin (the
@@ -317,14 +355,7 @@ pub fn checkpoints(state: &Path) -> i64 {
 
 /// Starts `fleetstream run --config CONFIG` and returns once its first checkpoint is committed.
 fn spawn_until_first_checkpoint(workspace: &Workspace, config: &Path) -> std::process::Child {
-    let child = Command::new(BIN)
-        .args(["run", "--config", config.to_str().unwrap(), "--no-progress"])
-        .env("FLEETSTREAM_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(config, &[]);
     let started = Instant::now();
     while checkpoints(&workspace.path("state.db")) == 0 {
         assert!(

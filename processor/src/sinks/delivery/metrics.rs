@@ -68,14 +68,12 @@ impl DeliveryMetrics {
 
     /// Counts one rejected record under `reason`.
     pub fn rejected(&self, reason: &str) {
-        let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
-        *rejected.entry(reason.to_owned()).or_default() += 1;
+        bump(&self.rejected, reason);
     }
 
     /// Counts one record deliberately not sent under `reason`.
     pub fn held_back(&self, reason: &str) {
-        let mut held_back = self.held_back.lock().unwrap_or_else(|e| e.into_inner());
-        *held_back.entry(reason.to_owned()).or_default() += 1;
+        bump(&self.held_back, reason);
     }
 
     /// Records one call's latency.
@@ -95,16 +93,8 @@ impl DeliveryMetrics {
             retried: self.retried.load(Ordering::Relaxed),
             undelivered: self.undelivered.load(Ordering::Relaxed),
             superseded: self.superseded.load(Ordering::Relaxed),
-            rejected: self
-                .rejected
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            held_back: self
-                .held_back
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            rejected: copy(&self.rejected),
+            held_back: copy(&self.held_back),
             calls,
             mean_call_ms: if calls == 0 {
                 0.0
@@ -114,4 +104,14 @@ impl DeliveryMetrics {
             max_call_ms: self.max_call_micros.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
+}
+
+/// Counts one more `reason` (a poisoned lock still counts: the map is always consistent).
+fn bump(counts: &Mutex<BTreeMap<String, u64>>, reason: &str) {
+    let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+    *counts.entry(reason.to_owned()).or_default() += 1;
+}
+
+fn copy(counts: &Mutex<BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }

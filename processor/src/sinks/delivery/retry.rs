@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::DeliveryMetrics;
 use crate::config::DurationText;
 
 /// `retry = { … }` of a remote sink: how long a batch is retried before its records go to the
@@ -86,9 +87,27 @@ impl Backoff {
         Some(jittered.min(self.deadline - now))
     }
 
-    /// Retries so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempts
+    /// Before re-sending `records` records that failed with `reason`: logs, counts them as
+    /// retried, and returns the delay to wait; or, once the budget is spent, the reason to give
+    /// them up with (the attempts made and the last error).
+    pub fn retry(
+        &mut self,
+        sink: &'static str,
+        reason: &str,
+        records: usize,
+        metrics: &DeliveryMetrics,
+    ) -> Result<Duration, String> {
+        match self.next_delay() {
+            Some(delay) => {
+                tracing::warn!(sink, %reason, ?delay, records, "delivery failed; retrying");
+                metrics.retried(records);
+                Ok(delay)
+            }
+            None => Err(format!(
+                "retry budget spent after {} attempts; last error: {reason}",
+                self.attempts + 1
+            )),
+        }
     }
 }
 
@@ -108,10 +127,17 @@ mod tests {
             let delay = backoff.next_delay().expect("within budget");
             assert!(delay <= Duration::from_millis(expected_cap));
         }
+        let metrics = DeliveryMetrics::default();
+        assert!(backoff.retry("test", "busy", 3, &metrics).is_ok());
+        assert_eq!(metrics.snapshot().retried, 3);
         let spent = RetryConfig {
             budget: DurationText(0),
             ..config
         };
         assert_eq!(spent.backoff().next_delay(), None);
+        assert_eq!(
+            spent.backoff().retry("test", "busy", 3, &metrics),
+            Err("retry budget spent after 1 attempts; last error: busy".to_owned())
+        );
     }
 }

@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use super::DeliveryMetrics;
 
 use super::super::line_file::LineFile;
 use super::super::SinkError;
@@ -20,20 +24,28 @@ struct UndeliveredLine<'a, T: Serialize> {
 pub struct UndeliveredLog {
     sink: &'static str,
     file: LineFile,
+    metrics: Arc<DeliveryMetrics>,
 }
 
 impl UndeliveredLog {
-    /// Opens (creating) the log of `sink` at `path`.
-    pub fn open(sink: &'static str, path: &Path) -> Result<Self, SinkError> {
+    /// Opens (creating) the log of `sink` at `path`; every record logged is counted as
+    /// undelivered in `metrics`.
+    pub fn open(
+        sink: &'static str,
+        path: &Path,
+        metrics: Arc<DeliveryMetrics>,
+    ) -> Result<Self, SinkError> {
         Ok(Self {
             sink,
             file: LineFile::open(sink, path)?,
+            metrics,
         })
     }
 
     /// Appends one record with its reason.
     pub fn record<T: Serialize>(&mut self, reason: &str, record: &T) -> Result<(), SinkError> {
         tracing::warn!(sink = self.sink, %reason, "record undelivered");
+        self.metrics.undelivered(1);
         self.file.write_line(&UndeliveredLine {
             sink: self.sink,
             reason,

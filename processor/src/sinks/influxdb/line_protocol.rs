@@ -76,11 +76,11 @@ mod tests {
             time_ms: 1_700_000_000_000,
             version: 3,
             fields: vec![
-                ("count".to_owned(), FieldValue::BigInt(12)),
-                ("mean".to_owned(), FieldValue::Double(50.0)),
-                ("is_final".to_owned(), FieldValue::Boolean(true)),
+                ("count".into(), FieldValue::BigInt(12)),
+                ("mean".into(), FieldValue::Double(50.0)),
+                ("is_final".into(), FieldValue::Boolean(true)),
                 (
-                    "explanation".to_owned(),
+                    "explanation".into(),
                     FieldValue::Text("{\"a\":\"b\\c\"}\nx".to_owned()),
                 ),
             ],
@@ -104,7 +104,7 @@ mod tests {
         let mut p = point();
         p.measurement = "m".to_owned();
         p.dimensions.clear();
-        p.fields = vec![("v".to_owned(), FieldValue::Double(0.1 + 0.2))];
+        p.fields = vec![("v".into(), FieldValue::Double(0.1 + 0.2))];
         let mut line = String::new();
         encode_line(&p, &mut line);
         let text = line.split(' ').nth(1).expect("fields");

@@ -43,11 +43,10 @@ struct UndeliveredLine<'a> {
 }
 
 impl InfluxDbSink {
-    /// A sink for `config`, doing its I/O on `runtime` (the sink itself runs on a blocking
-    /// thread).
+    /// A sink for `config`, doing its I/O on the current Tokio runtime (the sink itself runs on
+    /// a blocking thread).
     pub fn open(
         config: &InfluxDbSinkConfig,
-        runtime: tokio::runtime::Handle,
         metrics: Arc<DeliveryMetrics>,
     ) -> Result<Self, SinkError> {
         let client = InfluxClient::new(config).map_err(|err| SinkError::Remote {
@@ -56,13 +55,17 @@ impl InfluxDbSink {
         })?;
         Ok(Self {
             client,
-            runtime,
+            runtime: tokio::runtime::Handle::current(),
             retry: config.retry.clone(),
             batch_lines: config.batch_lines,
             batch_bytes: config.batch_bytes,
             buffer: Vec::new(),
             buffer_bytes: 0,
-            undelivered: UndeliveredLog::open(NAME, &config.undelivered_path)?,
+            undelivered: UndeliveredLog::open(
+                NAME,
+                &config.undelivered_path,
+                Arc::clone(&metrics),
+            )?,
             metrics,
         })
     }
@@ -140,18 +143,11 @@ impl InfluxDbSink {
                     WriteOutcome::Retryable {
                         reason,
                         retry_after,
-                    } => match backoff.next_delay() {
-                        Some(delay) => {
-                            let delay = retry_after.map_or(delay, |after| after.max(delay));
-                            tracing::warn!(sink = NAME, %reason, ?delay, lines = part.len(), "write failed; retrying");
-                            self.metrics.retried(part.len());
-                            std::thread::sleep(delay);
+                    } => match backoff.retry(NAME, &reason, part.len(), &self.metrics) {
+                        Ok(delay) => {
+                            std::thread::sleep(retry_after.map_or(delay, |after| after.max(delay)));
                         }
-                        None => {
-                            let reason = format!(
-                                "retry budget spent after {} attempts; last error: {reason}",
-                                backoff.attempts() + 1
-                            );
+                        Err(reason) => {
                             for line in part {
                                 self.reject(line.trim_end(), &reason)?;
                             }
@@ -172,7 +168,6 @@ impl InfluxDbSink {
 
     fn reject(&mut self, line: &str, reason: &str) -> Result<(), SinkError> {
         self.metrics.rejected(reason_category(reason));
-        self.metrics.undelivered(1);
         self.undelivered.record(reason, &UndeliveredLine { line })
     }
 }

@@ -45,17 +45,19 @@ impl SnsSink {
         aws: &AwsConfig,
         metrics: Arc<DeliveryMetrics>,
     ) -> Result<Self, SinkError> {
-        let sdk = crate::aws::sdk_config(aws).await;
-        let mut builder = aws_sdk_sns::config::Builder::from(&sdk).timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(config.request_timeout.std())
-                .build(),
-        );
-        if let Some(endpoint) = &config.endpoint_url {
-            builder = builder.endpoint_url(endpoint);
-        }
-        let client = Client::from_conf(builder.build());
+        let sdk = crate::aws::sdk_config(
+            aws,
+            config.endpoint_url.as_deref(),
+            config.request_timeout.std(),
+        )
+        .await;
+        let client = Client::new(&sdk);
         Ok(Self {
+            undelivered: UndeliveredLog::open(
+                NAME,
+                &config.undelivered_path,
+                Arc::clone(&metrics),
+            )?,
             publisher: Arc::new(Publisher::new(client, config.retry.clone(), metrics)),
             runtime: tokio::runtime::Handle::current(),
             per_vehicle: config.per_vehicle_limit.as_ref().map(RateLimiter::new),
@@ -63,7 +65,6 @@ impl SnsSink {
             config: config.clone(),
             latest_ms: i64::MIN,
             pending: Vec::new(),
-            undelivered: UndeliveredLog::open(NAME, &config.undelivered_path)?,
         })
     }
 
@@ -93,36 +94,35 @@ impl SnsSink {
         };
         self.latest_ms = self.latest_ms.max(message.time_ms);
         let mut admitted = true;
-        let mut summaries = Vec::new();
-        if let Some(limiter) = &mut self.per_vehicle {
-            let (ok, summary) = limiter.admit(
-                &format!("vehicle {}", message.vehicle_id),
-                message.time_ms,
-                &topic,
-            );
-            admitted &= ok;
-            summaries.extend(summary);
-        }
-        if let Some(limiter) = &mut self.per_rule {
-            let (ok, summary) =
-                limiter.admit(&format!("rule {}", message.rule), message.time_ms, &topic);
-            admitted &= ok;
-            summaries.extend(summary);
-        }
-        for limiter in [&mut self.per_vehicle, &mut self.per_rule]
-            .into_iter()
-            .flatten()
-        {
-            summaries.extend(limiter.ended(self.latest_ms));
-        }
-        for summary in summaries {
-            self.pending
-                .push((summary.topic.clone(), summary_message(&summary)));
+        let limits = [
+            (
+                &mut self.per_vehicle,
+                format!("vehicle {}", message.vehicle_id),
+            ),
+            (&mut self.per_rule, format!("rule {}", message.rule)),
+        ];
+        for (limiter, key) in limits {
+            if let Some(limiter) = limiter {
+                let (ok, summary) = limiter.admit(&key, message.time_ms, &topic);
+                admitted &= ok;
+                self.pending.extend(summary.map(summary_entry));
+            }
         }
         if admitted {
             self.pending.push((topic, message));
         } else {
             self.publisher.metrics().held_back("rate_limited");
+        }
+    }
+
+    /// Queues the summaries of every limit interval that event time has passed.
+    fn summarise_ended(&mut self) {
+        for limiter in [&mut self.per_vehicle, &mut self.per_rule]
+            .into_iter()
+            .flatten()
+        {
+            self.pending
+                .extend(limiter.ended(self.latest_ms).into_iter().map(summary_entry));
         }
     }
 
@@ -150,12 +150,17 @@ impl SnsSink {
             sink: NAME,
             message,
         })?;
-        self.publisher.metrics().undelivered(undelivered.len());
         for (message, reason) in &undelivered {
             self.undelivered.record(reason, message)?;
         }
         Ok(())
     }
+}
+
+/// A summary message with its topic.
+fn summary_entry(summary: Suppressed) -> (String, AlertMessage) {
+    let message = summary_message(&summary);
+    (summary.topic, message)
 }
 
 /// The message telling subscribers how many messages a limit held back.
@@ -229,6 +234,7 @@ impl Sink for SnsSink {
                 self.accept(message);
             }
         }
+        self.summarise_ended();
         if self.pending.len() >= MAX_PENDING {
             self.send_pending()?;
         }

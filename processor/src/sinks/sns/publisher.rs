@@ -53,21 +53,7 @@ impl Publisher {
         messages: Vec<AlertMessage>,
     ) -> Result<Vec<(AlertMessage, String)>, String> {
         let mut undelivered = Vec::new();
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        for message in messages {
-            let size = message.body.len() + message.subject.len();
-            if !batch.is_empty() && (batch.len() == MAX_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
-                undelivered.extend(
-                    self.publish_batch(topic, std::mem::take(&mut batch))
-                        .await?,
-                );
-                bytes = 0;
-            }
-            bytes += size;
-            batch.push(message);
-        }
-        if !batch.is_empty() {
+        for batch in batches(messages) {
             undelivered.extend(self.publish_batch(topic, batch).await?);
         }
         Ok(undelivered)
@@ -137,23 +123,34 @@ impl Publisher {
                     Failure::Retryable(reason) => reason,
                 },
             };
-            match backoff.next_delay() {
-                Some(delay) => {
-                    tracing::warn!(sink = "sns", %reason, ?delay, messages = batch.len(), "publish failed; retrying");
-                    self.metrics.retried(batch.len());
-                    tokio::time::sleep(delay).await;
-                }
-                None => {
-                    let reason = format!(
-                        "retry budget spent after {} attempts; last error: {reason}",
-                        backoff.attempts() + 1
-                    );
-                    undelivered.extend(batch.drain(..).map(|m| (m, reason.clone())));
-                }
+            match backoff.retry("sns", &reason, batch.len(), &self.metrics) {
+                Ok(delay) => tokio::time::sleep(delay).await,
+                Err(reason) => undelivered.extend(batch.drain(..).map(|m| (m, reason.clone()))),
             }
         }
         Ok(undelivered)
     }
+}
+
+/// Splits `messages`, in order, into batches SNS accepts: at most [`MAX_ENTRIES`] entries and
+/// [`MAX_BATCH_BYTES`] of subjects and bodies (a larger single message gets a batch of its own).
+fn batches(messages: Vec<AlertMessage>) -> Vec<Vec<AlertMessage>> {
+    let mut batches: Vec<Vec<AlertMessage>> = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        let size = message.body.len() + message.subject.len();
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_ENTRIES && bytes + size <= MAX_BATCH_BYTES => {
+                bytes += size;
+                batch.push(message);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![message]);
+            }
+        }
+    }
+    batches
 }
 
 fn entry(
@@ -208,5 +205,42 @@ fn classify(err: SdkError<PublishBatchError>) -> Failure {
             Failure::Retryable(text)
         }
         _ => Failure::Fatal(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body_bytes: usize, n: usize) -> AlertMessage {
+        AlertMessage {
+            kind: "alert",
+            vehicle_id: format!("veh-{n}"),
+            fleet: None,
+            rule: "r".to_owned(),
+            severity: "info".to_owned(),
+            status: "firing".to_owned(),
+            time_ms: n as i64,
+            subject: String::new(),
+            body: "x".repeat(body_bytes),
+            target_topic: None,
+        }
+    }
+
+    #[test]
+    fn batches_keep_order_and_sns_limits() {
+        let small: Vec<_> = (0..23).map(|n| message(100, n)).collect();
+        let sizes: Vec<usize> = batches(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+
+        let big: Vec<_> = (0..5).map(|n| message(100 * 1024, n)).collect();
+        let split = batches(big);
+        assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        for batch in &split {
+            let bytes: usize = batch.iter().map(|m| m.body.len()).sum();
+            assert!(bytes <= MAX_BATCH_BYTES);
+        }
+        let order: Vec<i64> = split.iter().flatten().map(|m| m.time_ms).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4]);
     }
 }

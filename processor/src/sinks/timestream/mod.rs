@@ -60,7 +60,7 @@ impl<'a> From<&'a SeriesPoint> for UndeliveredRecord<'a> {
                     FieldValue::Boolean(v) => serde_json::json!(v),
                     FieldValue::Text(v) => serde_json::json!(v),
                 };
-                (name.clone(), value)
+                (name.to_string(), value)
             })
             .collect();
         Self {
@@ -90,19 +90,14 @@ impl TimestreamSink {
             sink: NAME,
             message,
         };
-        let sdk = crate::aws::sdk_config(aws).await;
-        let mut builder = aws_sdk_timestreamwrite::config::Builder::from(&sdk).timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(config.request_timeout.std())
-                .build(),
-        );
-        if let Some(endpoint) = &config.endpoint_url {
-            builder = builder.endpoint_url(endpoint);
-        }
-        let mut client = Client::from_conf(builder.build());
-        let overridden = config.endpoint_url.is_some()
-            || crate::aws::endpoint_overridden(&sdk, "TIMESTREAM_WRITE");
-        if !overridden {
+        let sdk = crate::aws::sdk_config(
+            aws,
+            config.endpoint_url.as_deref(),
+            config.request_timeout.std(),
+        )
+        .await;
+        let mut client = Client::new(&sdk);
+        if !crate::aws::endpoint_overridden(&sdk, "TIMESTREAM_WRITE") {
             let (discovering, reload) = client
                 .with_endpoint_discovery_enabled()
                 .await
@@ -121,7 +116,7 @@ impl TimestreamSink {
             config.table.clone(),
             config.measures.clone(),
             config.retry.clone(),
-            metrics,
+            Arc::clone(&metrics),
         );
         Ok(Self {
             writer: Arc::new(writer),
@@ -130,7 +125,7 @@ impl TimestreamSink {
             concurrency: config.concurrency,
             max_buffered_records: config.max_buffered_records,
             buffer: Vec::new(),
-            undelivered: UndeliveredLog::open(NAME, &config.undelivered_path)?,
+            undelivered: UndeliveredLog::open(NAME, &config.undelivered_path, metrics)?,
         })
     }
 
@@ -177,7 +172,6 @@ impl TimestreamSink {
             sink: NAME,
             message,
         })?;
-        self.writer.metrics().undelivered(undelivered.len());
         for (record, reason) in &undelivered {
             self.undelivered
                 .record(reason, &UndeliveredRecord::from(&record.point))?;

@@ -57,7 +57,7 @@ impl PendingRecord {
                 FieldValue::Text(v) => (v.clone(), MeasureValueType::Varchar),
             };
             if let Ok(measure) = MeasureValue::builder()
-                .name(name)
+                .name(name.as_ref())
                 .value(text)
                 .r#type(kind)
                 .build()
@@ -75,11 +75,11 @@ mod tests {
 
     fn point(is_final: Option<bool>) -> SeriesPoint {
         let mut fields = vec![
-            ("count".to_owned(), FieldValue::BigInt(3)),
-            ("mean".to_owned(), FieldValue::Double(1.5)),
+            ("count".into(), FieldValue::BigInt(3)),
+            ("mean".into(), FieldValue::Double(1.5)),
         ];
         if let Some(is_final) = is_final {
-            fields.push(("is_final".to_owned(), FieldValue::Boolean(is_final)));
+            fields.push(("is_final".into(), FieldValue::Boolean(is_final)));
         }
         SeriesPoint {
             measurement: "signal_1m".to_owned(),

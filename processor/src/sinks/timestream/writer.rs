@@ -65,11 +65,6 @@ impl TimestreamWriter {
         }
     }
 
-    /// The sink's delivery counters.
-    pub fn metrics(&self) -> &DeliveryMetrics {
-        &self.metrics
-    }
-
     /// `database.table`, for messages.
     pub fn describe(&self) -> String {
         format!("timestream://{}/{}", self.database, self.table)
@@ -110,29 +105,25 @@ impl TimestreamWriter {
             };
             match failure {
                 Failure::Fatal(reason) => return Err(format!("{}: {reason}", self.describe())),
-                Failure::Retryable(reason) => match backoff.next_delay() {
-                    Some(delay) => {
-                        tracing::warn!(sink = "timestream", %reason, ?delay, records = batch.len(), "WriteRecords failed; retrying");
-                        self.metrics.retried(batch.len());
-                        tokio::time::sleep(delay).await;
+                Failure::Retryable(reason) => {
+                    match backoff.retry("timestream", &reason, batch.len(), &self.metrics) {
+                        Ok(delay) => tokio::time::sleep(delay).await,
+                        Err(reason) => {
+                            undelivered.extend(batch.drain(..).map(|r| (r, reason.clone())))
+                        }
                     }
-                    None => {
-                        let reason = format!(
-                            "retry budget spent after {} attempts; last error: {reason}",
-                            backoff.attempts() + 1
-                        );
-                        undelivered.extend(batch.drain(..).map(|r| (r, reason.clone())));
-                    }
-                },
+                }
                 Failure::Rejected(rejected) => {
                     self.metrics
                         .written(batch.len().saturating_sub(rejected.len()));
                     let mut again = Vec::new();
+                    let mut last_reason = String::new();
                     for (index, reason, existing) in rejected {
                         let Some(record) = batch.get(index).cloned() else {
                             continue;
                         };
                         self.metrics.rejected(reason_category(&reason, existing));
+                        last_reason.clone_from(&reason);
                         match self.resolve(record, reason, existing).await {
                             Resolution::Resend(record) => again.push(record),
                             Resolution::Superseded => self.metrics.superseded(1),
@@ -142,11 +133,11 @@ impl TimestreamWriter {
                         }
                     }
                     if !again.is_empty() {
-                        match backoff.next_delay() {
-                            Some(_) => self.metrics.retried(again.len()),
-                            None => {
-                                let reason = "retry budget spent re-sending rejected records";
-                                undelivered.extend(again.drain(..).map(|r| (r, reason.to_owned())));
+                        match backoff.retry("timestream", &last_reason, again.len(), &self.metrics)
+                        {
+                            Ok(delay) => tokio::time::sleep(delay).await,
+                            Err(reason) => {
+                                undelivered.extend(again.drain(..).map(|r| (r, reason.clone())));
                             }
                         }
                     }
