@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::emulators::{influxdb_url, run_through_outage, unique_name, FaultProxy};
-use common::{read_rollups, run_summary, simulate, RollupKey, Workspace};
+use common::{checkpoints, read_rollups, run_summary, simulate, spawn_run, RollupKey, Workspace};
 
 /// `[sinks.influxdb]` writing to `url`/`database`, logging undelivered lines in the workspace.
 fn influx_section(workspace: &Workspace, url: &str, database: &str) -> String {
@@ -244,4 +244,25 @@ fn an_outage_loses_nothing_and_commits_no_position_early() {
     run_through_outage(&workspace, &config, &[], &mut proxy);
     assert_same_as_sqlite(&workspace, &database);
     assert!(workspace.undelivered().is_empty());
+}
+
+#[test]
+fn a_missing_database_stops_the_run_with_a_clear_message() {
+    let workspace = Workspace::new();
+    let input = workspace.path("fleet.ndjson");
+    simulate(&input, 2, 120, 0.0, 1);
+    let database = unique_name("missing");
+    let config = workspace.config(
+        &input,
+        &influx_section(&workspace, &influxdb_url(), &database),
+    );
+    let output = spawn_run(&config, &[]).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("database not found"), "{stderr}");
+    assert_eq!(
+        checkpoints(&workspace.path("state.db")),
+        0,
+        "nothing committed"
+    );
 }

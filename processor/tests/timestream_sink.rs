@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::emulators::{moto_url, run_through_outage, unique_name, FaultProxy};
-use common::{read_rollups, run_summary, simulate, Workspace};
+use common::{checkpoints, read_rollups, run_summary, simulate, spawn_run, Workspace};
 use serde_json::{json, Value};
 
 /// A stored record's key: measure name, sorted dimensions, time.
@@ -300,4 +300,26 @@ fn an_outage_loses_nothing_and_commits_no_position_early() {
     let config = workspace.config(&input, &section);
     run_through_outage(&workspace, &config, &["--fresh"], &mut proxy);
     assert_rollups_stored(&workspace, &database, None);
+}
+
+#[test]
+fn a_missing_table_stops_the_run_with_a_clear_message() {
+    let workspace = Workspace::new();
+    let input = workspace.path("fleet.ndjson");
+    simulate(&input, 2, 120, 0.0, 1);
+    let database = unique_name("missing");
+    let section = timestream_section(&workspace, &moto_url(), &database, true);
+    let config = workspace.config(&input, &section);
+    let output = spawn_run(&config, &[]).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&database) && stderr.contains("ResourceNotFound"),
+        "{stderr}"
+    );
+    assert_eq!(
+        checkpoints(&workspace.path("state.db")),
+        0,
+        "nothing committed"
+    );
 }

@@ -104,13 +104,9 @@ pub struct AlarmModel {
 
 /// Loads an alarm model (`describe-alarm-model` output or a `CreateAlarmModel` body).
 pub fn load_alarm_model(json: &str) -> (Option<AlarmModel>, ValidationReport) {
-    let mut report = ValidationReport::default();
-    let document: Json = match serde_json::from_str(json) {
-        Ok(document) => document,
-        Err(err) => {
-            report.errors.push(format!("not valid JSON: {err}"));
-            return (None, report);
-        }
+    let (document, mut report) = match ValidationReport::parse(json) {
+        Ok(document) => (document, ValidationReport::default()),
+        Err(report) => return (None, report),
     };
     let text = |pointer: &str| {
         document

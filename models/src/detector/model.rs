@@ -156,6 +156,17 @@ pub struct ValidationReport {
     pub skipped_actions: Vec<String>,
 }
 
+impl ValidationReport {
+    /// The JSON document a model file holds, or a report whose only error says why it is not
+    /// valid JSON.
+    pub(crate) fn parse(json: &str) -> Result<Json, Self> {
+        serde_json::from_str(json).map_err(|err| Self {
+            errors: vec![format!("not valid JSON: {err}")],
+            skipped_actions: Vec::new(),
+        })
+    }
+}
+
 impl std::fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.errors.is_empty() && self.skipped_actions.is_empty() {
@@ -173,13 +184,9 @@ impl std::fmt::Display for ValidationReport {
 
 /// Loads a model from `describe-detector-model` output or a `CreateDetectorModel` body.
 pub fn load_detector_model(json: &str) -> (Option<DetectorModel>, ValidationReport) {
-    let mut report = ValidationReport::default();
-    let document: Json = match serde_json::from_str(json) {
-        Ok(document) => document,
-        Err(err) => {
-            report.errors.push(format!("not valid JSON: {err}"));
-            return (None, report);
-        }
+    let (document, mut report) = match ValidationReport::parse(json) {
+        Ok(document) => (document, ValidationReport::default()),
+        Err(report) => return (None, report),
     };
     let root = document.get("detectorModel").unwrap_or(&document);
     let configuration = root.get("detectorModelConfiguration").unwrap_or(root);

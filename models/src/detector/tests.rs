@@ -179,6 +179,17 @@ fn steps_until_b(method: &str) -> usize {
 }
 
 #[test]
+fn a_file_that_is_not_json_is_reported_as_such_by_both_loaders() {
+    let (model, report) = load_detector_model("{ not json");
+    assert!(model.is_none());
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.errors[0].starts_with("not valid JSON: "), "{report}");
+    let (alarm, report) = load_alarm_model("[1,");
+    assert!(alarm.is_none());
+    assert!(report.errors[0].starts_with("not valid JSON: "), "{report}");
+}
+
+#[test]
 fn batch_and_serial_differ_as_documented() {
     assert_eq!(
         steps_until_b("SERIAL"),

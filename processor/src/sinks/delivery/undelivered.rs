@@ -68,3 +68,29 @@ impl UndeliveredLog {
         self.file.describe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restoring_drops_what_was_logged_after_the_checkpoint_and_counts_each_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("undelivered.ndjson");
+        let metrics = Arc::new(DeliveryMetrics::default());
+        let mut log = UndeliveredLog::open("test", &path, Arc::clone(&metrics)).expect("open");
+        log.record("too big", &"first").expect("record");
+        let token = log.flush().expect("flush");
+        log.record("too big", &"second").expect("record");
+        log.flush().expect("flush");
+        assert_eq!(metrics.snapshot().undelivered, 2);
+
+        let mut reopened = UndeliveredLog::open("test", &path, metrics).expect("reopen");
+        reopened.restore(token).expect("restore");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "{\"sink\":\"test\",\"reason\":\"too big\",\"record\":\"first\"}\n"
+        );
+    }
+}
