@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{dump_table, fleetstream, run_and_kill, run_and_terminate, simulate, Workspace};
+use common::{dump_table, run_and_kill, run_and_terminate, run_summary, simulate, Workspace};
 
 /// Asserts two table dumps are equal, naming the first difference instead of printing both.
 fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
@@ -36,17 +34,12 @@ shingle_size = 2
     )
 }
 
-fn run(config: &Path) -> String {
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {
     let reference = Workspace::new();
     let input = reference.path("fleet.ndjson");
     simulate(&input, 20, 1200, 0.02, 11);
-    run(&reference.config(&input, &anomaly_section("")));
+    run_summary(&reference.config(&input, &anomaly_section("")), &[]);
     let anomalies = dump_table(&reference.db(), "anomalies");
     assert_eq!(anomalies.len(), 20 * 1200, "every record is scored once");
     let alerts = dump_table(&reference.db(), "alerts");
@@ -54,10 +47,13 @@ fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {
 
     // Only 3 models in memory and an idle timeout: models keep leaving and coming back.
     let evicting = Workspace::new();
-    let summary = run(&evicting.config(
-        &input,
-        &anomaly_section("max_models = 3\nidle_after = \"20s\""),
-    ));
+    let summary = run_summary(
+        &evicting.config(
+            &input,
+            &anomaly_section("max_models = 3\nidle_after = \"20s\""),
+        ),
+        &[],
+    );
     assert!(summary.contains("anomaly models"), "{summary}");
     assert_same_rows(
         &dump_table(&evicting.db(), "anomalies"),
@@ -80,7 +76,7 @@ fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {
     run_and_terminate(&interrupted, &config);
     let partial = dump_table(&interrupted.db(), "anomalies").len();
     assert!(partial < anomalies.len(), "the first run stopped early");
-    assert!(run(&config).contains("resumed from"));
+    assert!(run_summary(&config, &[]).contains("resumed from"));
     assert_same_rows(
         &dump_table(&interrupted.db(), "anomalies"),
         &anomalies,
@@ -97,7 +93,7 @@ fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {
     let crashed = Workspace::new();
     let config = crashed.config(&input, &anomaly_section("max_models = 10"));
     run_and_kill(&crashed, &config);
-    assert!(run(&config).contains("resumed from"));
+    assert!(run_summary(&config, &[]).contains("resumed from"));
     assert_same_rows(
         &dump_table(&crashed.db(), "anomalies"),
         &anomalies,
@@ -160,7 +156,7 @@ fn injected_anomalies_are_graded_and_alerted_with_an_explanation() {
     let input = workspace.path("steady.ndjson");
     let (text, injections) = steady_fleet(8, 3000);
     std::fs::write(&input, text).unwrap();
-    run(&workspace.config(&input, &anomaly_section("")));
+    run_summary(&workspace.config(&input, &anomaly_section("")), &[]);
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let alerts: Vec<(String, i64, String, String)> = connection
         .prepare("SELECT vehicle_id, start_time_ms, message, inputs FROM alerts WHERE source = 'anomaly'")
@@ -235,7 +231,7 @@ fn window_mode_scores_each_vehicle_s_closed_windows() {
         anomaly_section("output = \"window\"\nwindow = \"10s\"\nexplain = \"none\""),
         ndjson.display()
     );
-    run(&workspace.config(&input, &extra));
+    run_summary(&workspace.config(&input, &extra), &[]);
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let rows: Vec<(String, i64, i64, Option<String>)> = connection
         .prepare("SELECT vehicle_id, time_ms, window_end_ms, explanation FROM anomalies")

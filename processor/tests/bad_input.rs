@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{fleetstream, read_rollups, Workspace};
+use common::{read_rollups, run_summary, Workspace};
 
 const T0: i64 = 1_767_225_600_000;
 
@@ -72,8 +72,7 @@ fn every_bad_record_is_dead_lettered_with_its_reason() {
         "max_record_bytes = 1048576\nmax_decompressed_bytes = 4194304",
     );
     std::fs::write(&config, text).unwrap();
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = run_summary(&config, &[]);
 
     let dead = workspace.dead_letters();
     let record_letters: Vec<&serde_json::Value> = dead

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{
-    assert_rollups_match, brute_force_rollups, fleetstream, read_rollups, simulate, Workspace,
+    assert_rollups_match, brute_force_rollups, read_rollups, run_summary, simulate, Workspace,
 };
 
 #[test]
@@ -18,8 +18,7 @@ fn generated_fleet_rollups_match_brute_force() {
     simulate(&input, 40, 900, 0.02, 7);
     // Two decode workers: their results must come back in the original order.
     let config = workspace.config(&input, "[pipeline]\ndecode_workers = 2\n");
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = run_summary(&config, &[]);
     assert!(
         summary.contains("36000 decoded, 0 rejected, 0 late"),
         "{summary}"
@@ -38,7 +37,7 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
     let input = workspace.path("fleet.ndjson");
     simulate(&input, 60, 1200, 0.02, 11);
     let config = workspace.config(&input, "");
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
 
     // Independent view of the samples: (vehicle, signal) → time-ordered values.
     let text = std::fs::read_to_string(&input).unwrap();
@@ -145,7 +144,7 @@ fn late_records_go_to_dead_letters_and_out_of_the_rollups() {
     lines.push(r#"{"vehicle_id":"veh-1","ts":1767225900000,"signals":{"speed_kmh":1}}"#.to_owned());
     std::fs::write(&input, lines.join("\n")).unwrap();
     let config = workspace.config(&input, "");
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
 
     let dead = workspace.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
@@ -177,7 +176,7 @@ fn allowed_lateness_updates_the_closed_window_with_a_higher_version() {
         "window = { kind = \"tumbling\", size = \"1m\" }\nallowed_lateness = \"5m\"",
     );
     std::fs::write(&config, text).unwrap();
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
 
     assert!(workspace.dead_letters().is_empty());
     let rollups = read_rollups(&workspace.db());
@@ -229,8 +228,7 @@ fn iot_events_detector_model_runs_per_vehicle() {
             "[[detectors]]\nmodel = \"{model}\"\ninput = \"Telemetry\"\n[[alarms]]\nmodel = \"{alarm}\"\n"
         ),
     );
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = run_summary(&config, &[]);
     assert!(summary.contains("8 detector events"), "{summary}");
 
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
@@ -477,7 +475,7 @@ fn a_detector_reads_several_inputs_mapped_onto_records() {
         model.display()
     );
     let config = workspace.config(&input, &extra);
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
     let connection = rusqlite::Connection::open(workspace.db()).unwrap();
     let (from, to, at): (String, String, i64) = connection
         .query_row(

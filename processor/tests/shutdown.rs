@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{dump_table, fleetstream, read_rollups, run_and_terminate, simulate, Workspace};
+use common::{dump_table, read_rollups, run_and_terminate, run_summary, simulate, Workspace};
 
 /// Input with a few broken lines so dead letters are part of the comparison.
 fn make_input(path: &Path) {
@@ -29,7 +29,7 @@ fn reference_run() -> (Workspace, std::path::PathBuf) {
     let input = reference.path("fleet.ndjson");
     make_input(&input);
     let config = reference.config(&input, "");
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
     (reference, input)
 }
 
@@ -41,8 +41,7 @@ fn sigterm_then_restart_equals_an_uninterrupted_run() {
     let config = interrupted.config(&input, "");
     run_and_terminate(&interrupted, &config);
     let partial_rollups = read_rollups(&interrupted.db()).len();
-    let output = fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("resumed from"));
+    assert!(run_summary(&config, &[]).contains("resumed from"));
 
     let complete_rollups = dump_table(&reference.db(), "rollups");
     assert!(
@@ -71,7 +70,7 @@ fn emit_partial_writes_partial_windows_that_the_restart_completes() {
         after_stop.values().any(|row| !row.is_final),
         "partial windows were written"
     );
-    fleetstream(&["run", "--config", config.to_str().unwrap(), "--no-progress"]);
+    run_summary(&config, &[]);
 
     let expected = read_rollups(&reference.db());
     let mut actual = read_rollups(&interrupted.db());
