@@ -6,21 +6,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{dump_table, read_rollups, run_and_terminate, run_summary, simulate, Workspace};
+use common::{
+    dump_table, read_rollups, run_and_terminate, run_summary, simulate_with_broken_lines, Workspace,
+};
 
 /// Input with a few broken lines so dead letters are part of the comparison.
 fn make_input(path: &Path) {
-    simulate(path, 150, 1800, 0.02, 5);
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = String::with_capacity(text.len() + 1024);
-    for (index, line) in text.lines().enumerate() {
-        out.push_str(line);
-        out.push('\n');
-        if index % 50_000 == 25_000 {
-            out.push_str("{\"vehicle_id\":\"broken\",\"ts\":\n");
-        }
-    }
-    std::fs::write(path, out).unwrap();
+    simulate_with_broken_lines(path, 150, 1800, 50_000);
 }
 
 /// An uninterrupted run over a fresh input; returns its workspace and the input path.

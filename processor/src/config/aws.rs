@@ -148,3 +148,66 @@ impl TimestreamSinkConfig {
         problems
     }
 }
+
+/// `[dead_letter.s3]`: dead letters as NDJSON objects in S3 (`dead_letter.target = "s3"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3DeadLetterConfig {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix (one writer per prefix: give each deployment its own).
+    pub prefix: String,
+    /// Endpoint override for this client (an emulator); path-style addressing is used then.
+    pub endpoint_url: Option<String>,
+    /// An object is closed once it holds this many bytes (at most 64 MiB); until then it is
+    /// rewritten at every checkpoint with what it holds so far.
+    pub max_object_bytes: usize,
+    /// Per-call timeout.
+    pub request_timeout: DurationText,
+    /// Retry policy; when it is spent the run stops without committing (dead letters have no
+    /// further fallback).
+    pub retry: RetryConfig,
+}
+
+impl Default for S3DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            prefix: "dead-letters/".to_owned(),
+            endpoint_url: None,
+            max_object_bytes: 8 << 20,
+            request_timeout: DurationText(60_000),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+impl S3DeadLetterConfig {
+    /// Problems with the values as (key, message), for config validation, when S3 is the
+    /// dead-letter target.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = self.retry.problems();
+        let mut problem = |key: &str, message: String| problems.push((key.to_owned(), message));
+        let bucket_ok = (3..=63).contains(&self.bucket.len())
+            && self
+                .bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
+        if !bucket_ok {
+            problem(
+                "bucket",
+                format!(
+                    "must be an S3 bucket name (3–63 characters of a-z, 0-9, - and .), got {:?}",
+                    self.bucket
+                ),
+            );
+        }
+        if !(1024..=64 << 20).contains(&self.max_object_bytes) {
+            problem(
+                "max_object_bytes",
+                format!("must be 1 KiB–64 MiB, got {}", self.max_object_bytes),
+            );
+        }
+        problems
+    }
+}

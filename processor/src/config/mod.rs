@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
-pub use aws::{AwsConfig, TimestreamSinkConfig};
+pub use aws::{AwsConfig, S3DeadLetterConfig, TimestreamSinkConfig};
 pub use duration::DurationText;
 pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
 pub use load::{
@@ -395,18 +395,35 @@ impl Default for NdjsonSinkConfig {
     }
 }
 
+/// Where dead letters go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterTarget {
+    /// The NDJSON file `dead_letter.path` (the default).
+    #[default]
+    File,
+    /// NDJSON objects in the S3 bucket of `[dead_letter.s3]`.
+    S3,
+}
+
 /// `[dead_letter]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeadLetterConfig {
+    /// `file` or `s3`.
+    pub target: DeadLetterTarget,
     /// NDJSON file receiving rejected records (raw payload in base64, position, reason).
     pub path: PathBuf,
+    /// `[dead_letter.s3]`, used with `target = "s3"`.
+    pub s3: S3DeadLetterConfig,
 }
 
 impl Default for DeadLetterConfig {
     fn default() -> Self {
         Self {
+            target: DeadLetterTarget::File,
             path: PathBuf::from("out/dead-letters.ndjson"),
+            s3: S3DeadLetterConfig::default(),
         }
     }
 }

@@ -208,6 +208,11 @@ impl Config {
         for (key, message) in self.sinks.timestream.problems() {
             problem(&format!("sinks.timestream.{key}"), message);
         }
+        if self.dead_letter.target == super::DeadLetterTarget::S3 {
+            for (key, message) in self.dead_letter.s3.problems() {
+                problem(&format!("dead_letter.s3.{key}"), message);
+            }
+        }
         for (key, message) in self.sinks.sns.problems() {
             problem(&format!("sinks.sns.{key}"), message);
         }

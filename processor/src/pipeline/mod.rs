@@ -233,12 +233,23 @@ pub async fn run(
         mut sinks,
         delivery,
     } = open_sinks(config, options.create_tables).await?;
-    for sink in &mut sinks {
-        let token = checkpoint
-            .as_ref()
-            .and_then(|checkpoint| checkpoint.sink_tokens.get(sink.name()).copied().flatten());
-        sink.restore(token)?;
-    }
+    // Sinks block (files, SQLite, remote calls), so they are restored off the async threads.
+    let tokens: Vec<Option<u64>> = sinks
+        .iter()
+        .map(|sink| {
+            checkpoint
+                .as_ref()
+                .and_then(|checkpoint| checkpoint.sink_tokens.get(sink.name()).copied().flatten())
+        })
+        .collect();
+    let sinks = tokio::task::spawn_blocking(move || {
+        for (sink, token) in sinks.iter_mut().zip(tokens) {
+            sink.restore(token)?;
+        }
+        Ok::<_, SinkError>(sinks)
+    })
+    .await
+    .map_err(|err| PipelineError::Task(err.to_string()))??;
     let sink_names: Vec<&'static str> = sinks.iter().map(|sink| sink.name()).collect();
     let outputs: Vec<(String, String)> = sinks
         .iter()

@@ -6,11 +6,12 @@ use super::dead_letter::{DeadLetterLines, DeadLetterSink};
 use super::delivery::DeliveryMetrics;
 use super::influxdb::InfluxDbSink;
 use super::ndjson::{NdjsonSink, OutputLines};
+use super::s3_dead_letter::S3DeadLetterSink;
 use super::sns::SnsSink;
 use super::sqlite::SqliteSink;
 use super::timestream::TimestreamSink;
 use super::{Sink, SinkError};
-use crate::config::Config;
+use crate::config::{Config, DeadLetterTarget};
 
 /// The opened sinks and the delivery metrics of the remote ones.
 pub struct OpenedSinks {
@@ -70,9 +71,18 @@ pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSi
         let sink = SnsSink::open(&config.sinks.sns, &config.aws, Arc::clone(&metrics)).await?;
         opened.add_remote(sink, metrics);
     }
-    opened.sinks.push(Box::new(DeadLetterSink::open(
-        &config.dead_letter.path,
-        DeadLetterLines,
-    )?));
+    match config.dead_letter.target {
+        DeadLetterTarget::File => opened.sinks.push(Box::new(DeadLetterSink::open(
+            &config.dead_letter.path,
+            DeadLetterLines,
+        )?)),
+        DeadLetterTarget::S3 => {
+            let metrics = Arc::new(DeliveryMetrics::default());
+            let sink =
+                S3DeadLetterSink::open(&config.dead_letter.s3, &config.aws, Arc::clone(&metrics))
+                    .await?;
+            opened.add_remote(sink, metrics);
+        }
+    }
     Ok(opened)
 }

@@ -37,6 +37,15 @@ impl<'a> From<&'a DeadLetter> for DeadLetterLine<'a> {
     }
 }
 
+/// Appends `letter` as one JSON line (with its newline) to `out`: the format of every dead-letter
+/// destination, file or S3.
+pub fn append_line(letter: &DeadLetter, out: &mut Vec<u8>) {
+    if let Err(err) = serde_json::to_writer(&mut *out, &DeadLetterLine::from(letter)) {
+        unreachable!("serializing a dead letter to memory failed: {err}");
+    }
+    out.push(b'\n');
+}
+
 /// Dead letters as JSON lines.
 pub struct DeadLetterLines;
 

@@ -12,6 +12,7 @@ pub mod influxdb;
 pub mod line_file;
 pub mod ndjson;
 pub mod runner;
+pub mod s3_dead_letter;
 pub mod series;
 pub mod sns;
 pub mod sqlite;

@@ -182,6 +182,22 @@ pub fn simulate(out: &Path, vehicles: u32, seconds: u32, late_fraction: f64, see
     ]);
 }
 
+/// A simulated workload (`vehicles` × `seconds`, seed 5, 2 % late) with a truncated record
+/// after every `every`-th line from line `every / 2` on, so runs produce dead letters.
+pub fn simulate_with_broken_lines(path: &Path, vehicles: u32, seconds: u32, every: usize) {
+    simulate(path, vehicles, seconds, 0.02, 5);
+    let text = std::fs::read_to_string(path).expect("read input");
+    let mut out = String::with_capacity(text.len() + 1024);
+    for (index, line) in text.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if index % every == every / 2 {
+            out.push_str("{\"vehicle_id\":\"broken\",\"ts\":\n");
+        }
+    }
+    std::fs::write(path, out).expect("write input");
+}
+
 /// One rollup row: count, min, max, mean, stddev, first, last, version, is_final.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupRow {
