@@ -30,11 +30,11 @@ wait_for() {
   for _ in $(seq 1 240); do
     if curl -s -o /dev/null "$url"; then return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "scripts/test: $name exited during start-up; its log:" >&2; cat "$log" >&2; exit 1
+      echo "emulators: $name exited during start-up; its log:" >&2; cat "$log" >&2; exit 1
     fi
     sleep 0.25
   done
-  echo "scripts/test: $name did not answer at $url within 60 s; its log:" >&2; cat "$log" >&2; exit 1
+  echo "emulators: $name did not answer at $url within 60 s; its log:" >&2; cat "$log" >&2; exit 1
 }
 
 start_moto() {
@@ -43,16 +43,16 @@ start_moto() {
   emulator_pids+=($!)
   wait_for "moto server" "http://127.0.0.1:$port/moto-api/" "$emulator_dir/moto.log" "$!"
   export FLEETSTREAM_TEST_MOTO_URL="http://127.0.0.1:$port"
-  echo "scripts/test: moto server on $FLEETSTREAM_TEST_MOTO_URL" >&2
+  echo "emulators: moto server on $FLEETSTREAM_TEST_MOTO_URL" >&2
 }
 
 start_influxdb() {
   if ! command -v influxd >/dev/null; then
-    echo "scripts/test: installing Debian's influxdb package" >&2
+    echo "emulators: installing Debian's influxdb package" >&2
     local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get install -y -q influxdb >"$emulator_dir/apt.log" 2>&1 \
       || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q influxdb >>"$emulator_dir/apt.log" 2>&1; } \
-      || { echo "scripts/test: could not install influxdb:" >&2; cat "$emulator_dir/apt.log" >&2; exit 1; }
+      || { echo "emulators: could not install influxdb:" >&2; cat "$emulator_dir/apt.log" >&2; exit 1; }
   fi
   local port rpc; port="$(free_port)"; rpc="$(free_port)"
   local dir="$emulator_dir/influxdb"; mkdir -p "$dir"
@@ -79,7 +79,7 @@ CONF
   emulator_pids+=($!)
   wait_for "influxd" "http://127.0.0.1:$port/ping" "$emulator_dir/influxdb.log" "$!"
   export FLEETSTREAM_TEST_INFLUXDB_URL="http://127.0.0.1:$port"
-  echo "scripts/test: InfluxDB $(influxd version | cut -d' ' -f2) on $FLEETSTREAM_TEST_INFLUXDB_URL" >&2
+  echo "emulators: InfluxDB $(influxd version | cut -d' ' -f2) on $FLEETSTREAM_TEST_INFLUXDB_URL" >&2
 }
 
 export FLEETSTREAM_FAULT_PROXY="$PWD/tests/fault_proxy.py"
