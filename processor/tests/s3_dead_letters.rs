@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::emulators::{moto_url, run_through_outage, unique_name, FaultProxy};
+use common::emulators::{moto_sdk_config, moto_url, run_through_outage, unique_name, FaultProxy};
 use common::{run_and_kill, run_summary, simulate_with_broken_lines, Workspace};
 
 /// An S3 client on moto.
@@ -19,13 +19,7 @@ struct Bucket {
 
 impl Bucket {
     fn create() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let config = runtime.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .endpoint_url(moto_url())
-                .load(),
-        );
+        let (runtime, config) = moto_sdk_config();
         let client = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::emulators::{moto_url, unique_name, FaultProxy};
+use common::emulators::{moto_sdk_config, moto_url, unique_name, FaultProxy};
 use common::{run_summary, simulate, spawn_run, Workspace};
 use serde_json::{json, Value};
 
@@ -22,13 +22,7 @@ struct Moto {
 
 impl Moto {
     fn new() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let config = runtime.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .endpoint_url(moto_url())
-                .load(),
-        );
+        let (runtime, config) = moto_sdk_config();
         Self {
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),

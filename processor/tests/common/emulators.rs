@@ -20,6 +20,19 @@ pub fn moto_url() -> String {
     emulator("FLEETSTREAM_TEST_MOTO_URL", "moto server")
 }
 
+/// A runtime and an AWS SDK configuration pointing at moto (us-east-1), for a test's own
+/// clients (creating topics, queues and buckets, reading results back).
+pub fn moto_sdk_config() -> (tokio::runtime::Runtime, aws_config::SdkConfig) {
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    let config = runtime.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(moto_url())
+            .load(),
+    );
+    (runtime, config)
+}
+
 /// InfluxDB 1.x.
 pub fn influxdb_url() -> String {
     emulator("FLEETSTREAM_TEST_INFLUXDB_URL", "an InfluxDB server")
