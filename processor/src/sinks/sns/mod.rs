@@ -97,12 +97,14 @@ impl SnsSink {
         let limits = [
             (
                 &mut self.per_vehicle,
-                format!("vehicle {}", message.vehicle_id),
+                "vehicle",
+                message.vehicle_id.as_str(),
             ),
-            (&mut self.per_rule, format!("rule {}", message.rule)),
+            (&mut self.per_rule, "rule", message.rule.as_str()),
         ];
-        for (limiter, key) in limits {
+        for (limiter, kind, name) in limits {
             if let Some(limiter) = limiter {
+                let key = format!("{kind} {name}");
                 let (ok, summary) = limiter.admit(&key, message.time_ms, &topic);
                 admitted &= ok;
                 self.pending.extend(summary.map(summary_entry));
