@@ -4,6 +4,7 @@
 #
 #   moto server (DynamoDB, S3, Timestream write, SNS, SQS)  → FLEETSTREAM_TEST_MOTO_URL
 #   InfluxDB 1.x from Debian (line protocol /write, /query)  → FLEETSTREAM_TEST_INFLUXDB_URL
+#   kinesalite (Kinesis: shards, resharding, shard end)        → FLEETSTREAM_TEST_KINESALITE_URL
 #
 # The fault-injecting proxy (tests/fault_proxy.py) is started by each test that needs it, in
 # front of one of these, so every test has its own fault plan.
@@ -82,9 +83,41 @@ CONF
   echo "emulators: InfluxDB $(influxd version | cut -d' ' -f2) on $FLEETSTREAM_TEST_INFLUXDB_URL" >&2
 }
 
+# kinesalite is installed with npm into a directory outside the clone, so later runs reuse it.
+kinesalite_version="3.3.3"
+kinesalite_dir="${FLEETSTREAM_KINESALITE_DIR:-/var/tmp/fleetstream-kinesalite-$kinesalite_version}"
+
+start_kinesalite() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "emulators: installing node and npm for kinesalite" >&2
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    { $sudo apt-get install -y -q nodejs npm || { $sudo apt-get update -q && $sudo apt-get install -y -q nodejs npm; }; } \
+      >"$emulator_dir/apt-node.log" 2>&1 \
+      || { echo "emulators: could not install node:" >&2; cat "$emulator_dir/apt-node.log" >&2; exit 1; }
+  fi
+  if [ ! -d "$kinesalite_dir/node_modules/kinesalite" ]; then
+    echo "emulators: installing kinesalite@$kinesalite_version with npm" >&2
+    mkdir -p "$kinesalite_dir"
+    npm install --prefix "$kinesalite_dir" --no-audit --no-fund --loglevel=error \
+      "kinesalite@$kinesalite_version" >"$emulator_dir/npm.log" 2>&1 \
+      || { echo "emulators: could not install kinesalite:" >&2; cat "$emulator_dir/npm.log" >&2; rm -rf "$kinesalite_dir"; exit 1; }
+  fi
+  local port; port="$(free_port)"
+  # No artificial delays: streams are ACTIVE at once and resharding completes immediately.
+  NODE_PATH="$kinesalite_dir/node_modules" node -e "
+    require('kinesalite')({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 200})
+      .listen($port, '127.0.0.1', function (err) { if (err) throw err; });
+  " >"$emulator_dir/kinesalite.log" 2>&1 &
+  emulator_pids+=($!)
+  wait_for "kinesalite" "http://127.0.0.1:$port/" "$emulator_dir/kinesalite.log" "$!"
+  export FLEETSTREAM_TEST_KINESALITE_URL="http://127.0.0.1:$port"
+  echo "emulators: kinesalite $kinesalite_version on $FLEETSTREAM_TEST_KINESALITE_URL" >&2
+}
+
 export FLEETSTREAM_FAULT_PROXY="$PWD/tests/fault_proxy.py"
 # The emulators accept any credentials; the SDK needs some to sign requests.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_ENDPOINT_URL
 start_moto
 start_influxdb
+start_kinesalite

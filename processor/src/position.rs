@@ -78,10 +78,17 @@ pub struct RecordLocation {
     pub partition: String,
     /// Offset of the record's first byte (or its index, for record-addressed partitions).
     pub offset: u64,
+    /// The record's id where offsets are not how it is found again (Kinesis: sequence
+    /// number/sub-sequence number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 impl fmt::Display for RecordLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.partition, self.offset)
+        match &self.record_id {
+            Some(id) => write!(f, "{}:{id}", self.partition),
+            None => write!(f, "{}:{}", self.partition, self.offset),
+        }
     }
 }

@@ -76,6 +76,21 @@ impl WatermarkTracker {
         self.recompute(now_ms)
     }
 
+    /// Announces a partition before its first event (a newly leased shard): until it shows an
+    /// event or goes idle it holds the watermark where it is, so its first records are not late
+    /// because other partitions were read first. No effect on a known partition.
+    pub fn register(&mut self, partition: &str, now_ms: i64) {
+        if !self.partitions.contains_key(partition) {
+            self.partitions.insert(
+                partition.to_owned(),
+                Progress {
+                    max_event_ms: i64::MIN,
+                    last_active_ms: now_ms,
+                },
+            );
+        }
+    }
+
     /// Re-evaluates idleness at processing time `now_ms` (call it when batches arrive without
     /// events); returns the new watermark when it advanced.
     pub fn refresh(&mut self, now_ms: i64) -> Option<i64> {
@@ -106,9 +121,12 @@ impl WatermarkTracker {
             .map(|p| p.max_event_ms)
             .min();
         let furthest = || self.partitions.values().map(|p| p.max_event_ms).max();
-        let candidate = held_back
-            .or_else(furthest)?
-            .saturating_sub(self.max_out_of_orderness_ms);
+        let bound = held_back.or_else(furthest)?;
+        if bound == i64::MIN {
+            // A registered partition has shown no event yet: it holds the watermark.
+            return None;
+        }
+        let candidate = bound.saturating_sub(self.max_out_of_orderness_ms);
         if self.current.is_none_or(|current| candidate > current) {
             self.current = Some(candidate);
             return self.current;
@@ -120,6 +138,27 @@ impl WatermarkTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registered_partition_holds_the_watermark_until_it_shows_events_or_idles() {
+        let mut tracker = WatermarkTracker::new(10).with_idle_timeout(1_000);
+        assert_eq!(tracker.observe("a", 100, 0), Some(90));
+        tracker.register("b", 0);
+        assert_eq!(
+            tracker.observe("a", 500, 10),
+            None,
+            "b has shown nothing yet"
+        );
+        tracker.register("a", 20);
+        assert_eq!(tracker.observe("b", 300, 20), Some(290));
+        tracker.register("c", 30);
+        assert_eq!(tracker.observe("a", 900, 40), None);
+        assert_eq!(
+            tracker.refresh(1_035),
+            Some(890),
+            "b and c went idle: a alone holds it"
+        );
+    }
 
     #[test]
     fn minimum_over_partitions_minus_bound() {

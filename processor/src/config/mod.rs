@@ -8,6 +8,7 @@ mod anomaly;
 mod aws;
 mod duration;
 mod influxdb;
+mod kinesis;
 mod load;
 mod rollup;
 mod sns;
@@ -21,6 +22,7 @@ pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
 pub use aws::{AwsConfig, S3DeadLetterConfig, TimestreamSinkConfig};
 pub use duration::DurationText;
 pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
+pub use kinesis::{InitialPosition, KinesisSourceConfig};
 pub use load::{
     load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
 };
@@ -138,13 +140,15 @@ pub enum SourceKind {
     File,
     /// Standard input.
     Stdin,
+    /// A Kinesis data stream, with shards leased through a DynamoDB table (`[source.kinesis]`).
+    Kinesis,
 }
 
 /// `[source]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `simulator`, `file` or `stdin`.
+    /// `simulator`, `file`, `stdin` or `kinesis`.
     pub kind: SourceKind,
     /// File or directory to read when `kind = "file"`.
     #[serde(default)]
@@ -155,6 +159,9 @@ pub struct SourceConfig {
     /// `[source.simulator]`: the simulated fleet.
     #[serde(default)]
     pub simulator: SimulatorSourceConfig,
+    /// `[source.kinesis]`: the stream and its lease table.
+    #[serde(default)]
+    pub kinesis: KinesisSourceConfig,
 }
 
 fn default_read_bytes() -> usize {

@@ -49,6 +49,17 @@ impl Config {
                     );
                 }
             }
+            SourceKind::Kinesis => {
+                for (key, message) in self.source.kinesis.problems() {
+                    problem(&format!("source.kinesis.{key}"), message);
+                }
+                if self.time.idle_timeout.ms() == 0 {
+                    problem(
+                        "time.idle_timeout",
+                        "must be set with source.kind = \"kinesis\" (for example \"30s\"): a shard that receives no records would otherwise hold every window open".to_owned(),
+                    );
+                }
+            }
             _ => {}
         }
         if self.source.read_bytes < 4096 {

@@ -113,6 +113,10 @@ fn decode_batch(
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),
         offset,
+        record_id: usize::try_from(offset)
+            .ok()
+            .and_then(|index| batch.record_ids.get(index))
+            .cloned(),
     };
     for outcome in outcomes {
         match outcome {
@@ -175,6 +179,7 @@ fn decode_batch(
         partition: batch.partition,
         records,
         dead_letters,
+        record_ids: batch.record_ids,
     }
 }
 

@@ -43,4 +43,6 @@ pub struct DecodedBatch {
     pub records: Vec<(u64, Record)>,
     /// Rejected records and fields.
     pub dead_letters: Vec<DeadLetter>,
+    /// Record ids by offset (see [`crate::sources::SourceBatch::record_ids`]).
+    pub record_ids: Vec<String>,
 }

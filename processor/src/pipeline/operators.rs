@@ -227,6 +227,9 @@ impl Operators {
     /// Processes one decoded batch into outputs.
     pub fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
         let now = super::wall_clock_ms();
+        if !batch.stream.is_empty() && !batch.stream_finished {
+            self.watermarks.register(&batch.stream, now);
+        }
         self.watermarks.refresh(now);
         let mut outputs: Vec<Output> = batch
             .dead_letters
@@ -247,12 +250,18 @@ impl Operators {
                 }
             }
             if let Some(rejection) = rejection {
-                outputs.push(Output::DeadLetter(self.rejected_letter(
-                    &batch.partition,
-                    offset,
-                    &record,
-                    rejection,
-                )));
+                outputs.push(Output::DeadLetter(
+                    self.rejected_letter(
+                        &batch.partition,
+                        offset,
+                        usize::try_from(offset)
+                            .ok()
+                            .and_then(|index| batch.record_ids.get(index))
+                            .cloned(),
+                        &record,
+                        rejection,
+                    ),
+                ));
                 let counter = match rejection {
                     Rejection::Late { .. } => &counters.records_late,
                     Rejection::StateCap { .. } => &counters.records_over_state_cap,
@@ -363,6 +372,7 @@ impl Operators {
         &self,
         partition: &str,
         offset: u64,
+        record_id: Option<String>,
         record: &Record,
         rejection: Rejection,
     ) -> DeadLetter {
@@ -389,6 +399,7 @@ impl Operators {
             location: RecordLocation {
                 partition: partition.to_owned(),
                 offset,
+                record_id,
             },
             kind,
             reason,

@@ -72,7 +72,10 @@ pub async fn run_source<S: Source>(
             }
             batch = source.next_batch() => match batch? {
                 Some(batch) => {
-                    positions.insert(batch.partition.to_string(), batch.end.clone());
+                    // An empty partition name marks a heartbeat with nothing read.
+                    if !batch.partition.is_empty() {
+                        positions.insert(batch.partition.to_string(), batch.end.clone());
+                    }
                     send(StageMessage::Data(batch)).await?;
                     if last_barrier.elapsed() >= checkpoint_interval {
                         send(barrier(&mut next_barrier_id, &positions)).await?;
@@ -95,6 +98,7 @@ pub async fn run_source<S: Source>(
     while commits.changed().await.is_ok() {
         apply_commit(&mut source, &mut commits).await?;
     }
+    source.close().await?;
     Ok(end)
 }
 

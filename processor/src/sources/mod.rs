@@ -6,6 +6,7 @@
 //! Kinesis and S3-replay sources will implement the same trait.
 
 pub mod file;
+pub mod kinesis;
 pub mod simulator;
 pub mod stdin;
 
@@ -45,6 +46,9 @@ pub struct SourceBatch {
     pub partition_finished: bool,
     /// Problems that ended the partition early.
     pub problems: Vec<PartitionProblem>,
+    /// Per-frame record ids (Kinesis `sequence/sub-sequence`), for dead letters; empty when
+    /// a frame's offset locates it.
+    pub record_ids: Vec<String>,
     /// Input consumed for this batch, in the unit of [`Source::size_hint`] (bytes read from disk,
     /// or records for the simulator), for the progress bar.
     pub progress_units: u64,
@@ -93,6 +97,12 @@ pub trait Source: Send + 'static {
         &mut self,
         positions: &[Position],
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Called once after the last commit of a run: hand shared resources back (Kinesis
+    /// releases its leases so other workers take them at once).
+    fn close(&mut self) -> impl Future<Output = Result<(), SourceError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The configured source.
@@ -103,6 +113,8 @@ pub enum ConfiguredSource {
     Stdin(stdin::StdinSource),
     /// `kind = "simulator"`.
     Simulator(Box<simulator::SimulatorSource>),
+    /// `kind = "kinesis"`.
+    Kinesis(Box<kinesis::KinesisSource>),
 }
 
 impl ConfiguredSource {
@@ -129,6 +141,13 @@ impl ConfiguredSource {
             SourceKind::Simulator => ConfiguredSource::Simulator(Box::new(
                 simulator::SimulatorSource::new(config.source.simulator.clone()),
             )),
+            SourceKind::Kinesis => {
+                ConfiguredSource::Kinesis(Box::new(kinesis::KinesisSource::new(
+                    config.source.kinesis.clone(),
+                    config.aws.clone(),
+                    max_record_bytes,
+                )))
+            }
         })
     }
 }
@@ -139,6 +158,7 @@ impl Source for ConfiguredSource {
             ConfiguredSource::File(source) => source.describe(),
             ConfiguredSource::Stdin(source) => source.describe(),
             ConfiguredSource::Simulator(source) => source.describe(),
+            ConfiguredSource::Kinesis(source) => source.describe(),
         }
     }
 
@@ -147,6 +167,7 @@ impl Source for ConfiguredSource {
             ConfiguredSource::File(source) => source.size_hint(),
             ConfiguredSource::Stdin(source) => source.size_hint(),
             ConfiguredSource::Simulator(source) => source.size_hint(),
+            ConfiguredSource::Kinesis(source) => source.size_hint(),
         }
     }
 
@@ -155,6 +176,7 @@ impl Source for ConfiguredSource {
             ConfiguredSource::File(source) => source.open(committed).await,
             ConfiguredSource::Stdin(source) => source.open(committed).await,
             ConfiguredSource::Simulator(source) => source.open(committed).await,
+            ConfiguredSource::Kinesis(source) => source.open(committed).await,
         }
     }
 
@@ -163,6 +185,7 @@ impl Source for ConfiguredSource {
             ConfiguredSource::File(source) => source.next_batch().await,
             ConfiguredSource::Stdin(source) => source.next_batch().await,
             ConfiguredSource::Simulator(source) => source.next_batch().await,
+            ConfiguredSource::Kinesis(source) => source.next_batch().await,
         }
     }
 
@@ -171,6 +194,14 @@ impl Source for ConfiguredSource {
             ConfiguredSource::File(source) => source.commit(positions).await,
             ConfiguredSource::Stdin(source) => source.commit(positions).await,
             ConfiguredSource::Simulator(source) => source.commit(positions).await,
+            ConfiguredSource::Kinesis(source) => source.commit(positions).await,
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), SourceError> {
+        match self {
+            ConfiguredSource::Kinesis(source) => source.close().await,
+            _ => Ok(()),
         }
     }
 }

@@ -133,6 +133,7 @@ impl Source for SimulatorSource {
             partition: Arc::clone(&self.partition),
             stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
+            record_ids: Vec::new(),
             progress_units: frames.len() as u64,
             frames,
             end: if self.finished {

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod emulators;
+pub mod kinesis;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_fleetstream");
 

@@ -138,6 +138,7 @@ impl Source for FileSource {
                     end: Offset::Finished,
                     partition_finished: true,
                     problems: Vec::new(),
+                    record_ids: Vec::new(),
                     progress_units: 0,
                 }));
             }
@@ -165,6 +166,7 @@ impl Source for FileSource {
             },
             partition_finished: chunk.finished,
             problems: chunk.problem.into_iter().collect(),
+            record_ids: Vec::new(),
             progress_units: chunk.disk_bytes,
         }))
     }

@@ -1,0 +1,580 @@
+//! The lease coordinator of one worker: renews its leases, takes free and expired ones and
+//! balances toward an even share, syncs shards and creates leases (children after a reshard),
+//! writes checkpoints for committed positions, cleans up finished parents, and releases its
+//! leases at shutdown. It starts a [`ShardReader`] for each lease it gains and stops it at once
+//! when the lease is lost.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::balance::plan_takes;
+use super::calls::CallError;
+use super::lease::{Lease, LeaseCheckpoint};
+use super::lease_table::LeaseTable;
+use super::metrics::KinesisMetrics;
+use super::reader::{ShardReader, StartAt};
+use super::shards::{children_of, leases_to_create, list_shards, ShardInfo};
+use crate::config::{InitialPosition, KinesisSourceConfig};
+use crate::position::{Offset, Position};
+use crate::sources::{SourceBatch, SourceError};
+
+/// Shards this worker reads now; batches of any other shard are dropped on arrival.
+pub type OwnedShards = Arc<Mutex<BTreeSet<String>>>;
+
+/// A lease this worker holds.
+struct Held {
+    lease: Lease,
+    stop: CancellationToken,
+    /// Committed but not yet written to the table (written every `checkpoint_interval`).
+    unwritten: Option<LeaseCheckpoint>,
+    last_write: Instant,
+}
+
+/// What the coordinator last saw of another worker's lease, to tell a dead owner.
+struct Observed {
+    counter: u64,
+    owner: Option<String>,
+    since: Instant,
+}
+
+/// Everything a worker needs to hold and read leases.
+pub struct Coordinator {
+    table: LeaseTable,
+    kinesis: aws_sdk_kinesis::Client,
+    config: Arc<KinesisSourceConfig>,
+    me: String,
+    metrics: Arc<KinesisMetrics>,
+    outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
+    owned_shards: OwnedShards,
+    max_record_bytes: usize,
+    restored: BTreeMap<String, Offset>,
+    held: BTreeMap<String, Held>,
+    observed: HashMap<String, Observed>,
+    shards: Vec<ShardInfo>,
+    taking: bool,
+    last_renew: Instant,
+    last_take: Option<Instant>,
+    last_sync: Option<Instant>,
+}
+
+/// An empty batch naming a shard's event-time stream, so the watermark waits for it.
+fn announcement(shard: &str) -> SourceBatch {
+    SourceBatch {
+        partition: Arc::from(""),
+        stream: Arc::from(shard),
+        stream_finished: false,
+        frames: Vec::new(),
+        end: Offset::Finished,
+        partition_finished: false,
+        problems: Vec::new(),
+        record_ids: Vec::new(),
+        progress_units: 0,
+    }
+}
+
+/// The lease checkpoint a committed offset stands for.
+fn checkpoint_of(offset: &Offset) -> Option<LeaseCheckpoint> {
+    match offset {
+        Offset::Finished => Some(LeaseCheckpoint::ShardEnd),
+        Offset::Sequence {
+            sequence_number,
+            sub_sequence_number,
+        } => Some(LeaseCheckpoint::Sequence {
+            sequence_number: sequence_number.clone(),
+            sub_sequence_number: *sub_sequence_number,
+        }),
+        _ => None,
+    }
+}
+
+/// True when `local` (this worker's stored position) is past the lease checkpoint, so reading
+/// resumes from it rather than re-reading records its state already holds.
+fn local_is_ahead(local: &Offset, lease: &LeaseCheckpoint) -> bool {
+    match (local, lease) {
+        (Offset::Finished, LeaseCheckpoint::ShardEnd) => false,
+        (Offset::Finished, _) => true,
+        (_, LeaseCheckpoint::ShardEnd) => false,
+        (Offset::Sequence { .. }, checkpoint) if checkpoint.is_initial() => true,
+        (
+            Offset::Sequence {
+                sequence_number: ours,
+                sub_sequence_number: our_sub,
+            },
+            LeaseCheckpoint::Sequence {
+                sequence_number: theirs,
+                sub_sequence_number: their_sub,
+            },
+        ) => match (ours.parse::<u128>(), theirs.parse::<u128>()) {
+            (Ok(ours), Ok(theirs)) => (ours, *our_sub) > (theirs, *their_sub),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+impl Coordinator {
+    /// A coordinator for worker `me`; `restored` holds this worker's stored positions.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        table: LeaseTable,
+        kinesis: aws_sdk_kinesis::Client,
+        config: Arc<KinesisSourceConfig>,
+        me: String,
+        metrics: Arc<KinesisMetrics>,
+        outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
+        owned_shards: OwnedShards,
+        max_record_bytes: usize,
+        restored: &[Position],
+    ) -> Self {
+        Self {
+            table,
+            kinesis,
+            config,
+            me,
+            metrics,
+            outbox,
+            owned_shards,
+            max_record_bytes,
+            restored: restored
+                .iter()
+                .map(|p| (p.partition.clone(), p.offset.clone()))
+                .collect(),
+            held: BTreeMap::new(),
+            observed: HashMap::new(),
+            shards: Vec::new(),
+            taking: true,
+            last_renew: Instant::now(),
+            last_take: None,
+            last_sync: None,
+        }
+    }
+
+    /// This worker's id.
+    pub fn worker_id(&self) -> &str {
+        &self.me
+    }
+
+    /// Shards held now.
+    pub fn held_shards(&self) -> Vec<String> {
+        self.held.keys().cloned().collect()
+    }
+
+    /// One round of due work: renewals, shard sync, taking and balancing, delayed checkpoints.
+    pub async fn tick(&mut self) -> Result<(), CallError> {
+        let now = Instant::now();
+        if now.duration_since(self.last_renew) >= self.config.renew_every().std() {
+            self.renew().await?;
+            self.last_renew = now;
+        }
+        if self.taking {
+            let due = |last: Option<Instant>, every: Duration| {
+                last.is_none_or(|last| now.duration_since(last) >= every)
+            };
+            if due(self.last_sync, self.config.shard_sync_interval.std()) {
+                self.sync_shards().await?;
+                self.last_sync = Some(now);
+            }
+            if due(self.last_take, self.config.take_interval.std()) {
+                self.take_cycle().await?;
+                self.last_take = Some(now);
+            }
+        }
+        let interval = self.config.checkpoint_interval.std();
+        let due: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.unwritten.is_some() && held.last_write.elapsed() >= interval)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            self.write_checkpoint(&key).await?;
+        }
+        Ok(())
+    }
+
+    async fn renew(&mut self) -> Result<(), CallError> {
+        let keys: Vec<String> = self.held.keys().cloned().collect();
+        for key in keys {
+            let Some(held) = self.held.get(&key) else {
+                continue;
+            };
+            match self.table.renew(&held.lease, &self.me).await? {
+                Some(counter) => {
+                    if let Some(held) = self.held.get_mut(&key) {
+                        held.lease.counter = counter;
+                    }
+                }
+                None => self.lose(&key),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops reading a lease another worker now holds; it is never checkpointed again here.
+    fn lose(&mut self, key: &str) {
+        if let Some(held) = self.held.remove(key) {
+            held.stop.cancel();
+            self.metrics.add_leases_lost(1);
+            tracing::warn!(shard = key, worker = %self.me, "lease lost to another worker; stopped reading it");
+        }
+        if let Ok(mut owned) = self.owned_shards.lock() {
+            owned.remove(key);
+        }
+    }
+
+    /// `ListShards`, then creates the leases new shards need.
+    pub async fn sync_shards(&mut self) -> Result<(), CallError> {
+        self.shards = list_shards(
+            &self.kinesis,
+            &self.config.stream_name,
+            &self.config.retry,
+            &self.metrics,
+        )
+        .await?;
+        let existing: BTreeSet<String> = self
+            .table
+            .scan()
+            .await?
+            .into_iter()
+            .map(|l| l.key)
+            .collect();
+        let initial = match self.config.initial_position {
+            InitialPosition::TrimHorizon => LeaseCheckpoint::TrimHorizon,
+            InitialPosition::Latest => LeaseCheckpoint::Latest,
+            InitialPosition::AtTimestamp => LeaseCheckpoint::AtTimestamp,
+        };
+        for lease in leases_to_create(&self.shards, &existing, &initial) {
+            if self.table.create(&lease).await? {
+                tracing::info!(shard = %lease.key, parents = ?lease.parents, "lease created");
+            }
+        }
+        Ok(())
+    }
+
+    async fn take_cycle(&mut self) -> Result<(), CallError> {
+        let leases = self.table.scan().await?;
+        let now = Instant::now();
+        let failover = self.config.failover_time.std();
+        let mut expired = BTreeSet::new();
+        for lease in &leases {
+            let entry = self
+                .observed
+                .entry(lease.key.clone())
+                .or_insert_with(|| Observed {
+                    counter: lease.counter,
+                    owner: lease.owner.clone(),
+                    since: now,
+                });
+            if entry.counter != lease.counter || entry.owner != lease.owner {
+                *entry = Observed {
+                    counter: lease.counter,
+                    owner: lease.owner.clone(),
+                    since: now,
+                };
+            }
+            let mine_but_not_held = lease.owner.as_deref() == Some(self.me.as_str())
+                && !self.held.contains_key(&lease.key);
+            if mine_but_not_held
+                || (lease.owner.is_some() && now.duration_since(entry.since) >= failover)
+            {
+                expired.insert(lease.key.clone());
+            }
+        }
+        // A lease this worker holds but the table gives to another: lost.
+        for lease in &leases {
+            if self.held.contains_key(&lease.key) && lease.owner.as_deref() != Some(&self.me) {
+                self.lose(&lease.key);
+            }
+        }
+        let plan = plan_takes(
+            &leases,
+            &self.me,
+            &expired,
+            self.config.max_leases_per_worker,
+            self.config.max_leases_to_steal,
+            |keys| keys.shuffle(&mut rand::rng()),
+        );
+        let by_key: BTreeMap<&str, &Lease> = leases.iter().map(|l| (l.key.as_str(), l)).collect();
+        let mut gained = Vec::new();
+        for (key, stolen) in plan
+            .take
+            .iter()
+            .map(|k| (k, false))
+            .chain(plan.steal.iter().map(|k| (k, true)))
+        {
+            let Some(lease) = by_key.get(key.as_str()) else {
+                continue;
+            };
+            if let Some(counter) = self.table.take(lease, &self.me).await? {
+                let mut lease = (*lease).clone();
+                lease.counter = counter;
+                lease.owner = Some(self.me.clone());
+                if stolen {
+                    self.metrics.add_leases_stolen(1);
+                } else {
+                    self.metrics.add_leases_taken(1);
+                }
+                tracing::info!(shard = %lease.key, worker = %self.me, previous = ?by_key[key.as_str()].owner, stolen, checkpoint = lease.checkpoint.as_attribute(), "lease taken");
+                gained.push(lease);
+            }
+        }
+        // Announce every new shard to the watermark before any of them is read, so records
+        // of one are not late because another was read first.
+        for lease in &gained {
+            let _ = self.outbox.send(Ok(announcement(&lease.key))).await;
+        }
+        for lease in gained {
+            self.start_reading(lease);
+        }
+        self.clean_up_finished(&leases).await?;
+        Ok(())
+    }
+
+    fn start_reading(&mut self, lease: Lease) {
+        let key = lease.key.clone();
+        let start = self.start_position(&lease);
+        let stop = CancellationToken::new();
+        let unwritten = start.is_none().then_some(LeaseCheckpoint::ShardEnd);
+        if let Ok(mut owned) = self.owned_shards.lock() {
+            owned.insert(key.clone());
+        }
+        match start {
+            Some(start) => {
+                let reader = ShardReader {
+                    client: self.kinesis.clone(),
+                    config: Arc::clone(&self.config),
+                    metrics: Arc::clone(&self.metrics),
+                    shard: Arc::from(key.as_str()),
+                    hash_key_range: lease.hash_key_range,
+                    max_record_bytes: self.max_record_bytes,
+                    outbox: self.outbox.clone(),
+                    stop: stop.clone(),
+                };
+                tokio::spawn(reader.run(start));
+            }
+            None => {
+                // This worker's state already holds the whole shard: only the checkpoint is due.
+                tracing::info!(shard = %key, "already read to its end here; checkpointing SHARD_END");
+            }
+        }
+        self.held.insert(
+            key,
+            Held {
+                lease,
+                stop,
+                unwritten,
+                last_write: Instant::now() - self.config.checkpoint_interval.std(),
+            },
+        );
+    }
+
+    /// Where to read a lease from: its checkpoint, or this worker's stored position when that
+    /// is further (None: the shard is already fully read here).
+    fn start_position(&self, lease: &Lease) -> Option<StartAt> {
+        if let Some(local) = self.restored.get(&lease.key) {
+            if local_is_ahead(local, &lease.checkpoint) {
+                return StartAt::after(local);
+            }
+        }
+        Some(match &lease.checkpoint {
+            LeaseCheckpoint::TrimHorizon | LeaseCheckpoint::ShardEnd => StartAt::TrimHorizon,
+            LeaseCheckpoint::Latest => StartAt::Latest,
+            LeaseCheckpoint::AtTimestamp => StartAt::AtTimestamp(
+                self.config
+                    .initial_timestamp
+                    .as_deref()
+                    .and_then(|t| telemetry::timestamp::parse_rfc3339(t).ok())
+                    .unwrap_or(0),
+            ),
+            LeaseCheckpoint::Sequence {
+                sequence_number,
+                sub_sequence_number,
+            } => StartAt::after(&Offset::Sequence {
+                sequence_number: sequence_number.clone(),
+                sub_sequence_number: *sub_sequence_number,
+            })
+            .unwrap_or(StartAt::TrimHorizon),
+        })
+    }
+
+    /// Deletes finished leases whose children are all being processed.
+    async fn clean_up_finished(&mut self, leases: &[Lease]) -> Result<(), CallError> {
+        let children = children_of(&self.shards);
+        let by_key: BTreeMap<&str, &Lease> = leases.iter().map(|l| (l.key.as_str(), l)).collect();
+        for lease in leases.iter().filter(|l| l.checkpoint.is_shard_end()) {
+            let kids = children.get(&lease.key).cloned().unwrap_or_default();
+            let started = !kids.is_empty()
+                && kids.iter().all(|kid| {
+                    by_key
+                        .get(kid.as_str())
+                        .is_some_and(|k| k.owner.is_some() || !k.checkpoint.is_initial())
+                });
+            if started && self.table.delete_finished(&lease.key).await? {
+                tracing::info!(shard = %lease.key, children = ?kids, "finished lease cleaned up");
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes committed positions: checkpoints shard ends at once, others at most every
+    /// `checkpoint_interval`.
+    pub async fn commit(&mut self, positions: &[Position]) -> Result<(), CallError> {
+        let mut now_due = Vec::new();
+        for position in positions {
+            let Some(held) = self.held.get_mut(&position.partition) else {
+                continue;
+            };
+            let Some(checkpoint) = checkpoint_of(&position.offset) else {
+                continue;
+            };
+            if checkpoint == held.lease.checkpoint {
+                continue;
+            }
+            let end = checkpoint.is_shard_end();
+            held.unwritten = Some(checkpoint);
+            if end || held.last_write.elapsed() >= self.config.checkpoint_interval.std() {
+                now_due.push(position.partition.clone());
+            }
+        }
+        for key in now_due {
+            self.write_checkpoint(&key).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_checkpoint(&mut self, key: &str) -> Result<(), CallError> {
+        let Some(held) = self.held.get(key) else {
+            return Ok(());
+        };
+        let Some(checkpoint) = held.unwritten.clone() else {
+            return Ok(());
+        };
+        let end = checkpoint.is_shard_end();
+        if end
+            && !self
+                .shards
+                .iter()
+                .any(|s| s.parents.iter().any(|p| p == key))
+        {
+            // The children are not known yet: find them now, so the lease names them.
+            self.sync_shards().await?;
+        }
+        let children = if end {
+            children_of(&self.shards).remove(key).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let Some(held) = self.held.get(key) else {
+            return Ok(());
+        };
+        match self
+            .table
+            .checkpoint(&held.lease, &self.me, &checkpoint, &children)
+            .await?
+        {
+            Some(counter) => {
+                tracing::debug!(
+                    shard = key,
+                    checkpoint = checkpoint.as_attribute(),
+                    "checkpoint written"
+                );
+                if end {
+                    // Done with this shard: stop renewing; children become ready for takers.
+                    if let Some(held) = self.held.remove(key) {
+                        held.stop.cancel();
+                    }
+                    if let Ok(mut owned) = self.owned_shards.lock() {
+                        owned.remove(key);
+                    }
+                    tracing::info!(shard = key, children = ?children, "SHARD_END checkpointed");
+                    self.last_take = None;
+                } else if let Some(held) = self.held.get_mut(key) {
+                    held.lease.counter = counter;
+                    held.lease.checkpoint = checkpoint;
+                    held.lease.owner_switches = 0;
+                    held.unwritten = None;
+                    held.last_write = Instant::now();
+                }
+            }
+            None => self.lose(key),
+        }
+        Ok(())
+    }
+
+    /// At shutdown: stops taking leases and reading, writes pending checkpoints, and releases
+    /// every lease so other workers take them without waiting for expiry.
+    pub async fn release_all(&mut self) -> Result<(), CallError> {
+        self.taking = false;
+        for held in self.held.values() {
+            held.stop.cancel();
+        }
+        let keys: Vec<String> = self.held.keys().cloned().collect();
+        for key in &keys {
+            self.write_checkpoint(key).await?;
+        }
+        let keys: Vec<String> = self.held.keys().cloned().collect();
+        for key in keys {
+            let Some(held) = self.held.remove(&key) else {
+                continue;
+            };
+            if self.table.release(&held.lease, &self.me).await?.is_some() {
+                self.metrics.add_leases_released(1);
+                tracing::info!(shard = %key, worker = %self.me, "lease released");
+            }
+        }
+        if let Ok(mut owned) = self.owned_shards.lock() {
+            owned.clear();
+        }
+        Ok(())
+    }
+
+    /// Stops every reader without releasing (the process is failing).
+    pub fn stop_readers(&mut self) {
+        for held in self.held.values() {
+            held.stop.cancel();
+        }
+    }
+
+    /// Sends a fatal coordinator error to the pipeline.
+    pub async fn report(&self, err: CallError) {
+        let _ = self
+            .outbox
+            .send(Err(SourceError::Unusable(format!(
+                "lease table {}: {err}",
+                self.table.name()
+            ))))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(n: &str, sub: u64) -> Offset {
+        Offset::Sequence {
+            sequence_number: n.to_owned(),
+            sub_sequence_number: sub,
+        }
+    }
+
+    #[test]
+    fn a_local_position_wins_only_when_it_is_further() {
+        let lease = LeaseCheckpoint::Sequence {
+            sequence_number: "100".to_owned(),
+            sub_sequence_number: 2,
+        };
+        assert!(local_is_ahead(&seq("101", 0), &lease));
+        assert!(local_is_ahead(&seq("100", 3), &lease));
+        assert!(!local_is_ahead(&seq("100", 2), &lease));
+        assert!(!local_is_ahead(&seq("99", 9), &lease));
+        assert!(local_is_ahead(&seq("1", 0), &LeaseCheckpoint::TrimHorizon));
+        assert!(local_is_ahead(&Offset::Finished, &lease));
+        assert!(!local_is_ahead(&seq("1", 0), &LeaseCheckpoint::ShardEnd));
+    }
+}

@@ -1,0 +1,267 @@
+//! The Kinesis data stream source, sharing shards between workers through a KCL-compatible
+//! DynamoDB lease table.
+//!
+//! ```text
+//!             ┌──────────── coordinator (renew · take/balance · shard sync · checkpoints) ──┐
+//!  DynamoDB ◀─┤                                                                              │
+//!             └─ starts/stops ─▶ shard reader × held leases ──batches──▶ next_batch ──▶ pipeline
+//!  Kinesis  ◀──────────────────── GetShardIterator / GetRecords ◀──┘
+//! ```
+//!
+//! - `lease`, `lease_table`: the table's items and conditional writes.
+//! - `shards`, `balance`: which leases exist and which one worker takes (pure logic).
+//! - `coordinator`: the lease lifecycle of this worker.
+//! - `reader`: one shard's `GetRecords` loop; `kpl`: aggregated records.
+//! - `calls`, `metrics`: retries and counters.
+//!
+//! Positions follow [`crate::position`]: a batch's end is the sequence/sub-sequence number of its
+//! last record (`Finished` at a shard's end); [`Source::commit`] receives positions only once
+//! everything derived from them is durable, and only then does the lease table's checkpoint
+//! move (at most every `checkpoint_interval`, at once for `SHARD_END`, and at shutdown).
+
+pub mod balance;
+pub mod calls;
+pub mod coordinator;
+pub mod kpl;
+pub mod lease;
+pub mod lease_table;
+pub mod metrics;
+pub mod reader;
+pub mod shards;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AwsConfig, KinesisSourceConfig};
+use crate::position::{Offset, Position};
+use crate::sources::{Source, SourceBatch, SourceError};
+use coordinator::{Coordinator, OwnedShards};
+use lease_table::LeaseTable;
+use metrics::KinesisMetrics;
+
+/// How long `next_batch` waits before returning an empty batch.
+const IDLE_RETURN: Duration = Duration::from_secs(1);
+/// How often the coordinator looks for due work.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The Kinesis source.
+pub struct KinesisSource {
+    config: Arc<KinesisSourceConfig>,
+    aws: AwsConfig,
+    max_record_bytes: usize,
+    worker_id: String,
+    metrics: Arc<KinesisMetrics>,
+    owned: OwnedShards,
+    inbox: Option<mpsc::Receiver<Result<SourceBatch, SourceError>>>,
+    coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
+    ticker_stop: CancellationToken,
+    dropped_batches: u64,
+}
+
+/// A worker id unique to this process: host, process id and a random suffix.
+pub fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "worker".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// The Kinesis and DynamoDB clients `config` asks for.
+pub async fn clients(
+    aws: &AwsConfig,
+    config: &KinesisSourceConfig,
+) -> (aws_sdk_kinesis::Client, aws_sdk_dynamodb::Client) {
+    let timeout = config.request_timeout.std();
+    let kinesis = crate::aws::sdk_config(aws, config.endpoint_url.as_deref(), timeout).await;
+    let dynamodb =
+        crate::aws::sdk_config(aws, config.dynamodb_endpoint_url.as_deref(), timeout).await;
+    (
+        aws_sdk_kinesis::Client::new(&kinesis),
+        aws_sdk_dynamodb::Client::new(&dynamodb),
+    )
+}
+
+impl KinesisSource {
+    /// A source for `config` (no I/O until `open`).
+    pub fn new(config: KinesisSourceConfig, aws: AwsConfig, max_record_bytes: usize) -> Self {
+        let worker_id = config.worker_id.clone().unwrap_or_else(default_worker_id);
+        Self {
+            config: Arc::new(config),
+            aws,
+            max_record_bytes,
+            worker_id,
+            metrics: Arc::new(KinesisMetrics::default()),
+            owned: Arc::new(Mutex::new(Default::default())),
+            inbox: None,
+            coordinator: None,
+            ticker_stop: CancellationToken::new(),
+            dropped_batches: 0,
+        }
+    }
+
+    /// The source's counters.
+    pub fn metrics(&self) -> Arc<KinesisMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    fn unusable(what: &str, err: impl std::fmt::Display) -> SourceError {
+        SourceError::Unusable(format!("{what}: {err}"))
+    }
+}
+
+impl Source for KinesisSource {
+    fn describe(&self) -> String {
+        format!(
+            "Kinesis stream {} (lease table {}, worker {})",
+            self.config.stream_name,
+            self.config.lease_table_name(),
+            self.worker_id
+        )
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+
+    async fn open(&mut self, committed: &[Position]) -> Result<(), SourceError> {
+        let (kinesis, dynamodb) = clients(&self.aws, &self.config).await;
+        let table = LeaseTable::new(
+            dynamodb,
+            self.config.lease_table_name(),
+            self.config.retry.clone(),
+            Arc::clone(&self.metrics),
+        );
+        table
+            .ensure_exists()
+            .await
+            .map_err(|err| Self::unusable(&format!("lease table {}", table.name()), err))?;
+        let (outbox, inbox) = mpsc::channel(self.config.buffered_batches);
+        let mut coordinator = Coordinator::new(
+            table,
+            kinesis,
+            Arc::clone(&self.config),
+            self.worker_id.clone(),
+            Arc::clone(&self.metrics),
+            outbox,
+            Arc::clone(&self.owned),
+            self.max_record_bytes,
+            committed,
+        );
+        coordinator
+            .tick()
+            .await
+            .map_err(|err| Self::unusable(&format!("stream {}", self.config.stream_name), err))?;
+        tracing::info!(worker = %self.worker_id, leases = ?coordinator.held_shards(), "Kinesis source open");
+        let coordinator = Arc::new(tokio::sync::Mutex::new(coordinator));
+        let ticking = Arc::clone(&coordinator);
+        let stop = self.ticker_stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(TICK) => {}
+                }
+                let mut coordinator = ticking.lock().await;
+                if let Err(err) = coordinator.tick().await {
+                    coordinator.stop_readers();
+                    coordinator.report(err).await;
+                    return;
+                }
+            }
+        });
+        self.coordinator = Some(coordinator);
+        self.inbox = Some(inbox);
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>, SourceError> {
+        let Some(inbox) = self.inbox.as_mut() else {
+            return Err(SourceError::Unusable(
+                "the Kinesis source is not open".to_owned(),
+            ));
+        };
+        let deadline = tokio::time::Instant::now() + IDLE_RETURN;
+        loop {
+            let received = tokio::time::timeout_at(deadline, inbox.recv()).await;
+            let batch = match received {
+                Err(_elapsed) => return Ok(Some(heartbeat())),
+                Ok(None) => {
+                    return Err(SourceError::Unusable(
+                        "every Kinesis reader stopped".to_owned(),
+                    ))
+                }
+                Ok(Some(result)) => result?,
+            };
+            let owned = batch.partition.is_empty()
+                || self
+                    .owned
+                    .lock()
+                    .map(|owned| owned.contains(batch.partition.as_ref()))
+                    .unwrap_or(false);
+            if owned {
+                return Ok(Some(batch));
+            }
+            // Read before the lease was lost: another worker processes these records now.
+            self.dropped_batches += 1;
+        }
+    }
+
+    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        let Some(coordinator) = &self.coordinator else {
+            return Ok(());
+        };
+        coordinator
+            .lock()
+            .await
+            .commit(positions)
+            .await
+            .map_err(|err| Self::unusable("writing a lease checkpoint", err))
+    }
+
+    async fn close(&mut self) -> Result<(), SourceError> {
+        self.ticker_stop.cancel();
+        let Some(coordinator) = self.coordinator.take() else {
+            return Ok(());
+        };
+        let mut coordinator = coordinator.lock().await;
+        coordinator
+            .release_all()
+            .await
+            .map_err(|err| Self::unusable("releasing leases", err))?;
+        tracing::info!(
+            worker = %coordinator.worker_id(),
+            metrics = ?self.metrics.snapshot(),
+            dropped_batches = self.dropped_batches,
+            "Kinesis source closed"
+        );
+        Ok(())
+    }
+}
+
+/// An empty batch that moves no position (see `source_task`).
+fn heartbeat() -> SourceBatch {
+    SourceBatch {
+        partition: Arc::from(""),
+        stream: Arc::from(""),
+        stream_finished: false,
+        frames: Vec::new(),
+        end: Offset::Finished,
+        partition_finished: false,
+        problems: Vec::new(),
+        record_ids: Vec::new(),
+        progress_units: 0,
+    }
+}

@@ -1,0 +1,348 @@
+//! Reading one shard: `GetShardIterator` from the lease's checkpoint, then a `GetRecords` loop
+//! within the shard's read limits (5 calls/s, 2 MiB/s), with backoff on throttling, a new
+//! iterator when one expires, KPL de-aggregation, and a final batch at the end of a closed shard.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::DateTime;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::Client;
+use telemetry::{Frame, FrameScanner};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::calls::{classify, with_retries, CallError};
+use super::kpl::{self, Unpacked};
+use super::metrics::KinesisMetrics;
+use crate::config::KinesisSourceConfig;
+use crate::position::Offset;
+use crate::sources::{SourceBatch, SourceError};
+
+/// Kinesis allows 5 `GetRecords` calls per second per shard.
+const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
+/// …and 2 MiB per second per shard.
+const READ_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// Where a reader starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest record.
+    TrimHorizon,
+    /// After the newest record.
+    Latest,
+    /// At a time (milliseconds since the epoch).
+    AtTimestamp(i64),
+    /// After a fully processed record.
+    After(String),
+    /// At an aggregated record, skipping its sub-records up to and including `sub`.
+    AtSkipping {
+        /// Sequence number of the aggregate.
+        sequence_number: String,
+        /// Last processed sub-record.
+        sub: u64,
+    },
+}
+
+impl StartAt {
+    /// Where to resume after the record at `offset` was handed over.
+    pub fn after(offset: &Offset) -> Option<Self> {
+        match offset {
+            Offset::Sequence {
+                sequence_number,
+                sub_sequence_number: 0,
+            } => Some(StartAt::After(sequence_number.clone())),
+            Offset::Sequence {
+                sequence_number,
+                sub_sequence_number,
+            } => Some(StartAt::AtSkipping {
+                sequence_number: sequence_number.clone(),
+                sub: *sub_sequence_number,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One shard's reader task.
+pub struct ShardReader {
+    /// Kinesis client.
+    pub client: Client,
+    /// Source settings.
+    pub config: Arc<KinesisSourceConfig>,
+    /// Counters.
+    pub metrics: Arc<KinesisMetrics>,
+    /// Shard id.
+    pub shard: Arc<str>,
+    /// The shard's hash-key range: KPL sub-records outside it are dropped.
+    pub hash_key_range: Option<(u128, u128)>,
+    /// Largest record (or value inside a record) accepted.
+    pub max_record_bytes: usize,
+    /// Where batches go (bounded: a slow pipeline slows reading).
+    pub outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
+    /// Cancelled when the lease is lost or the run ends.
+    pub stop: CancellationToken,
+}
+
+/// What `GetRecords` gave, turned into frames.
+struct Converted {
+    frames: Vec<Frame>,
+    record_ids: Vec<String>,
+    last: Option<(String, u64)>,
+    bytes: u64,
+}
+
+impl ShardReader {
+    /// Reads from `start` until the shard ends, the lease is lost or a call fails for good.
+    pub async fn run(self, start: StartAt) {
+        let shard = Arc::clone(&self.shard);
+        if let Err(err) = self.read(start).await {
+            tracing::error!(shard = %shard, "shard reader failed: {err}");
+        }
+    }
+
+    async fn read(&self, start: StartAt) -> Result<(), CallError> {
+        let mut position = start;
+        let mut iterator = self.iterator(&position).await?;
+        let mut next_call = Instant::now();
+        let mut backoff_after_expiry = false;
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep_until(next_call.into()) => {}
+            }
+            let call_started = Instant::now();
+            let response =
+                with_retries(&self.config.retry, "GetRecords", &self.metrics, || async {
+                    self.client
+                        .get_records()
+                        .shard_iterator(&iterator)
+                        .limit(self.config.max_records)
+                        .send()
+                        .await
+                        .map_err(classify)
+                })
+                .await;
+            self.metrics.add_get_records_calls(1);
+            let response = match response {
+                Ok(response) => response,
+                Err(CallError::ExpiredIterator) => {
+                    self.metrics.add_expired_iterators(1);
+                    tracing::info!(shard = %self.shard, "shard iterator expired; getting a new one");
+                    if backoff_after_expiry {
+                        tokio::time::sleep(MIN_CALL_SPACING).await;
+                    }
+                    backoff_after_expiry = true;
+                    iterator = self.iterator(&position).await?;
+                    continue;
+                }
+                Err(err) => {
+                    let _ = self
+                        .outbox
+                        .send(Err(SourceError::Unusable(format!(
+                            "reading shard {}: {err}",
+                            self.shard
+                        ))))
+                        .await;
+                    return Err(err);
+                }
+            };
+            backoff_after_expiry = false;
+            let behind = response.millis_behind_latest().unwrap_or(0);
+            self.metrics.set_millis_behind(&self.shard, behind);
+            let converted = self.convert(response.records(), &position);
+            self.metrics.add_records(response.records().len() as u64);
+            self.metrics.add_bytes(converted.bytes);
+            let closed = response.next_shard_iterator().is_none();
+            if let Some((sequence_number, sub)) = &converted.last {
+                position = if *sub > 0 {
+                    StartAt::AtSkipping {
+                        sequence_number: sequence_number.clone(),
+                        sub: *sub,
+                    }
+                } else {
+                    StartAt::After(sequence_number.clone())
+                };
+            }
+            let end = match (&converted.last, closed) {
+                (_, true) => Some(Offset::Finished),
+                (Some((sequence_number, sub)), false) => Some(Offset::Sequence {
+                    sequence_number: sequence_number.clone(),
+                    sub_sequence_number: *sub,
+                }),
+                (None, false) => None,
+            };
+            let batch = SourceBatch {
+                partition: match end {
+                    Some(_) => Arc::clone(&self.shard),
+                    // Nothing read: a heartbeat that moves no position.
+                    None => Arc::from(""),
+                },
+                stream: Arc::clone(&self.shard),
+                stream_finished: closed,
+                frames: converted.frames,
+                end: end.clone().unwrap_or(Offset::Finished),
+                partition_finished: closed,
+                problems: Vec::new(),
+                record_ids: converted.record_ids,
+                progress_units: converted.bytes,
+            };
+            tokio::select! {
+                () = self.stop.cancelled() => return Ok(()),
+                sent = self.outbox.send(Ok(batch)) => if sent.is_err() { return Ok(()) },
+            }
+            if closed {
+                tracing::info!(shard = %self.shard, "shard end reached");
+                return Ok(());
+            }
+            iterator = response
+                .next_shard_iterator()
+                .unwrap_or_default()
+                .to_owned();
+            // Stay within 5 calls/s and 2 MiB/s; sleep longer only when caught up.
+            let byte_spacing =
+                Duration::from_secs_f64(converted.bytes as f64 / READ_BYTES_PER_SECOND);
+            let mut spacing = MIN_CALL_SPACING.max(byte_spacing);
+            if response.records().is_empty() && behind == 0 {
+                spacing = spacing.max(self.config.idle_time_between_reads.std());
+            }
+            next_call = call_started + spacing;
+        }
+    }
+
+    async fn iterator(&self, position: &StartAt) -> Result<String, CallError> {
+        let config = &self.config;
+        let output = with_retries(&config.retry, "GetShardIterator", &self.metrics, || {
+            let request = self
+                .client
+                .get_shard_iterator()
+                .stream_name(&config.stream_name)
+                .shard_id(self.shard.as_ref());
+            let request = match position {
+                StartAt::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                StartAt::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
+                StartAt::AtTimestamp(ms) => request
+                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                    .timestamp(DateTime::from_millis(*ms)),
+                StartAt::After(sequence) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                StartAt::AtSkipping {
+                    sequence_number, ..
+                } => request
+                    .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                    .starting_sequence_number(sequence_number),
+            };
+            async move { request.send().await.map_err(classify) }
+        })
+        .await?;
+        output
+            .shard_iterator()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Fatal(format!("no shard iterator for {}", self.shard)))
+    }
+
+    /// Unpacks KPL aggregates, drops what the position says was already processed and what lies
+    /// outside the shard's hash range, and splits payloads into frames.
+    fn convert(&self, records: &[aws_sdk_kinesis::types::Record], position: &StartAt) -> Converted {
+        let mut converted = Converted {
+            frames: Vec::new(),
+            record_ids: Vec::new(),
+            last: None,
+            bytes: 0,
+        };
+        for record in records {
+            let sequence = record.sequence_number();
+            let data = record.data().as_ref();
+            converted.bytes += data.len() as u64;
+            let skip_through = match position {
+                StartAt::AtSkipping {
+                    sequence_number,
+                    sub,
+                } if sequence_number == sequence => Some(*sub),
+                _ => None,
+            };
+            match kpl::unpack(data) {
+                Unpacked::Aggregate(subs) => {
+                    self.metrics.add_aggregates(1);
+                    self.metrics.add_sub_records(subs.len() as u64);
+                    let last_sub = subs.len().saturating_sub(1) as u64;
+                    for (index, sub) in subs.into_iter().enumerate() {
+                        let index = index as u64;
+                        if skip_through.is_some_and(|through| index <= through) {
+                            continue;
+                        }
+                        if let Some((low, high)) = self.hash_key_range {
+                            let hash = sub.hash_key();
+                            if hash < low || hash > high {
+                                self.metrics.add_sub_records_outside_shard(1);
+                                continue;
+                            }
+                        }
+                        self.push_payload(
+                            &mut converted,
+                            &sub.data,
+                            &format!("{sequence}/{index}"),
+                        );
+                    }
+                    converted.last = Some((sequence.to_owned(), last_sub));
+                }
+                Unpacked::Plain(damage) => {
+                    if let Some(reason) = damage {
+                        self.metrics.add_corrupt_aggregates(1);
+                        tracing::warn!(shard = %self.shard, sequence, %reason, "read as a plain record");
+                    }
+                    if skip_through.is_none() {
+                        self.push_payload(&mut converted, data, sequence);
+                    }
+                    converted.last = Some((sequence.to_owned(), 0));
+                }
+            }
+        }
+        converted
+    }
+
+    fn push_payload(&self, converted: &mut Converted, payload: &[u8], id: &str) {
+        let mut frames = Vec::new();
+        let mut scanner = FrameScanner::new(self.max_record_bytes);
+        scanner.feed(payload, &mut frames);
+        scanner.finish(&mut frames);
+        for mut frame in frames {
+            // A frame's offset is its index in the batch; its id names the Kinesis record.
+            let index = converted.frames.len() as u64;
+            frame.start = index;
+            frame.end = index + 1;
+            converted.frames.push(frame);
+            converted.record_ids.push(id.to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_points_follow_sub_sequence_numbers() {
+        let plain = Offset::Sequence {
+            sequence_number: "42".to_owned(),
+            sub_sequence_number: 0,
+        };
+        assert_eq!(
+            StartAt::after(&plain),
+            Some(StartAt::After("42".to_owned()))
+        );
+        let aggregate = Offset::Sequence {
+            sequence_number: "43".to_owned(),
+            sub_sequence_number: 4,
+        };
+        assert_eq!(
+            StartAt::after(&aggregate),
+            Some(StartAt::AtSkipping {
+                sequence_number: "43".to_owned(),
+                sub: 4
+            })
+        );
+        assert_eq!(StartAt::after(&Offset::Finished), None);
+    }
+}

