@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::emulators::unique_name;
 use common::kinesis::{
-    all_checkpointed, keyed_lines, owner_counts, source_toml, wait_until, Aws, Worker,
+    all_checkpointed, all_read, keyed_lines, logged, owner_counts, source_toml, wait_until, Aws,
+    Worker,
 };
 use common::{read_rollups, simulate, RollupKey, RollupRow, Workspace};
 
@@ -163,4 +164,74 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         "hand-off took {handed_over:?} after a {stopped:?} shutdown"
     );
     second.terminate();
+}
+
+#[test]
+fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_parents() {
+    let (_reference, input, expected) = reference(60, 600);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(3);
+    let workspace = Workspace::new();
+    let table = unique_name("leases");
+    let source = source_toml(&stream, &table, "shard_sync_interval = \"1s\"");
+    let config = kinesis_config(&workspace, &source, EMIT_ON_STOP);
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
+
+    let third = records.len() / 3;
+    let mut last = aws.put(&stream, &records[..third]);
+    std::thread::sleep(Duration::from_millis(500));
+    aws.split(&stream, "shardId-000000000000");
+    last.extend(aws.put(&stream, &records[third..2 * third]));
+    std::thread::sleep(Duration::from_millis(500));
+    aws.merge(&stream, "shardId-000000000001", "shardId-000000000002");
+    last.extend(aws.put(&stream, &records[2 * third..]));
+    assert!(last.len() >= 5, "records landed in parents and children: {last:?}");
+
+    let parents = ["shardId-000000000000", "shardId-000000000001", "shardId-000000000002"];
+    wait_until(
+        "every shard read and the finished parents cleaned up",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || {
+            let leases = aws.leases(&table);
+            all_read(&leases, &last) && parents.iter().all(|p| !leases.contains_key(*p))
+        },
+    );
+    let leases = aws.leases(&table);
+    assert_eq!(
+        leases.keys().cloned().collect::<Vec<_>>(),
+        ["shardId-000000000003", "shardId-000000000004", "shardId-000000000005"]
+    );
+    assert_eq!(leases["shardId-000000000005"]["parentShardId"], "shardId-000000000001,shardId-000000000002");
+    let summary = worker.terminate();
+
+    assert_eq!(workspace.dead_letters(), Vec::<serde_json::Value>::new(), "{summary}");
+    assert_eq!(rollup_values(&workspace.db()), expected);
+    // Per-vehicle order across parent → child: no child was taken before each of its parents
+    // was read to its end and checkpointed SHARD_END (after its outputs were durable).
+    let ended = logged(&[&worker], "SHARD_END checkpointed");
+    let taken = logged(&[&worker], "lease taken");
+    for (child, its_parents) in [
+        ("shardId-000000000003", vec!["shardId-000000000000"]),
+        ("shardId-000000000004", vec!["shardId-000000000000"]),
+        ("shardId-000000000005", vec!["shardId-000000000001", "shardId-000000000002"]),
+    ] {
+        let child_taken = taken
+            .iter()
+            .find(|line| line.fields["shard"] == child)
+            .unwrap_or_else(|| panic!("{child} was taken"));
+        for parent in its_parents {
+            let parent_ended = ended
+                .iter()
+                .find(|line| line.fields["shard"] == parent)
+                .unwrap_or_else(|| panic!("{parent} ended"));
+            assert!(
+                parent_ended.timestamp < child_taken.timestamp,
+                "{child} taken at {} before {parent} ended at {}",
+                child_taken.timestamp,
+                parent_ended.timestamp
+            );
+        }
+    }
 }

@@ -160,6 +160,22 @@ fn decode_batch(
             }
         }
     }
+    for skipped in batch.skipped {
+        PipelineCounters::add(&counters.records_rejected, 1);
+        tracing::warn!(partition = %batch.partition, record = %skipped.record_id, reason = %skipped.reason, "record set aside by the source");
+        dead_letters.push(DeadLetter {
+            location: RecordLocation {
+                partition: batch.partition.to_string(),
+                offset: 0,
+                record_id: Some(skipped.record_id),
+            },
+            kind: DeadLetterKind::Rejected,
+            reason: skipped.reason,
+            fields: Vec::new(),
+            vehicle_id: None,
+            raw: skipped.raw,
+        });
+    }
     for problem in batch.problems {
         PipelineCounters::add(&counters.input_problems, 1);
         tracing::warn!(partition = %batch.partition, offset = problem.offset, reason = %problem.reason, "input problem");

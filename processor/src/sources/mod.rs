@@ -28,6 +28,18 @@ pub struct PartitionProblem {
     pub reason: String,
 }
 
+/// A record the source itself set aside (a KPL sub-record that belongs to another shard); it
+/// becomes a dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedRecord {
+    /// The record's id (Kinesis `sequence/sub-sequence`).
+    pub record_id: String,
+    /// Why it was set aside.
+    pub reason: String,
+    /// Its payload.
+    pub raw: Vec<u8>,
+}
+
 /// A batch of raw frames from one partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceBatch {
@@ -49,6 +61,8 @@ pub struct SourceBatch {
     /// Per-frame record ids (Kinesis `sequence/sub-sequence`), for dead letters; empty when
     /// a frame's offset locates it.
     pub record_ids: Vec<String>,
+    /// Records the source set aside, for the dead-letter output.
+    pub skipped: Vec<SkippedRecord>,
     /// Input consumed for this batch, in the unit of [`Source::size_hint`] (bytes read from disk,
     /// or records for the simulator), for the progress bar.
     pub progress_units: u64,

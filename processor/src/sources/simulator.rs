@@ -134,6 +134,7 @@ impl Source for SimulatorSource {
             stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
             record_ids: Vec::new(),
+            skipped: Vec::new(),
             progress_units: frames.len() as u64,
             frames,
             end: if self.finished {

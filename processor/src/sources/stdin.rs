@@ -86,6 +86,7 @@ impl Source for StdinSource {
             partition_finished: self.finished,
             problems: Vec::new(),
             record_ids: Vec::new(),
+            skipped: Vec::new(),
             progress_units: read.unwrap_or(0) as u64,
         }))
     }

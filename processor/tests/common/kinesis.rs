@@ -310,7 +310,7 @@ impl Worker {
     }
 
     /// SIGTERM, then waits for a clean exit; returns the printed summary.
-    pub fn terminate(mut self) -> String {
+    pub fn terminate(&mut self) -> String {
         self.signal("-TERM");
         let status = self.child.wait().expect("wait");
         let stdout = std::fs::read_to_string(&self.stdout).unwrap_or_default();
@@ -394,4 +394,52 @@ pub fn all_checkpointed(
             .and_then(|attributes| attributes.get("checkpoint"))
             .is_some_and(|checkpoint| checkpoint == sequence || checkpoint == "SHARD_END")
     })
+}
+
+/// True when every shard written to is read and committed: its lease checkpoint is the last
+/// sequence number written to it, or `SHARD_END`, or its finished lease was cleaned up after its
+/// children started (a lease names it as a parent).
+pub fn all_read(
+    leases: &BTreeMap<String, BTreeMap<String, String>>,
+    last: &BTreeMap<String, String>,
+) -> bool {
+    last.iter().all(|(shard, sequence)| match leases.get(shard) {
+        Some(attributes) => attributes
+            .get("checkpoint")
+            .is_some_and(|checkpoint| checkpoint == sequence || checkpoint == "SHARD_END"),
+        None => leases.values().any(|attributes| {
+            attributes
+                .get("parentShardId")
+                .is_some_and(|parents| parents.split(',').any(|p| p == shard))
+        }),
+    })
+}
+
+/// One line of a worker's JSON log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub timestamp: String,
+    pub message: String,
+    pub fields: serde_json::Value,
+}
+
+/// The lines of a worker log whose message is `message`.
+pub fn log_lines(log: &str, message: &str) -> Vec<LogLine> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|value| value["fields"]["message"] == message)
+        .map(|value| LogLine {
+            timestamp: value["timestamp"].as_str().unwrap_or_default().to_owned(),
+            message: message.to_owned(),
+            fields: value["fields"].clone(),
+        })
+        .collect()
+}
+
+/// Merges the lines of several logs for `message`.
+pub fn logged(workers: &[&Worker], message: &str) -> Vec<LogLine> {
+    workers
+        .iter()
+        .flat_map(|worker| log_lines(&worker.log_text(), message))
+        .collect()
 }

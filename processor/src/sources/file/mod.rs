@@ -139,6 +139,7 @@ impl Source for FileSource {
                     partition_finished: true,
                     problems: Vec::new(),
                     record_ids: Vec::new(),
+                    skipped: Vec::new(),
                     progress_units: 0,
                 }));
             }
@@ -167,6 +168,7 @@ impl Source for FileSource {
             partition_finished: chunk.finished,
             problems: chunk.problem.into_iter().collect(),
             record_ids: Vec::new(),
+            skipped: Vec::new(),
             progress_units: chunk.disk_bytes,
         }))
     }

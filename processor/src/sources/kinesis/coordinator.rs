@@ -62,17 +62,19 @@ pub struct Coordinator {
     last_sync: Option<Instant>,
 }
 
-/// An empty batch naming a shard's event-time stream, so the watermark waits for it.
-fn announcement(shard: &str) -> SourceBatch {
+/// An empty batch naming a shard's event-time stream: a new one the watermark waits for, or
+/// (`finished`) one that stops holding it.
+fn announcement(shard: &str, finished: bool) -> SourceBatch {
     SourceBatch {
         partition: Arc::from(""),
         stream: Arc::from(shard),
-        stream_finished: false,
+        stream_finished: finished,
         frames: Vec::new(),
         end: Offset::Finished,
         partition_finished: false,
         problems: Vec::new(),
         record_ids: Vec::new(),
+        skipped: Vec::new(),
         progress_units: 0,
     }
 }
@@ -326,7 +328,11 @@ impl Coordinator {
         // Announce every new shard to the watermark before any of them is read, so records
         // of one are not late because another was read first.
         for lease in &gained {
-            let _ = self.outbox.send(Ok(announcement(&lease.key))).await;
+            let _ = self.outbox.send(Ok(announcement(&lease.key, false))).await;
+        }
+        // Children now hold the watermark in their parents' place.
+        for parent in gained.iter().flat_map(|lease| lease.parents.iter()) {
+            let _ = self.outbox.send(Ok(announcement(parent, true))).await;
         }
         for lease in gained {
             self.start_reading(lease);

@@ -262,6 +262,7 @@ fn heartbeat() -> SourceBatch {
         partition_finished: false,
         problems: Vec::new(),
         record_ids: Vec::new(),
+        skipped: Vec::new(),
         progress_units: 0,
     }
 }

@@ -17,7 +17,7 @@ use super::kpl::{self, Unpacked};
 use super::metrics::KinesisMetrics;
 use crate::config::KinesisSourceConfig;
 use crate::position::Offset;
-use crate::sources::{SourceBatch, SourceError};
+use crate::sources::{SkippedRecord, SourceBatch, SourceError};
 
 /// Kinesis allows 5 `GetRecords` calls per second per shard.
 const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
@@ -88,6 +88,7 @@ pub struct ShardReader {
 struct Converted {
     frames: Vec<Frame>,
     record_ids: Vec<String>,
+    skipped: Vec<SkippedRecord>,
     last: Option<(String, u64)>,
     bytes: u64,
 }
@@ -179,12 +180,16 @@ impl ShardReader {
                     None => Arc::from(""),
                 },
                 stream: Arc::clone(&self.shard),
-                stream_finished: closed,
+                // A closed shard's event time lives on in its children: it keeps holding the
+                // watermark until they are announced (or it goes idle), so their first records
+                // are not late because sibling shards ran ahead meanwhile.
+                stream_finished: false,
                 frames: converted.frames,
                 end: end.clone().unwrap_or(Offset::Finished),
                 partition_finished: closed,
                 problems: Vec::new(),
                 record_ids: converted.record_ids,
+                skipped: converted.skipped,
                 progress_units: converted.bytes,
             };
             tokio::select! {
@@ -248,6 +253,7 @@ impl ShardReader {
         let mut converted = Converted {
             frames: Vec::new(),
             record_ids: Vec::new(),
+            skipped: Vec::new(),
             last: None,
             bytes: 0,
         };
@@ -275,7 +281,17 @@ impl ShardReader {
                         if let Some((low, high)) = self.hash_key_range {
                             let hash = sub.hash_key();
                             if hash < low || hash > high {
+                                // The producer's shard map was stale (a reshard): this user
+                                // record belongs to another shard's range.
                                 self.metrics.add_sub_records_outside_shard(1);
+                                converted.skipped.push(SkippedRecord {
+                                    record_id: format!("{sequence}/{index}"),
+                                    reason: format!(
+                                        "KPL sub-record with hash key {hash} outside the hash-key range {low}–{high} of shard {}",
+                                        self.shard
+                                    ),
+                                    raw: sub.data,
+                                });
                                 continue;
                             }
                         }
