@@ -304,18 +304,35 @@ impl ShardReader {
                     converted.last = Some((sequence.to_owned(), last_sub));
                 }
                 Unpacked::Plain(damage) => {
+                    let whole = damage.is_some();
                     if let Some(reason) = damage {
                         self.metrics.add_corrupt_aggregates(1);
                         tracing::warn!(shard = %self.shard, sequence, %reason, "read as a plain record");
                     }
                     if skip_through.is_none() {
-                        self.push_payload(&mut converted, data, sequence);
+                        if whole {
+                            // Binary, not a run of JSON values: one record, one dead letter.
+                            self.push_frame(&mut converted, data, sequence);
+                        } else {
+                            self.push_payload(&mut converted, data, sequence);
+                        }
                     }
                     converted.last = Some((sequence.to_owned(), 0));
                 }
             }
         }
         converted
+    }
+
+    fn push_frame(&self, converted: &mut Converted, payload: &[u8], id: &str) {
+        let index = converted.frames.len() as u64;
+        converted.frames.push(Frame {
+            start: index,
+            end: index + 1,
+            kind: telemetry::FrameKind::Value,
+            bytes: payload[..payload.len().min(self.max_record_bytes)].to_vec(),
+        });
+        converted.record_ids.push(id.to_owned());
     }
 
     fn push_payload(&self, converted: &mut Converted, payload: &[u8], id: &str) {
