@@ -361,3 +361,79 @@ fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
     actual.retain(|(vehicle, _, _), _| vehicle != "veh-stray");
     assert_eq!(actual, expected, "no sub-record lost or read twice across the restart");
 }
+
+/// An AWS JSON-protocol error answer for the fault proxy.
+fn aws_error(status: u16, code: &str, content_type: &str) -> serde_json::Value {
+    serde_json::json!({
+        "status": status,
+        "body": serde_json::json!({"__type": code, "message": format!("injected {code}")}).to_string(),
+        "content_type": content_type,
+    })
+}
+
+#[test]
+fn throttling_server_errors_and_expired_iterators_lose_nothing() {
+    use common::emulators::{moto_url, FaultProxy};
+    use common::kinesis::kinesalite_url;
+    let (_reference, input, expected) = reference(40, 300);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(2);
+    let last = aws.put(&stream, &records);
+
+    let kinesis_json = "application/x-amz-json-1.1";
+    let dynamodb_json = "application/x-amz-json-1.0";
+    let kinesis_proxy = FaultProxy::start(&kinesalite_url());
+    kinesis_proxy.set_rules(serde_json::json!([
+        {"operation": "GetRecords", "skip": 1, "times": 4,
+         "respond": aws_error(400, "ProvisionedThroughputExceededException", kinesis_json)},
+        {"operation": "GetRecords", "skip": 3, "times": 2,
+         "respond": aws_error(500, "InternalFailure", kinesis_json)},
+        {"operation": "GetRecords", "skip": 4, "times": 2,
+         "respond": aws_error(400, "ExpiredIteratorException", kinesis_json)},
+        {"operation": "GetShardIterator", "skip": 1, "times": 1,
+         "respond": aws_error(503, "ServiceUnavailable", kinesis_json)},
+    ]));
+    let dynamodb_proxy = FaultProxy::start(&moto_url());
+    dynamodb_proxy.set_rules(serde_json::json!([
+        {"operation": "UpdateItem", "skip": 3, "times": 3,
+         "respond": aws_error(400, "ProvisionedThroughputExceededException", dynamodb_json)},
+        {"operation": "Scan", "skip": 2, "times": 1,
+         "respond": aws_error(500, "InternalServerError", dynamodb_json)},
+    ]));
+
+    let workspace = Workspace::new();
+    let table = unique_name("leases");
+    let source = source_toml(
+        &stream,
+        &table,
+        &format!(
+            "endpoint_url = \"{}\"\ndynamodb_endpoint_url = \"{}\"\nmax_records = 500",
+            kinesis_proxy.url(),
+            dynamodb_proxy.url()
+        ),
+    );
+    let config = kinesis_config(&workspace, &source, EMIT_ON_STOP);
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
+    wait_until("every shard checkpointed", Duration::from_secs(120), &mut [&mut worker], || {
+        all_checkpointed(&aws.leases(&table), &last)
+    });
+    worker.terminate();
+
+    let injected = |proxy: &FaultProxy, operation: &str| {
+        proxy.stats()["injected"][operation].as_u64().unwrap_or(0)
+    };
+    assert_eq!(injected(&kinesis_proxy, "GetRecords"), 8);
+    assert_eq!(injected(&kinesis_proxy, "GetShardIterator"), 1);
+    assert_eq!(injected(&dynamodb_proxy, "UpdateItem"), 3);
+    assert_eq!(injected(&dynamodb_proxy, "Scan"), 1);
+    let closed = logged(&[&worker], "Kinesis source closed");
+    let metrics = closed.last().expect("the source logged its counters").fields["metrics"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(metrics.contains("expired_iterators: 2"), "{metrics}");
+    assert!(metrics.contains("throttled: 7"), "{metrics}");
+    assert_eq!(workspace.dead_letters(), Vec::<serde_json::Value>::new());
+    assert_eq!(rollup_values(&workspace.db()), expected);
+}
