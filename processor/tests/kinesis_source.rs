@@ -186,9 +186,16 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     std::thread::sleep(Duration::from_millis(500));
     aws.merge(&stream, "shardId-000000000001", "shardId-000000000002");
     last.extend(aws.put(&stream, &records[2 * third..]));
-    assert!(last.len() >= 5, "records landed in parents and children: {last:?}");
+    assert!(
+        last.len() >= 5,
+        "records landed in parents and children: {last:?}"
+    );
 
-    let parents = ["shardId-000000000000", "shardId-000000000001", "shardId-000000000002"];
+    let parents = [
+        "shardId-000000000000",
+        "shardId-000000000001",
+        "shardId-000000000002",
+    ];
     wait_until(
         "every shard read and the finished parents cleaned up",
         Duration::from_secs(120),
@@ -201,12 +208,23 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     let leases = aws.leases(&table);
     assert_eq!(
         leases.keys().cloned().collect::<Vec<_>>(),
-        ["shardId-000000000003", "shardId-000000000004", "shardId-000000000005"]
+        [
+            "shardId-000000000003",
+            "shardId-000000000004",
+            "shardId-000000000005"
+        ]
     );
-    assert_eq!(leases["shardId-000000000005"]["parentShardId"], "shardId-000000000001,shardId-000000000002");
+    assert_eq!(
+        leases["shardId-000000000005"]["parentShardId"],
+        "shardId-000000000001,shardId-000000000002"
+    );
     let summary = worker.terminate();
 
-    assert_eq!(workspace.dead_letters(), Vec::<serde_json::Value>::new(), "{summary}");
+    assert_eq!(
+        workspace.dead_letters(),
+        Vec::<serde_json::Value>::new(),
+        "{summary}"
+    );
     assert_eq!(rollup_values(&workspace.db()), expected);
     // Per-vehicle order across parent → child: no child was taken before each of its parents
     // was read to its end and checkpointed SHARD_END (after its outputs were durable).
@@ -215,7 +233,10 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     for (child, its_parents) in [
         ("shardId-000000000003", vec!["shardId-000000000000"]),
         ("shardId-000000000004", vec!["shardId-000000000000"]),
-        ("shardId-000000000005", vec!["shardId-000000000001", "shardId-000000000002"]),
+        (
+            "shardId-000000000005",
+            vec!["shardId-000000000001", "shardId-000000000002"],
+        ),
     ] {
         let child_taken = taken
             .iter()
@@ -328,9 +349,12 @@ fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
     let table = unique_name("leases");
     let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
     let mut worker = Worker::spawn(&config, workspace.dir.path(), "first");
-    wait_until("the first half checkpointed", Duration::from_secs(120), &mut [&mut worker], || {
-        all_checkpointed(&aws.leases(&table), &last)
-    });
+    wait_until(
+        "the first half checkpointed",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
     worker.terminate();
     let leases = aws.leases(&table);
     for attributes in leases.values() {
@@ -342,24 +366,37 @@ fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
 
     let last = aws.put(&stream, &second);
     let mut worker = Worker::spawn(&config, workspace.dir.path(), "second");
-    wait_until("the second half checkpointed", Duration::from_secs(120), &mut [&mut worker], || {
-        all_checkpointed(&aws.leases(&table), &last)
-    });
+    wait_until(
+        "the second half checkpointed",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
     worker.terminate();
 
     let dead = workspace.dead_letters();
     let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
     assert_eq!(dead.len(), 3, "{reasons:?}");
     assert_eq!(
-        reasons.iter().filter(|r| r.contains("outside the hash-key range")).count(),
+        reasons
+            .iter()
+            .filter(|r| r.contains("outside the hash-key range"))
+            .count(),
         1,
         "{reasons:?}"
     );
-    assert!(dead.iter().all(|d| d["position"].as_str().unwrap().contains(":4")), "{dead:?}");
+    assert!(
+        dead.iter()
+            .all(|d| d["position"].as_str().unwrap().contains(":4")),
+        "{dead:?}"
+    );
     // The stray aggregate's in-range record (a test marker vehicle) is the only extra output.
     let mut actual = rollup_values(&workspace.db());
     actual.retain(|(vehicle, _, _), _| vehicle != "veh-stray");
-    assert_eq!(actual, expected, "no sub-record lost or read twice across the restart");
+    assert_eq!(
+        actual, expected,
+        "no sub-record lost or read twice across the restart"
+    );
 }
 
 /// An AWS JSON-protocol error answer for the fault proxy.
@@ -415,9 +452,12 @@ fn throttling_server_errors_and_expired_iterators_lose_nothing() {
     );
     let config = kinesis_config(&workspace, &source, EMIT_ON_STOP);
     let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
-    wait_until("every shard checkpointed", Duration::from_secs(120), &mut [&mut worker], || {
-        all_checkpointed(&aws.leases(&table), &last)
-    });
+    wait_until(
+        "every shard checkpointed",
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
     worker.terminate();
 
     let injected = |proxy: &FaultProxy, operation: &str| {
@@ -428,7 +468,10 @@ fn throttling_server_errors_and_expired_iterators_lose_nothing() {
     assert_eq!(injected(&dynamodb_proxy, "UpdateItem"), 3);
     assert_eq!(injected(&dynamodb_proxy, "Scan"), 1);
     let closed = logged(&[&worker], "Kinesis source closed");
-    let metrics = closed.last().expect("the source logged its counters").fields["metrics"]
+    let metrics = closed
+        .last()
+        .expect("the source logged its counters")
+        .fields["metrics"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -436,4 +479,136 @@ fn throttling_server_errors_and_expired_iterators_lose_nothing() {
     assert!(metrics.contains("throttled: 7"), "{metrics}");
     assert_eq!(workspace.dead_letters(), Vec::<serde_json::Value>::new());
     assert_eq!(rollup_values(&workspace.db()), expected);
+}
+
+#[test]
+fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
+    let (_reference, input, _) = reference(80, 400);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(8);
+    let table = unique_name("leases");
+    let half = records.len() / 2;
+    let mut last = aws.put(&stream, &records[..half]);
+    let source = source_toml(&stream, &table, "failover_time = \"3s\"");
+    let workspaces: Vec<Workspace> = (0..3).map(|_| Workspace::new()).collect();
+    let mut workers: Vec<Worker> = workspaces
+        .iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let config = kinesis_config(ws, &source, "");
+            Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
+        })
+        .collect();
+    let sorted_counts = |leases: &BTreeMap<String, BTreeMap<String, String>>| {
+        let mut counts: Vec<usize> = owner_counts(leases).into_values().collect();
+        counts.sort_unstable();
+        counts
+    };
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        let took = wait_until(
+            "leases balanced 2/3/3",
+            Duration::from_secs(30),
+            &mut refs,
+            || sorted_counts(&aws.leases(&table)) == [2, 3, 3],
+        );
+        eprintln!("balanced in {took:?}");
+    }
+    // Balanced means stable: no lease changes hands for a while (no ping-pong).
+    let owners = |leases: &BTreeMap<String, BTreeMap<String, String>>| -> BTreeMap<String, String> {
+        leases
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get("leaseOwner").cloned().unwrap_or_default()))
+            .collect()
+    };
+    let settled = owners(&aws.leases(&table));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        owners(&aws.leases(&table)),
+        settled,
+        "leases moved after balancing"
+    );
+
+    // kill -9 a worker holding three leases.
+    let victim = workers
+        .iter()
+        .position(|w| {
+            let pid = format!(":{}:", w.child.id());
+            settled
+                .values()
+                .filter(|owner| owner.contains(&pid))
+                .count()
+                == 3
+        })
+        .expect("a worker with three leases");
+    let victim_pid = format!(":{}:", workers[victim].child.id());
+    let mut dead = workers.remove(victim);
+    dead.signal("-KILL");
+    let _ = dead.child.wait();
+    let killed_at = std::time::Instant::now();
+    let at_death = aws.leases(&table);
+    let orphans: BTreeMap<String, String> = at_death
+        .iter()
+        .filter(|(_, a)| a.get("leaseOwner").is_some_and(|o| o.contains(&victim_pid)))
+        .map(|(k, a)| (k.clone(), a["checkpoint"].clone()))
+        .collect();
+    assert_eq!(orphans.len(), 3);
+
+    last.extend(aws.put(&stream, &records[half..]));
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        wait_until(
+            "the survivors hold 4 leases each",
+            Duration::from_secs(30),
+            &mut refs,
+            || sorted_counts(&aws.leases(&table)) == [4, 4],
+        );
+    }
+    let taken_after = killed_at.elapsed();
+    // Renewals come every second (a third of 3 s), so the last one was at most ~1 s before
+    // the kill: nobody may take the leases before they expire.
+    assert!(
+        taken_after >= Duration::from_millis(1_900),
+        "leases taken {taken_after:?} after the kill, before they expired"
+    );
+    let survivors: Vec<&Worker> = workers.iter().collect();
+    for (shard, checkpoint) in &orphans {
+        let takes: Vec<_> = logged(&survivors, "lease taken")
+            .into_iter()
+            .filter(|line| line.fields["shard"] == shard.as_str())
+            .filter(|line| {
+                line.fields["previous"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&victim_pid))
+            })
+            .collect();
+        assert_eq!(
+            takes.len(),
+            1,
+            "{shard} taken once from the dead worker: {takes:?}"
+        );
+        assert_eq!(
+            takes[0].fields["checkpoint"],
+            checkpoint.as_str(),
+            "{shard} resumed from the dead worker's last checkpoint"
+        );
+    }
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        wait_until(
+            "every shard read to its last record",
+            Duration::from_secs(120),
+            &mut refs,
+            || all_checkpointed(&aws.leases(&table), &last),
+        );
+    }
+    for worker in &mut workers {
+        worker.terminate();
+    }
+    let leases = aws.leases(&table);
+    assert!(
+        leases.values().all(|a| !a.contains_key("leaseOwner")),
+        "all released"
+    );
 }

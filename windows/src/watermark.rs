@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 struct Progress {
     max_event_ms: i64,
     last_active_ms: i64,
+    /// The source said the partition has no data for now (until its next event).
+    #[serde(default)]
+    idle: bool,
 }
 
 /// Tracks per-partition progress and derives the pipeline watermark.
@@ -62,6 +65,7 @@ impl WatermarkTracker {
             Some(progress) => {
                 progress.max_event_ms = progress.max_event_ms.max(time_ms);
                 progress.last_active_ms = now_ms;
+                progress.idle = false;
             }
             None => {
                 self.partitions.insert(
@@ -69,6 +73,7 @@ impl WatermarkTracker {
                     Progress {
                         max_event_ms: time_ms,
                         last_active_ms: now_ms,
+                        idle: false,
                     },
                 );
             }
@@ -86,9 +91,19 @@ impl WatermarkTracker {
                 Progress {
                     max_event_ms: i64::MIN,
                     last_active_ms: now_ms,
+                    idle: false,
                 },
             );
         }
+    }
+
+    /// The source says `partition` has no data for now (a Kinesis shard caught up with its
+    /// tip): it stops holding the watermark back until its next event.
+    pub fn mark_idle(&mut self, partition: &str, now_ms: i64) -> Option<i64> {
+        if let Some(progress) = self.partitions.get_mut(partition) {
+            progress.idle = true;
+        }
+        self.recompute(now_ms)
     }
 
     /// Re-evaluates idleness at processing time `now_ms` (call it when batches arrive without
@@ -112,7 +127,9 @@ impl WatermarkTracker {
 
     fn recompute(&mut self, now_ms: i64) -> Option<i64> {
         let active = |progress: &&Progress| {
-            self.idle_timeout_ms == 0 || now_ms - progress.last_active_ms < self.idle_timeout_ms
+            !progress.idle
+                && (self.idle_timeout_ms == 0
+                    || now_ms - progress.last_active_ms < self.idle_timeout_ms)
         };
         let held_back = self
             .partitions
@@ -158,6 +175,17 @@ mod tests {
             Some(890),
             "b and c went idle: a alone holds it"
         );
+    }
+
+    #[test]
+    fn a_partition_marked_idle_stops_holding_until_its_next_event() {
+        let mut tracker = WatermarkTracker::new(0);
+        tracker.observe("a", 100, 0);
+        tracker.observe("b", 500, 0);
+        assert_eq!(tracker.current(), Some(100));
+        assert_eq!(tracker.mark_idle("a", 0), Some(500));
+        assert_eq!(tracker.observe("a", 600, 0), None, "active again");
+        assert_eq!(tracker.observe("b", 700, 0), Some(600));
     }
 
     #[test]

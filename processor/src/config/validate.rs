@@ -56,7 +56,7 @@ impl Config {
                 if self.time.idle_timeout.ms() == 0 {
                     problem(
                         "time.idle_timeout",
-                        "must be set with source.kind = \"kinesis\" (for example \"30s\"): a shard that receives no records would otherwise hold every window open".to_owned(),
+                        "must be set with source.kind = \"kinesis\" (for example \"30s\"): how long a shard caught up with its tip waits before it stops holding windows open".to_owned(),
                     );
                 }
             }

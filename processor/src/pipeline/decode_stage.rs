@@ -192,10 +192,12 @@ fn decode_batch(
     DecodedBatch {
         stream: batch.stream,
         stream_finished: batch.stream_finished,
+        stream_idle: batch.stream_idle,
         partition: batch.partition,
         records,
         dead_letters,
         record_ids: batch.record_ids,
+        read_at_ms: batch.read_at_ms,
     }
 }
 

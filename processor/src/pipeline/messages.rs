@@ -37,12 +37,16 @@ pub struct DecodedBatch {
     pub stream: Arc<str>,
     /// True when the stream has no more data.
     pub stream_finished: bool,
+    /// True when the stream has no data for now.
+    pub stream_idle: bool,
     /// Partition, for the location of late records.
     pub partition: Arc<str>,
     /// Usable records with their offset in the partition, in partition order.
     pub records: Vec<(u64, Record)>,
     /// Rejected records and fields.
     pub dead_letters: Vec<DeadLetter>,
+    /// When the source read the batch (see [`crate::sources::SourceBatch::read_at_ms`]).
+    pub read_at_ms: i64,
     /// Record ids by offset (see [`crate::sources::SourceBatch::record_ids`]).
     pub record_ids: Vec<String>,
 }

@@ -195,6 +195,9 @@ pub async fn run(
         alarms,
         config.shutdown.open_windows,
     )?;
+    if config.source.kind == crate::config::SourceKind::Kinesis {
+        operators = operators.with_source_idleness();
+    }
     let control = (has_alarms && config.sinks.sqlite.enabled).then(|| {
         let queue = crate::control::CommandQueue::default();
         let task = tokio::spawn(crate::control::run_control(

@@ -114,6 +114,14 @@ impl Operators {
         }
     }
 
+    /// Streams go idle only when the source says so (Kinesis shards caught up with their tip),
+    /// not after `time.idle_timeout` without events: a shard whose reads are slow is not idle.
+    pub fn with_source_idleness(mut self) -> Self {
+        self.idle_timeout_ms = 0;
+        self.watermarks = self.watermarks.clone().with_idle_timeout(0);
+        self
+    }
+
     /// Takes alarm commands from `queue` at every batch.
     pub fn with_commands(mut self, queue: crate::control::CommandQueue) -> Self {
         self.commands = Some(queue);
@@ -226,7 +234,8 @@ impl Operators {
 
     /// Processes one decoded batch into outputs.
     pub fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
-        let now = super::wall_clock_ms();
+        // Idleness is judged in the source's clock: when batches were read, not processed.
+        let now = batch.read_at_ms;
         if !batch.stream.is_empty() && !batch.stream_finished {
             self.watermarks.register(&batch.stream, now);
         }
@@ -296,6 +305,8 @@ impl Operators {
         self.apply_commands(&mut outputs);
         if batch.stream_finished {
             self.watermarks.finish_partition(&batch.stream, now);
+        } else if batch.stream_idle {
+            self.watermarks.mark_idle(&batch.stream, now);
         }
         self.advance(self.watermarks.current(), &mut outputs);
         let open: usize = self.rollups.iter().map(RollupOperator::open_entries).sum();

@@ -50,6 +50,9 @@ pub struct SourceBatch {
     pub stream: Arc<str>,
     /// True when the stream has no more data (its watermark stops holding the pipeline back).
     pub stream_finished: bool,
+    /// True when the stream has no data for now (a Kinesis shard caught up with its tip): it
+    /// stops holding the watermark back until its next record.
+    pub stream_idle: bool,
     /// Delimited raw records, in partition order.
     pub frames: Vec<Frame>,
     /// Position just past the last frame (exclusive); resuming here reads the next batch.
@@ -63,6 +66,9 @@ pub struct SourceBatch {
     pub record_ids: Vec<String>,
     /// Records the source set aside, for the dead-letter output.
     pub skipped: Vec<SkippedRecord>,
+    /// Wall-clock time the batch was read. Watermark idleness is measured in this clock, so a
+    /// stream whose batches wait behind others' in the pipeline does not look idle.
+    pub read_at_ms: i64,
     /// Input consumed for this batch, in the unit of [`Source::size_hint`] (bytes read from disk,
     /// or records for the simulator), for the progress bar.
     pub progress_units: u64,
@@ -160,6 +166,7 @@ impl ConfiguredSource {
                     config.source.kinesis.clone(),
                     config.aws.clone(),
                     max_record_bytes,
+                    config.time.idle_timeout.std(),
                 )))
             }
         })

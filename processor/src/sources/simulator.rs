@@ -133,8 +133,10 @@ impl Source for SimulatorSource {
             partition: Arc::clone(&self.partition),
             stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
+            stream_idle: false,
             record_ids: Vec::new(),
             skipped: Vec::new(),
+            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: frames.len() as u64,
             frames,
             end: if self.finished {

@@ -77,6 +77,7 @@ impl Source for StdinSource {
             partition: Arc::clone(&self.partition),
             stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
+            stream_idle: false,
             frames,
             end: if self.finished {
                 Offset::Finished
@@ -87,6 +88,7 @@ impl Source for StdinSource {
             problems: Vec::new(),
             record_ids: Vec::new(),
             skipped: Vec::new(),
+            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: read.unwrap_or(0) as u64,
         }))
     }

@@ -403,16 +403,17 @@ pub fn all_read(
     leases: &BTreeMap<String, BTreeMap<String, String>>,
     last: &BTreeMap<String, String>,
 ) -> bool {
-    last.iter().all(|(shard, sequence)| match leases.get(shard) {
-        Some(attributes) => attributes
-            .get("checkpoint")
-            .is_some_and(|checkpoint| checkpoint == sequence || checkpoint == "SHARD_END"),
-        None => leases.values().any(|attributes| {
-            attributes
-                .get("parentShardId")
-                .is_some_and(|parents| parents.split(',').any(|p| p == shard))
-        }),
-    })
+    last.iter()
+        .all(|(shard, sequence)| match leases.get(shard) {
+            Some(attributes) => attributes
+                .get("checkpoint")
+                .is_some_and(|checkpoint| checkpoint == sequence || checkpoint == "SHARD_END"),
+            None => leases.values().any(|attributes| {
+                attributes
+                    .get("parentShardId")
+                    .is_some_and(|parents| parents.split(',').any(|p| p == shard))
+            }),
+        })
 }
 
 /// One line of a worker's JSON log.

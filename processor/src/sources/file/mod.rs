@@ -134,12 +134,14 @@ impl Source for FileSource {
                     partition: Arc::clone(&self.stream),
                     stream: Arc::clone(&self.stream),
                     stream_finished: true,
+                    stream_idle: false,
                     frames: Vec::new(),
                     end: Offset::Finished,
                     partition_finished: true,
                     problems: Vec::new(),
                     record_ids: Vec::new(),
                     skipped: Vec::new(),
+                    read_at_ms: crate::pipeline::wall_clock_ms(),
                     progress_units: 0,
                 }));
             }
@@ -159,6 +161,7 @@ impl Source for FileSource {
             partition,
             stream: Arc::clone(&self.stream),
             stream_finished,
+            stream_idle: false,
             frames: chunk.frames,
             end: if chunk.finished {
                 Offset::Finished
@@ -169,6 +172,7 @@ impl Source for FileSource {
             problems: chunk.problem.into_iter().collect(),
             record_ids: Vec::new(),
             skipped: Vec::new(),
+            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: chunk.disk_bytes,
         }))
     }

@@ -17,7 +17,7 @@ use super::calls::CallError;
 use super::lease::{Lease, LeaseCheckpoint};
 use super::lease_table::LeaseTable;
 use super::metrics::KinesisMetrics;
-use super::reader::{ShardReader, StartAt};
+use super::reader::{stream_marker, ShardReader, StartAt};
 use super::shards::{children_of, leases_to_create, list_shards, ShardInfo};
 use crate::config::{InitialPosition, KinesisSourceConfig};
 use crate::position::{Offset, Position};
@@ -52,6 +52,7 @@ pub struct Coordinator {
     outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
     owned_shards: OwnedShards,
     max_record_bytes: usize,
+    idle_after: Duration,
     restored: BTreeMap<String, Offset>,
     held: BTreeMap<String, Held>,
     observed: HashMap<String, Observed>,
@@ -60,23 +61,6 @@ pub struct Coordinator {
     last_renew: Instant,
     last_take: Option<Instant>,
     last_sync: Option<Instant>,
-}
-
-/// An empty batch naming a shard's event-time stream: a new one the watermark waits for, or
-/// (`finished`) one that stops holding it.
-fn announcement(shard: &str, finished: bool) -> SourceBatch {
-    SourceBatch {
-        partition: Arc::from(""),
-        stream: Arc::from(shard),
-        stream_finished: finished,
-        frames: Vec::new(),
-        end: Offset::Finished,
-        partition_finished: false,
-        problems: Vec::new(),
-        record_ids: Vec::new(),
-        skipped: Vec::new(),
-        progress_units: 0,
-    }
 }
 
 /// The lease checkpoint a committed offset stands for.
@@ -131,6 +115,7 @@ impl Coordinator {
         outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
         owned_shards: OwnedShards,
         max_record_bytes: usize,
+        idle_after: Duration,
         restored: &[Position],
     ) -> Self {
         Self {
@@ -142,6 +127,7 @@ impl Coordinator {
             outbox,
             owned_shards,
             max_record_bytes,
+            idle_after,
             restored: restored
                 .iter()
                 .map(|p| (p.partition.clone(), p.offset.clone()))
@@ -328,11 +314,11 @@ impl Coordinator {
         // Announce every new shard to the watermark before any of them is read, so records
         // of one are not late because another was read first.
         for lease in &gained {
-            let _ = self.outbox.send(Ok(announcement(&lease.key, false))).await;
+            let _ = self.outbox.send(Ok(stream_marker(&lease.key, false))).await;
         }
         // Children now hold the watermark in their parents' place.
         for parent in gained.iter().flat_map(|lease| lease.parents.iter()) {
-            let _ = self.outbox.send(Ok(announcement(parent, true))).await;
+            let _ = self.outbox.send(Ok(stream_marker(parent, true))).await;
         }
         for lease in gained {
             self.start_reading(lease);
@@ -360,6 +346,7 @@ impl Coordinator {
                     max_record_bytes: self.max_record_bytes,
                     outbox: self.outbox.clone(),
                     stop: stop.clone(),
+                    idle_after: self.idle_after,
                 };
                 tokio::spawn(reader.run(start));
             }

@@ -52,6 +52,7 @@ pub struct KinesisSource {
     config: Arc<KinesisSourceConfig>,
     aws: AwsConfig,
     max_record_bytes: usize,
+    idle_after: Duration,
     worker_id: String,
     metrics: Arc<KinesisMetrics>,
     owned: OwnedShards,
@@ -95,13 +96,20 @@ pub async fn clients(
 }
 
 impl KinesisSource {
-    /// A source for `config` (no I/O until `open`).
-    pub fn new(config: KinesisSourceConfig, aws: AwsConfig, max_record_bytes: usize) -> Self {
+    /// A source for `config` (no I/O until `open`); a shard caught up for `idle_after`
+    /// (`time.idle_timeout`) stops holding the watermark back.
+    pub fn new(
+        config: KinesisSourceConfig,
+        aws: AwsConfig,
+        max_record_bytes: usize,
+        idle_after: Duration,
+    ) -> Self {
         let worker_id = config.worker_id.clone().unwrap_or_else(default_worker_id);
         Self {
             config: Arc::new(config),
             aws,
             max_record_bytes,
+            idle_after,
             worker_id,
             metrics: Arc::new(KinesisMetrics::default()),
             owned: Arc::new(Mutex::new(Default::default())),
@@ -158,6 +166,7 @@ impl Source for KinesisSource {
             outbox,
             Arc::clone(&self.owned),
             self.max_record_bytes,
+            self.idle_after,
             committed,
         );
         coordinator
@@ -257,12 +266,14 @@ fn heartbeat() -> SourceBatch {
         partition: Arc::from(""),
         stream: Arc::from(""),
         stream_finished: false,
+        stream_idle: false,
         frames: Vec::new(),
         end: Offset::Finished,
         partition_finished: false,
         problems: Vec::new(),
         record_ids: Vec::new(),
         skipped: Vec::new(),
+        read_at_ms: crate::pipeline::wall_clock_ms(),
         progress_units: 0,
     }
 }

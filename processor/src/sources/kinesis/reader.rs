@@ -24,6 +24,25 @@ const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
 /// …and 2 MiB per second per shard.
 const READ_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
 
+/// An empty batch naming a shard's event-time stream: a new one the watermark waits for, or
+/// (`finished`) one that stops holding it.
+pub fn stream_marker(shard: &str, finished: bool) -> SourceBatch {
+    SourceBatch {
+        partition: Arc::from(""),
+        stream: Arc::from(shard),
+        stream_finished: finished,
+        stream_idle: false,
+        frames: Vec::new(),
+        end: Offset::Finished,
+        partition_finished: false,
+        problems: Vec::new(),
+        record_ids: Vec::new(),
+        skipped: Vec::new(),
+        read_at_ms: crate::pipeline::wall_clock_ms(),
+        progress_units: 0,
+    }
+}
+
 /// Where a reader starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartAt {
@@ -82,6 +101,9 @@ pub struct ShardReader {
     pub outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
     /// Cancelled when the lease is lost or the run ends.
     pub stop: CancellationToken,
+    /// A shard caught up with its tip this long is reported idle; a closed shard stops
+    /// holding the watermark this long after its end if no child took its place.
+    pub idle_after: Duration,
 }
 
 /// What `GetRecords` gave, turned into frames.
@@ -107,6 +129,7 @@ impl ShardReader {
         let mut iterator = self.iterator(&position).await?;
         let mut next_call = Instant::now();
         let mut backoff_after_expiry = false;
+        let mut caught_up_since: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
@@ -173,6 +196,13 @@ impl ShardReader {
                 }),
                 (None, false) => None,
             };
+            let idle = if response.records().is_empty() && behind == 0 && !closed {
+                let since = *caught_up_since.get_or_insert(call_started);
+                since.elapsed() >= self.idle_after
+            } else {
+                caught_up_since = None;
+                false
+            };
             let batch = SourceBatch {
                 partition: match end {
                     Some(_) => Arc::clone(&self.shard),
@@ -184,12 +214,14 @@ impl ShardReader {
                 // watermark until they are announced (or it goes idle), so their first records
                 // are not late because sibling shards ran ahead meanwhile.
                 stream_finished: false,
+                stream_idle: idle,
                 frames: converted.frames,
                 end: end.clone().unwrap_or(Offset::Finished),
                 partition_finished: closed,
                 problems: Vec::new(),
                 record_ids: converted.record_ids,
                 skipped: converted.skipped,
+                read_at_ms: crate::pipeline::wall_clock_ms(),
                 progress_units: converted.bytes,
             };
             tokio::select! {
@@ -198,6 +230,15 @@ impl ShardReader {
             }
             if closed {
                 tracing::info!(shard = %self.shard, "shard end reached");
+                // Normally a child is announced in this shard's place first (then this is a
+                // no-op); if another worker took the children, stop holding after a while.
+                let outbox = self.outbox.clone();
+                let marker = stream_marker(&self.shard, true);
+                let after = self.idle_after;
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = outbox.send(Ok(marker)).await;
+                });
                 return Ok(());
             }
             iterator = response
