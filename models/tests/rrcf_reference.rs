@@ -57,7 +57,7 @@ fn ours(values: &[f32], seed: u64) -> Vec<f64> {
 
 fn rrcf(values: &[f32], seed: u64) -> Vec<f64> {
     let python = std::env::var("REFERENCE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/rrcf_reference.py");
+    let script = &format!("{}/../tests/rrcf_reference.py", manifest_dir());
     let mut child = Command::new(&python)
         .arg(script)
         .args([
@@ -172,4 +172,10 @@ fn scores_agree_with_the_rrcf_reference_implementation() {
         ours_vs_rrcf >= rrcf_vs_rrcf - 0.03,
         "ours vs rrcf {ours_vs_rrcf:.3} is well below rrcf vs itself {rrcf_vs_rrcf:.3}"
     );
+}
+
+/// The crate's directory at run time (cargo sets it for test runs), not at build time: a test
+/// binary reused from another checkout must read this checkout's files.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo test")
 }

@@ -39,6 +39,25 @@ pub enum Command {
     Alarms(AlarmArgs),
     /// Score a CSV time series offline with a random cut forest (to tune its parameters).
     Score(ScoreArgs),
+    /// Show the Kinesis lease table: shards, owners, checkpoints, lag and lineage.
+    Leases(LeasesArgs),
+}
+
+/// `fleetstream leases --config aws.toml`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Reads the lease table named by [source.kinesis] and lists every shard of the stream: whether it is open or closed, who holds its lease, the lease counter, the checkpoint (sequence/sub-sequence, TRIM_HORIZON, SHARD_END), how far the checkpoint is behind the tip (one GetRecords of one record per unfinished shard), and parent/child lineage. Shards without a lease were either not reached yet (children waiting for their parents) or read to the end and cleaned up.\n\nExamples:\n  fleetstream leases --config config/aws.toml\n  fleetstream leases --config config/aws.toml --json"
+)]
+pub struct LeasesArgs {
+    /// Config file with `[source] kind = "kinesis"`.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the lag column (no GetRecords calls).
+    #[arg(long)]
+    pub no_lag: bool,
 }
 
 /// `fleetstream score --input series.csv --output scores.csv`.

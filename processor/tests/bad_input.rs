@@ -154,9 +154,9 @@ fn invalid_config_lists_every_problem_and_exits_2() {
 
 #[test]
 fn detectors_validate_reports_actions_that_will_not_run() {
-    let model = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/detectors/coolant.json"
+    let model = &format!(
+        "{}/../config/detectors/coolant.json",
+        common::manifest_dir()
     );
     let output = std::process::Command::new(common::BIN)
         .args(["detectors", "validate", model])

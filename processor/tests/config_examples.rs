@@ -6,7 +6,7 @@ use std::path::Path;
 
 #[test]
 fn every_example_config_is_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let dir = Path::new(&manifest_dir()).join("../config");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -25,7 +25,7 @@ fn every_example_config_is_valid() {
 
 #[test]
 fn the_embedded_default_is_config_local_toml() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/local.toml");
+    let dir = Path::new(&manifest_dir()).join("../config/local.toml");
     assert_eq!(
         std::fs::read_to_string(dir).unwrap(),
         processor::config::EMBEDDED_DEFAULT
@@ -36,7 +36,7 @@ fn the_embedded_default_is_config_local_toml() {
 /// documented layout within the dashboard's time range.
 #[test]
 fn grafana_dashboards_query_the_documented_layout() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana");
+    let dir = Path::new(&manifest_dir()).join("../deploy/grafana");
     let measurements = ["signal_1m", "anomaly", "alert", "detector_state"];
     let mut queries = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -90,4 +90,10 @@ fn collect_queries(value: &serde_json::Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+/// The crate's directory at run time (cargo sets it for test runs), not at build time: a test
+/// binary reused from another checkout must read this checkout's files.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo test")
 }

@@ -214,13 +214,13 @@ fn iot_events_detector_model_runs_per_vehicle() {
     lines.sort_by_key(|line| line.0);
     let text: Vec<String> = lines.into_iter().map(|line| line.1).collect();
     std::fs::write(&input, text.join("\n")).unwrap();
-    let model = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/detectors/coolant.json"
+    let model = &format!(
+        "{}/../config/detectors/coolant.json",
+        common::manifest_dir()
     );
-    let alarm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/detectors/coolant-alarm.json"
+    let alarm = &format!(
+        "{}/../config/detectors/coolant-alarm.json",
+        common::manifest_dir()
     );
     let config = workspace.config(
         &input,
@@ -373,9 +373,9 @@ fn alarm_commands_reach_a_running_service() {
     use std::time::{Duration, Instant};
 
     let workspace = Workspace::new();
-    let alarm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/detectors/coolant-alarm.json"
+    let alarm = &format!(
+        "{}/../config/detectors/coolant-alarm.json",
+        common::manifest_dir()
     );
     let config = workspace.config(
         &workspace.path("unused.ndjson"),
@@ -447,9 +447,9 @@ fn a_detector_reads_several_inputs_mapped_onto_records() {
     let workspace = Workspace::new();
     let model = workspace.path("thermostat.json");
     std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../models/tests/thermostat-detector-model.json"
+        format!(
+            "{}/../models/tests/thermostat-detector-model.json",
+            common::manifest_dir()
         ),
         &model,
     )

@@ -1,6 +1,7 @@
 //! What each CLI command does; `main` only parses arguments and maps errors to exit codes.
 
 pub mod alarms;
+pub mod leases;
 pub mod run;
 pub mod score;
 pub mod simulate;

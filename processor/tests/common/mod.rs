@@ -13,6 +13,12 @@ pub mod kinesis;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_fleetstream");
 
+/// The crate's directory at run time (cargo sets it for test runs), not at build time: a test
+/// binary reused from another checkout must read this checkout's files.
+pub fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo test")
+}
+
 /// A scratch directory with a config whose outputs all live inside it.
 pub struct Workspace {
     pub dir: tempfile::TempDir,

@@ -23,6 +23,7 @@ pub mod balance;
 pub mod calls;
 pub mod coordinator;
 pub mod kpl;
+pub mod lag;
 pub mod lease;
 pub mod lease_table;
 pub mod metrics;
