@@ -8,7 +8,7 @@ use crate::logging::LogFormat;
 
 /// fleetstream: real-time telemetry processing for connected-vehicle fleets.
 ///
-/// Reads vehicle telemetry (a simulated fleet, files, stdin; Kinesis later), computes event-time
+/// Reads vehicle telemetry (a simulated fleet, files, stdin, a Kinesis stream), computes event-time
 /// rollups per vehicle and signal, evaluates alert rules, and writes everything to SQLite
 /// (and other sinks), checkpointing so a restart loses and duplicates nothing.
 #[derive(Debug, Parser)]

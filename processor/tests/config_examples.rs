@@ -92,6 +92,68 @@ fn collect_queries(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+#[test]
+fn the_iam_policy_grants_what_config_aws_toml_uses() {
+    let root = Path::new(&manifest_dir()).join("..");
+    let config = processor::config::load_file(&root.join("config/aws.toml")).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let grants = |action: &str, resource_suffix: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|statement| {
+                let listed = |value: &serde_json::Value, wanted: &dyn Fn(&str) -> bool| match value
+                {
+                    serde_json::Value::String(one) => wanted(one),
+                    serde_json::Value::Array(many) => {
+                        many.iter().any(|v| v.as_str().is_some_and(wanted))
+                    }
+                    _ => false,
+                };
+                statement["Effect"] == "Allow"
+                    && listed(&statement["Action"], &|a| a == action)
+                    && listed(&statement["Resource"], &|r| r.ends_with(resource_suffix))
+            })
+    };
+    let stream = format!(":stream/{}", config.source.kinesis.stream_name);
+    for action in [
+        "kinesis:ListShards",
+        "kinesis:GetShardIterator",
+        "kinesis:GetRecords",
+    ] {
+        assert!(grants(action, &stream), "{action} on {stream}");
+    }
+    let table = format!(":table/{}", config.source.kinesis.lease_table_name());
+    for action in [
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(grants(action, &table), "{action} on {table}");
+    }
+    let timestream = format!(
+        "database/{}/table/{}",
+        config.sinks.timestream.database, config.sinks.timestream.table
+    );
+    assert!(grants("timestream:WriteRecords", &timestream));
+    let topic = config.sinks.sns.topic_arn.clone();
+    assert!(grants("sns:Publish", &topic));
+    for route in &config.sinks.sns.routes {
+        assert!(
+            grants("sns:Publish", &route.topic_arn),
+            "{}",
+            route.topic_arn
+        );
+    }
+}
+
 /// The crate's directory at run time (cargo sets it for test runs), not at build time: a test
 /// binary reused from another checkout must read this checkout's files.
 fn manifest_dir() -> String {

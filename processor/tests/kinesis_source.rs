@@ -226,6 +226,33 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
         "{summary}"
     );
     assert_eq!(rollup_values(&workspace.db()), expected);
+    // `fleetstream leases` shows the lineage, the cleaned-up parents and caught-up children.
+    let listing = common::fleetstream(&["leases", "--config", config.to_str().unwrap(), "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for row in &rows {
+        let shard = row["shard"].as_str().unwrap();
+        if parents.contains(&shard) {
+            assert_eq!(row["state"], "closed", "{row}");
+            assert_eq!(row["checkpoint"], "(read and cleaned up)", "{row}");
+            assert!(!row["children"].as_array().unwrap().is_empty(), "{row}");
+        } else {
+            assert_eq!(row["state"], "open", "{row}");
+            assert_eq!(row["checkpoint"], format!("{}/0", last[shard]), "{row}");
+            assert_eq!(row["behind_ms"], 0, "{row}");
+            assert!(row["owner"].is_null(), "released: {row}");
+        }
+    }
+    let table_text = common::fleetstream(&["leases", "--config", config.to_str().unwrap()]);
+    let table_text = String::from_utf8_lossy(&table_text.stdout).into_owned();
+    assert!(
+        table_text.contains("shardId-000000000001,shardId-000000000002"),
+        "{table_text}"
+    );
+    eprintln!("{table_text}");
     // Per-vehicle order across parent → child: no child was taken before each of its parents
     // was read to its end and checkpointed SHARD_END (after its outputs were durable).
     let ended = logged(&[&worker], "SHARD_END checkpointed");
