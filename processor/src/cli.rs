@@ -41,6 +41,31 @@ pub enum Command {
     Score(ScoreArgs),
     /// Show the Kinesis lease table: shards, owners, checkpoints, lag and lineage.
     Leases(LeasesArgs),
+    /// Put the records of an NDJSON file into the configured Kinesis stream (replays, load tests).
+    Produce(ProduceArgs),
+}
+
+/// `fleetstream produce --config aws.toml --input w1.ndjson`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Puts every line of the input as one Kinesis record (or packs them into KPL aggregates with --aggregate), with the vehicle id as partition key so each vehicle's records stay in order in one shard. Uses PutRecords (500 records per call, one call at a time so per-vehicle order holds); entries the stream refuses (throttling) are sent again. Prints a JSON summary with the last sequence number written to each shard.\n\nExamples:\n  fleetstream produce --config config/aws.toml --input w1.ndjson\n  fleetstream produce --config local-kinesis.toml --input w1.ndjson --create-stream 4 --aggregate 20"
+)]
+pub struct ProduceArgs {
+    /// Config file with `[source] kind = "kinesis"` (stream name, endpoint).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// NDJSON file, one record per line.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// JSON field holding the partition key.
+    #[arg(long, default_value = "vehicle_id")]
+    pub partition_key_field: String,
+    /// Pack up to this many records bound for the same shard into one KPL aggregate.
+    #[arg(long)]
+    pub aggregate: Option<usize>,
+    /// Create the stream with this many shards first (for emulators and tests).
+    #[arg(long)]
+    pub create_stream: Option<i32>,
 }
 
 /// `fleetstream leases --config aws.toml`.

@@ -24,5 +24,6 @@ fn main() -> ExitCode {
         Command::Alarms(args) => commands::alarms::alarms(args),
         Command::Score(args) => commands::score::score(args),
         Command::Leases(args) => commands::leases::leases(args),
+        Command::Produce(args) => commands::produce::produce(args),
     }
 }

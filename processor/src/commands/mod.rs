@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod leases;
+pub mod produce;
 pub mod run;
 pub mod score;
 pub mod simulate;

@@ -21,6 +21,7 @@
 
 pub mod balance;
 pub mod calls;
+pub mod convert;
 pub mod coordinator;
 pub mod kpl;
 pub mod lag;

@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
-use telemetry::{Frame, FrameScanner};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::calls::{classify, with_retries, CallError};
-use super::kpl::{self, Unpacked};
+use super::convert::RecordConverter;
 use super::metrics::KinesisMetrics;
 use crate::config::KinesisSourceConfig;
 use crate::position::Offset;
-use crate::sources::{SkippedRecord, SourceBatch, SourceError};
+use crate::sources::{SourceBatch, SourceError};
 
 /// Kinesis allows 5 `GetRecords` calls per second per shard.
 const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
@@ -106,15 +105,6 @@ pub struct ShardReader {
     pub idle_after: Duration,
 }
 
-/// What `GetRecords` gave, turned into frames.
-struct Converted {
-    frames: Vec<Frame>,
-    record_ids: Vec<String>,
-    skipped: Vec<SkippedRecord>,
-    last: Option<(String, u64)>,
-    bytes: u64,
-}
-
 impl ShardReader {
     /// Reads from `start` until the shard ends, the lease is lost or a call fails for good.
     pub async fn run(self, start: StartAt) {
@@ -174,7 +164,19 @@ impl ShardReader {
             backoff_after_expiry = false;
             let behind = response.millis_behind_latest().unwrap_or(0);
             self.metrics.set_millis_behind(&self.shard, behind);
-            let converted = self.convert(response.records(), &position);
+            let converted = RecordConverter {
+                shard: &self.shard,
+                hash_key_range: self.hash_key_range,
+                max_record_bytes: self.max_record_bytes,
+                metrics: &self.metrics,
+            }
+            .convert(
+                response
+                    .records()
+                    .iter()
+                    .map(|r| (r.sequence_number(), r.data().as_ref())),
+                &position,
+            );
             self.metrics.add_records(response.records().len() as u64);
             self.metrics.add_bytes(converted.bytes);
             let closed = response.next_shard_iterator().is_none();
@@ -286,109 +288,6 @@ impl ShardReader {
             .shard_iterator()
             .map(str::to_owned)
             .ok_or_else(|| CallError::Fatal(format!("no shard iterator for {}", self.shard)))
-    }
-
-    /// Unpacks KPL aggregates, drops what the position says was already processed and what lies
-    /// outside the shard's hash range, and splits payloads into frames.
-    fn convert(&self, records: &[aws_sdk_kinesis::types::Record], position: &StartAt) -> Converted {
-        let mut converted = Converted {
-            frames: Vec::new(),
-            record_ids: Vec::new(),
-            skipped: Vec::new(),
-            last: None,
-            bytes: 0,
-        };
-        for record in records {
-            let sequence = record.sequence_number();
-            let data = record.data().as_ref();
-            converted.bytes += data.len() as u64;
-            let skip_through = match position {
-                StartAt::AtSkipping {
-                    sequence_number,
-                    sub,
-                } if sequence_number == sequence => Some(*sub),
-                _ => None,
-            };
-            match kpl::unpack(data) {
-                Unpacked::Aggregate(subs) => {
-                    self.metrics.add_aggregates(1);
-                    self.metrics.add_sub_records(subs.len() as u64);
-                    let last_sub = subs.len().saturating_sub(1) as u64;
-                    for (index, sub) in subs.into_iter().enumerate() {
-                        let index = index as u64;
-                        if skip_through.is_some_and(|through| index <= through) {
-                            continue;
-                        }
-                        if let Some((low, high)) = self.hash_key_range {
-                            let hash = sub.hash_key();
-                            if hash < low || hash > high {
-                                // The producer's shard map was stale (a reshard): this user
-                                // record belongs to another shard's range.
-                                self.metrics.add_sub_records_outside_shard(1);
-                                converted.skipped.push(SkippedRecord {
-                                    record_id: format!("{sequence}/{index}"),
-                                    reason: format!(
-                                        "KPL sub-record with hash key {hash} outside the hash-key range {low}–{high} of shard {}",
-                                        self.shard
-                                    ),
-                                    raw: sub.data,
-                                });
-                                continue;
-                            }
-                        }
-                        self.push_payload(
-                            &mut converted,
-                            &sub.data,
-                            &format!("{sequence}/{index}"),
-                        );
-                    }
-                    converted.last = Some((sequence.to_owned(), last_sub));
-                }
-                Unpacked::Plain(damage) => {
-                    let whole = damage.is_some();
-                    if let Some(reason) = damage {
-                        self.metrics.add_corrupt_aggregates(1);
-                        tracing::warn!(shard = %self.shard, sequence, %reason, "read as a plain record");
-                    }
-                    if skip_through.is_none() {
-                        if whole {
-                            // Binary, not a run of JSON values: one record, one dead letter.
-                            self.push_frame(&mut converted, data, sequence);
-                        } else {
-                            self.push_payload(&mut converted, data, sequence);
-                        }
-                    }
-                    converted.last = Some((sequence.to_owned(), 0));
-                }
-            }
-        }
-        converted
-    }
-
-    fn push_frame(&self, converted: &mut Converted, payload: &[u8], id: &str) {
-        let index = converted.frames.len() as u64;
-        converted.frames.push(Frame {
-            start: index,
-            end: index + 1,
-            kind: telemetry::FrameKind::Value,
-            bytes: payload[..payload.len().min(self.max_record_bytes)].to_vec(),
-        });
-        converted.record_ids.push(id.to_owned());
-    }
-
-    fn push_payload(&self, converted: &mut Converted, payload: &[u8], id: &str) {
-        let mut frames = Vec::new();
-        let mut scanner = FrameScanner::new(self.max_record_bytes);
-        scanner.feed(payload, &mut frames);
-        scanner.finish(&mut frames);
-        for mut frame in frames {
-            // A frame's offset is its index in the batch; its id names the Kinesis record.
-            let index = converted.frames.len() as u64;
-            frame.start = index;
-            frame.end = index + 1;
-            converted.frames.push(frame);
-            converted.record_ids.push(id.to_owned());
-        }
     }
 }
 

@@ -1,0 +1,329 @@
+//! `fleetstream produce`: puts an NDJSON file into the configured Kinesis stream, one record per
+//! line (or KPL aggregates), keyed by vehicle so per-vehicle order holds.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+use aws_sdk_kinesis::Client;
+use serde::Serialize;
+
+use crate::cli::ProduceArgs;
+use crate::config::{self, SourceKind};
+use crate::sources::kinesis::kpl::{aggregate, partition_key_hash, SubRecord};
+use crate::sources::kinesis::metrics::KinesisMetrics;
+use crate::sources::kinesis::shards::list_shards;
+
+/// Kinesis accepts at most 500 records per `PutRecords`.
+const PUT_RECORDS_MAX: usize = 500;
+/// …and 5 MiB per call.
+const PUT_RECORDS_MAX_BYTES: usize = 5 << 20;
+
+/// What `produce` prints.
+#[derive(Debug, Serialize)]
+pub struct ProduceSummary {
+    /// Input lines put (inside aggregates or not).
+    pub records: u64,
+    /// Kinesis records written (aggregates count once).
+    pub kinesis_records: u64,
+    /// `PutRecords` calls.
+    pub calls: u64,
+    /// Entries re-sent after the stream refused them.
+    pub retried: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Last sequence number written to each shard.
+    pub last_sequence_numbers: BTreeMap<String, String>,
+}
+
+/// Reads the partition key of one NDJSON line.
+fn partition_key(line: &[u8], field: &str) -> Result<String, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|err| format!("not JSON: {err}"))?;
+    match value.get(field) {
+        Some(serde_json::Value::String(key)) if !key.is_empty() => Ok(key.clone()),
+        Some(other) if !other.is_null() => Ok(other.to_string()),
+        _ => Err(format!("no {field:?} field")),
+    }
+}
+
+/// Groups `records` into KPL aggregates of up to `per_aggregate`, by the shard each key hashes
+/// to (as the KPL does), keeping input order within each shard.
+fn aggregates(
+    records: Vec<(String, Vec<u8>)>,
+    ranges: &[(u128, u128)],
+    per_aggregate: usize,
+) -> Vec<(String, Vec<u8>, usize)> {
+    let shard_of = |key: &str| {
+        let hash = partition_key_hash(key);
+        ranges
+            .iter()
+            .position(|(low, high)| *low <= hash && hash <= *high)
+            .unwrap_or(0)
+    };
+    let mut pending: Vec<Vec<SubRecord>> = vec![Vec::new(); ranges.len().max(1)];
+    let mut out = Vec::new();
+    let flush = |group: &mut Vec<SubRecord>, out: &mut Vec<(String, Vec<u8>, usize)>| {
+        if let Some(first) = group.first() {
+            out.push((first.partition_key.clone(), aggregate(group), group.len()));
+            group.clear();
+        }
+    };
+    for (key, data) in records {
+        let shard = shard_of(&key);
+        pending[shard].push(SubRecord {
+            partition_key: key,
+            explicit_hash_key: None,
+            data,
+        });
+        if pending[shard].len() >= per_aggregate {
+            flush(&mut pending[shard], &mut out);
+        }
+    }
+    for group in &mut pending {
+        flush(group, &mut out);
+    }
+    out
+}
+
+async fn create_stream(client: &Client, stream: &str, shards: i32) -> Result<(), String> {
+    client
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .map_err(|err| {
+            format!(
+                "CreateStream: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            )
+        })?;
+    for _ in 0..600 {
+        let described = client
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "DescribeStreamSummary: {}",
+                    aws_sdk_kinesis::error::DisplayErrorContext(&err)
+                )
+            })?;
+        if described
+            .stream_description_summary()
+            .is_some_and(|s| *s.stream_status() == StreamStatus::Active)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("stream {stream} did not become active within 60 s"))
+}
+
+async fn put_all(
+    client: &Client,
+    stream: &str,
+    entries: Vec<(String, Vec<u8>, usize)>,
+    summary: &mut ProduceSummary,
+) -> Result<(), String> {
+    let mut index = 0;
+    while index < entries.len() {
+        let mut end = index;
+        let mut bytes = 0;
+        while end < entries.len()
+            && end - index < PUT_RECORDS_MAX
+            && bytes + entries[end].1.len() + entries[end].0.len() <= PUT_RECORDS_MAX_BYTES
+        {
+            bytes += entries[end].1.len() + entries[end].0.len();
+            end += 1;
+        }
+        let mut pending: Vec<usize> = (index..end).collect();
+        let mut backoff = Duration::from_millis(50);
+        while !pending.is_empty() {
+            let request: Vec<PutRecordsRequestEntry> = pending
+                .iter()
+                .map(|&i| {
+                    PutRecordsRequestEntry::builder()
+                        .partition_key(&entries[i].0)
+                        .data(Blob::new(entries[i].1.clone()))
+                        .build()
+                        .map_err(|err| err.to_string())
+                })
+                .collect::<Result<_, _>>()?;
+            summary.calls += 1;
+            let output = client
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(request))
+                .send()
+                .await
+                .map_err(|err| {
+                    format!(
+                        "PutRecords: {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(&err)
+                    )
+                })?;
+            let mut failed = Vec::new();
+            for (&i, result) in pending.iter().zip(output.records()) {
+                match (
+                    result.shard_id(),
+                    result.sequence_number(),
+                    result.error_code(),
+                ) {
+                    (Some(shard), Some(sequence), None) => {
+                        summary.kinesis_records += 1;
+                        summary.records += entries[i].2 as u64;
+                        summary
+                            .last_sequence_numbers
+                            .insert(shard.to_owned(), sequence.to_owned());
+                    }
+                    _ => failed.push(i),
+                }
+            }
+            if !failed.is_empty() {
+                summary.retried += failed.len() as u64;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            pending = failed;
+        }
+        index = end;
+    }
+    Ok(())
+}
+
+/// Loads the config and input, puts everything, prints the summary.
+pub fn produce(args: &ProduceArgs) -> ExitCode {
+    let config = match config::load_file(&args.config) {
+        Ok(config) if config.source.kind == SourceKind::Kinesis => config,
+        Ok(_) => {
+            eprintln!("{}: source.kind is not \"kinesis\"", args.config.display());
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let text = match std::fs::read(&args.input) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("cannot read {}: {err}", args.input.display());
+            return ExitCode::from(super::EXIT_FAILED);
+        }
+    };
+    let mut records = Vec::new();
+    for (number, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match partition_key(line, &args.partition_key_field) {
+            Ok(key) => records.push((key, line.to_vec())),
+            Err(reason) => {
+                eprintln!("{}:{}: {reason}", args.input.display(), number + 1);
+                return ExitCode::from(super::EXIT_FAILED);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::from(super::EXIT_FAILED);
+        }
+    };
+    let kinesis = &config.source.kinesis;
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        let (client, _) = crate::sources::kinesis::clients(&config.aws, kinesis).await;
+        if let Some(shards) = args.create_stream {
+            create_stream(&client, &kinesis.stream_name, shards).await?;
+        }
+        let entries: Vec<(String, Vec<u8>, usize)> = match args.aggregate {
+            Some(per) if per > 1 => {
+                let shards = list_shards(
+                    &client,
+                    &kinesis.stream_name,
+                    &kinesis.retry,
+                    &KinesisMetrics::default(),
+                )
+                .await
+                .map_err(|err| err.to_string())?;
+                let ranges: Vec<(u128, u128)> = shards
+                    .iter()
+                    .filter(|s| !s.closed)
+                    .map(|s| s.hash_key_range)
+                    .collect();
+                aggregates(records, &ranges, per)
+            }
+            _ => records.into_iter().map(|(k, d)| (k, d, 1)).collect(),
+        };
+        let mut summary = ProduceSummary {
+            records: 0,
+            kinesis_records: 0,
+            calls: 0,
+            retried: 0,
+            seconds: 0.0,
+            last_sequence_numbers: BTreeMap::new(),
+        };
+        put_all(&client, &kinesis.stream_name, entries, &mut summary).await?;
+        Ok::<_, String>(summary)
+    });
+    match result {
+        Ok(mut summary) => {
+            summary.seconds = started.elapsed().as_secs_f64();
+            println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(super::EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::kinesis::kpl::{unpack, Unpacked};
+
+    #[test]
+    fn keys_come_from_the_field_and_aggregates_keep_order_per_shard() {
+        assert_eq!(
+            partition_key(br#"{"vehicle_id":"v1"}"#, "vehicle_id"),
+            Ok("v1".to_owned())
+        );
+        assert_eq!(partition_key(br#"{"vin":7}"#, "vin"), Ok("7".to_owned()));
+        assert!(partition_key(br#"{"x":1}"#, "vehicle_id").is_err());
+        let records: Vec<(String, Vec<u8>)> = (0..10)
+            .map(|i| (format!("v{}", i % 3), format!("{{\"n\":{i}}}").into_bytes()))
+            .collect();
+        let half = u128::MAX / 2;
+        let packed = aggregates(records, &[(0, half), (half + 1, u128::MAX)], 4);
+        let mut seen = Vec::new();
+        for (_, data, count) in &packed {
+            let Unpacked::Aggregate(subs) = unpack(data) else {
+                panic!("an aggregate")
+            };
+            assert_eq!(subs.len(), *count);
+            seen.extend(subs.into_iter().map(|s| String::from_utf8(s.data).unwrap()));
+        }
+        assert_eq!(seen.len(), 10);
+        // Within each key, input order holds.
+        for key in 0..3 {
+            let ns: Vec<usize> = seen
+                .iter()
+                .map(|s| s[5..s.len() - 1].parse::<usize>().unwrap())
+                .filter(|n| n % 3 == key)
+                .collect();
+            assert!(ns.windows(2).all(|w| w[0] < w[1]), "{ns:?}");
+        }
+    }
+}
