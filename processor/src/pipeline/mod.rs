@@ -266,6 +266,7 @@ pub async fn run(
         .unwrap_or_default();
     source.open(&restored_positions).await?;
     let source_description = source.describe();
+    let kinesis_metrics = source.kinesis_metrics();
     let size_hint = source.size_hint();
     tracing::info!(source = %source_description, "pipeline starting");
 
@@ -383,6 +384,7 @@ pub async fn run(
             .iter()
             .map(|(name, metrics)| (name.clone(), metrics.snapshot()))
             .collect(),
+        kinesis: kinesis_metrics.map(|metrics| metrics.snapshot()),
         state: store.map(|s| s.describe()).unwrap_or_default(),
         counters,
         elapsed: started.elapsed(),

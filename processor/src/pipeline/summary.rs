@@ -23,6 +23,8 @@ pub struct RunReport {
     pub outputs: Vec<(String, String)>,
     /// Delivery counters of each remote sink.
     pub delivery: Vec<(String, crate::sinks::delivery::MetricsSnapshot)>,
+    /// The Kinesis source's counters.
+    pub kinesis: Option<crate::sources::kinesis::metrics::KinesisMetricsSnapshot>,
     /// State store location.
     pub state: String,
     /// Final counters.
@@ -100,6 +102,9 @@ impl fmt::Display for RunReport {
             self.elapsed.as_secs_f64(),
             get(&c.checkpoints)
         )?;
+        if let Some(kinesis) = &self.kinesis {
+            writeln!(f, "  kinesis         {kinesis}")?;
+        }
         for (name, place) in &self.outputs {
             writeln!(f, "  {name:<15} {place}")?;
         }

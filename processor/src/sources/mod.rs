@@ -138,6 +138,14 @@ pub enum ConfiguredSource {
 }
 
 impl ConfiguredSource {
+    /// The Kinesis source's counters, for the run summary.
+    pub fn kinesis_metrics(&self) -> Option<Arc<kinesis::metrics::KinesisMetrics>> {
+        match self {
+            ConfiguredSource::Kinesis(source) => Some(source.metrics()),
+            _ => None,
+        }
+    }
+
     /// Builds the source the config names (no I/O yet).
     pub fn from_config(config: &Config) -> Result<Self, SourceError> {
         let max_record_bytes = config.decode.max_record_bytes;

@@ -23,6 +23,9 @@ use crate::config::{InitialPosition, KinesisSourceConfig};
 use crate::position::{Offset, Position};
 use crate::sources::{SourceBatch, SourceError};
 
+/// How often the source's counters and per-shard lag are logged.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
 /// Shards this worker reads now; batches of any other shard are dropped on arrival.
 pub type OwnedShards = Arc<Mutex<BTreeSet<String>>>;
 
@@ -61,6 +64,7 @@ pub struct Coordinator {
     last_renew: Instant,
     last_take: Option<Instant>,
     last_sync: Option<Instant>,
+    last_report: Instant,
 }
 
 /// The lease checkpoint a committed offset stands for.
@@ -139,6 +143,7 @@ impl Coordinator {
             last_renew: Instant::now(),
             last_take: None,
             last_sync: None,
+            last_report: Instant::now(),
         }
     }
 
@@ -171,6 +176,16 @@ impl Coordinator {
                 self.take_cycle().await?;
                 self.last_take = Some(now);
             }
+        }
+        if now.duration_since(self.last_report) >= REPORT_EVERY {
+            self.last_report = now;
+            let snapshot = self.metrics.snapshot();
+            tracing::info!(
+                worker = %self.me,
+                leases = ?self.held.keys().collect::<Vec<_>>(),
+                millis_behind_latest = ?snapshot.millis_behind_latest,
+                "Kinesis source: {snapshot}"
+            );
         }
         let interval = self.config.checkpoint_interval.std();
         let due: Vec<String> = self

@@ -66,6 +66,36 @@ pub struct KinesisMetricsSnapshot {
     pub millis_behind_latest: BTreeMap<String, i64>,
 }
 
+impl std::fmt::Display for KinesisMetricsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let behind = self
+            .millis_behind_latest
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        write!(
+            f,
+            "{} records ({} KPL aggregates → {} user records, {} set aside, {} damaged), {} GetRecords calls, {} throttled, {} transient errors, {} expired iterators; leases {} taken, {} stolen, {} lost, {} released; {} checkpoints written; at most {} ms behind the tip at the end",
+            self.records,
+            self.aggregates,
+            self.sub_records,
+            self.sub_records_outside_shard,
+            self.corrupt_aggregates,
+            self.get_records_calls,
+            self.throttled,
+            self.transient_errors,
+            self.expired_iterators,
+            self.leases_taken,
+            self.leases_stolen,
+            self.leases_lost,
+            self.leases_released,
+            self.checkpoints_written,
+            behind
+        )
+    }
+}
+
 macro_rules! counter {
     ($($(#[$doc:meta])* $name:ident => $field:ident;)*) => {
         $( $(#[$doc])* pub fn $name(&self, n: u64) { self.$field.fetch_add(n, Ordering::Relaxed); } )*
