@@ -190,6 +190,56 @@ fn allowed_lateness_updates_the_closed_window_with_a_higher_version() {
 }
 
 #[test]
+fn a_late_event_within_allowed_lateness_joins_two_sessions_into_one() {
+    let workspace = Workspace::new();
+    let input = workspace.path("sessions.ndjson");
+    let line = |second: i64, speed: f64| {
+        format!(
+            r#"{{"vehicle_id":"veh-1","ts":{},"signals":{{"speed_kmh":{speed}}}}}"#,
+            1_767_225_600_000_i64 + second * 1000
+        )
+    };
+    // Two bursts 60 s apart, then the reading from between them, late by 90 s.
+    let mut lines: Vec<String> = (0..=60).chain(120..=180).map(|s| line(s, 50.0)).collect();
+    lines.push(line(90, 999.0));
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let run = |lateness: &str| {
+        let workspace = Workspace::new();
+        let config = workspace.config(&input, "");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "window = { kind = \"tumbling\", size = \"1m\" }",
+            &format!("window = {{ kind = \"session\", gap = \"30s\" }}\nallowed_lateness = \"{lateness}\""),
+        );
+        std::fs::write(&config, text).unwrap();
+        run_summary(&config, &[]);
+        (read_rollups(&workspace.db()), workspace.dead_letters())
+    };
+
+    let (sessions, dead) = run("2m");
+    assert!(dead.is_empty(), "{dead:?}");
+    let speed: Vec<_> = sessions
+        .iter()
+        .filter(|(k, _)| k.1 == "speed_kmh")
+        .collect();
+    assert_eq!(speed.len(), 1, "one session: {speed:?}");
+    let (key, row) = speed[0];
+    assert_eq!(key.2, 1_767_225_600_000);
+    assert_eq!(
+        (row.count, row.max, row.version, row.is_final),
+        (123, 999.0, 1, true)
+    );
+
+    let (sessions, dead) = run("0s");
+    assert_eq!(sessions.keys().filter(|k| k.1 == "speed_kmh").count(), 2);
+    assert_eq!(
+        dead.len(),
+        1,
+        "without lateness the bridging reading is late"
+    );
+    assert_eq!(dead[0]["kind"], "late");
+}
+
+#[test]
 fn iot_events_detector_model_runs_per_vehicle() {
     let workspace = Workspace::new();
     let input = workspace.path("coolant.ndjson");

@@ -41,7 +41,9 @@ pub enum WindowKind {
         length_ms: i64,
     },
     /// KDA's sliding window: one output per event, aggregating that key's events in
-    /// `(t − range, t]` (when `range_ms > 0`) and at most the last `rows` events (when `rows > 0`).
+    /// `(t − offset − range, t − offset]` (when `range_ms > 0`) and at most the last `rows` of
+    /// them (when `rows > 0`). With an offset the window ends that long before each event (an
+    /// "offset window", e.g. the minute ending 5 s before each reading).
     Sliding {
         /// Time range; 0 = unlimited.
         #[serde(default)]
@@ -49,6 +51,9 @@ pub enum WindowKind {
         /// Row count; 0 = unlimited.
         #[serde(default)]
         rows: u32,
+        /// How long before each event its window ends.
+        #[serde(default)]
+        offset_ms: i64,
     },
 }
 
@@ -92,9 +97,16 @@ impl WindowKind {
                 }
             }
             WindowKind::Stagger { length_ms } => positive("length", length_ms),
-            WindowKind::Sliding { range_ms, rows } => {
+            WindowKind::Sliding {
+                range_ms,
+                rows,
+                offset_ms,
+            } => {
                 if range_ms < 0 {
                     problems.push("range must not be negative".to_owned());
+                }
+                if offset_ms < 0 {
+                    problems.push("offset must not be negative".to_owned());
                 }
                 if range_ms == 0 && rows == 0 {
                     problems.push("a sliding window needs a range or a row count".to_owned());
@@ -186,7 +198,8 @@ mod tests {
         assert!(
             WindowKind::Sliding {
                 range_ms: 0,
-                rows: 0
+                rows: 0,
+                offset_ms: 0
             }
             .problems()
             .len()

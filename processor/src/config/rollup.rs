@@ -112,7 +112,8 @@ pub enum WindowConfig {
         length: DurationText,
     },
     /// `{ kind = "sliding", range = "1m" }` or `{ kind = "sliding", rows = 10 }`: one result per
-    /// event over the preceding range and/or rows (KDA's sliding window).
+    /// event over the preceding range and/or rows (KDA's sliding window); with `offset = "5s"`
+    /// each window ends 5 s before its event.
     Sliding {
         /// Time range (0 = unlimited).
         #[serde(default = "zero")]
@@ -120,6 +121,9 @@ pub enum WindowConfig {
         /// Row count (0 = unlimited).
         #[serde(default)]
         rows: u32,
+        /// How long before each event its window ends.
+        #[serde(default = "zero")]
+        offset: DurationText,
     },
 }
 
@@ -147,9 +151,14 @@ impl WindowConfig {
             WindowConfig::Stagger { length } => WindowKind::Stagger {
                 length_ms: length.ms(),
             },
-            WindowConfig::Sliding { range, rows } => WindowKind::Sliding {
+            WindowConfig::Sliding {
+                range,
+                rows,
+                offset,
+            } => WindowKind::Sliding {
                 range_ms: range.ms(),
                 rows,
+                offset_ms: offset.ms(),
             },
         }
     }

@@ -10,8 +10,9 @@
 //! Aligned kinds (tumbling, hopping) keep mergeable accumulators per window and key, accept events
 //! in any order, and keep closed windows for `allowed_lateness_ms` so late events update them.
 //! Session, stagger and sliding windows depend on event order, so the engine buffers their events
-//! until the watermark passes them and processes each key's events in event-time order; an event
-//! behind the watermark is late for them (their allowed lateness must be 0).
+//! until the watermark passes them and processes each key's events in event-time order; with an
+//! allowed lateness it waits that much longer before settling them (an event behind
+//! `watermark − allowed_lateness` is late), so their results are final when first emitted.
 
 mod aligned;
 mod ordered;
@@ -49,7 +50,8 @@ pub struct EngineConfig {
     pub kind: WindowKind,
     /// Aggregates to compute.
     pub aggregates: AggregateSpec,
-    /// How long after a window closes late events still update it (aligned kinds only).
+    /// How long after a window closes late events still update it (aligned kinds), or how much
+    /// longer events are awaited before windows are settled (session, stagger, sliding).
     pub allowed_lateness_ms: i64,
     /// Emission mode.
     pub emit: EmitMode,
@@ -65,11 +67,6 @@ impl EngineConfig {
         problems.extend(self.aggregates.problems());
         if self.allowed_lateness_ms < 0 {
             problems.push("allowed_lateness must not be negative".to_owned());
-        }
-        if self.allowed_lateness_ms > 0 && !self.kind.is_aligned() {
-            problems.push(
-                "allowed_lateness is supported for tumbling and hopping windows only".to_owned(),
-            );
         }
         if let EmitMode::Early { interval_ms } = self.emit {
             if interval_ms <= 0 {

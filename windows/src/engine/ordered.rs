@@ -1,6 +1,13 @@
 //! Session, stagger and sliding windows: each key's events are processed in event-time order
 //! once the watermark passes them, which makes these order-dependent windows exact and
 //! deterministic whatever the arrival order.
+//!
+//! Allowed lateness works by waiting: events are accepted down to `watermark − allowed_lateness`
+//! and processed (and windows closed) only once that later point passes them. A late event can
+//! merge two sessions or move a window's start, which an already written result could not undo
+//! without retractions most sinks cannot apply (Timestream, InfluxDB); waiting instead keeps
+//! every final result exact and written once. Early and per-update firings still report open
+//! windows meanwhile (`is_final = false`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
@@ -75,7 +82,7 @@ impl<K: Clone + Eq + Hash + Ord> OrderedState<K> {
         item: Option<&[u8]>,
     ) -> Result<(), Rejection> {
         if let Some(watermark_ms) = watermark {
-            if time_ms < watermark_ms {
+            if time_ms < watermark_ms.saturating_sub(config.allowed_lateness_ms) {
                 return Err(Rejection::Late {
                     window_start_ms: time_ms,
                     window_end_ms: time_ms + 1,
@@ -106,6 +113,9 @@ impl<K: Clone + Eq + Hash + Ord> OrderedState<K> {
         watermark_ms: i64,
         out: &mut Vec<WindowOutput<K>>,
     ) {
+        // Events down to `watermark − allowed_lateness` may still arrive: only what lies before
+        // that point is settled.
+        let watermark_ms = watermark_ms.saturating_sub(config.allowed_lateness_ms);
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 >= watermark_ms {
                 break;
@@ -126,7 +136,11 @@ impl<K: Clone + Eq + Hash + Ord> OrderedState<K> {
         let spec = &config.aggregates;
         let item = pending.item.as_deref();
         match config.kind {
-            WindowKind::Sliding { range_ms, rows } => {
+            WindowKind::Sliding {
+                range_ms,
+                rows,
+                offset_ms,
+            } => {
                 let window = self
                     .keys
                     .entry(pending.key.clone())
@@ -135,30 +149,47 @@ impl<K: Clone + Eq + Hash + Ord> OrderedState<K> {
                     return;
                 };
                 events.push_back((time_ms, pending.value, pending.item.clone()));
-                while events.front().is_some_and(|front| {
-                    (range_ms > 0 && front.0 <= time_ms - range_ms)
-                        || (rows > 0 && events.len() > rows as usize)
-                }) {
-                    events.pop_front();
+                // This event's window ends at `end` (inclusive); later events' windows end later,
+                // so what falls out of this one is never needed again.
+                let end = time_ms - offset_ms;
+                if range_ms > 0 {
+                    while events
+                        .front()
+                        .is_some_and(|front| front.0 <= end - range_ms)
+                    {
+                        events.pop_front();
+                    }
+                }
+                let mut in_window = events.iter().take_while(|e| e.0 <= end).count();
+                if rows > 0 {
+                    while in_window > rows as usize {
+                        events.pop_front();
+                        in_window -= 1;
+                    }
                 }
                 let mut accumulator = Accumulator::new(spec);
-                for (t, v, event_item) in events.iter() {
+                for (t, v, event_item) in events.iter().take(in_window) {
                     accumulator.add(spec, *t, *v, event_item.as_deref());
                 }
                 let start_ms = if range_ms > 0 {
-                    time_ms - range_ms + 1
+                    end - range_ms + 1
                 } else {
-                    events.front().map_or(time_ms, |front| front.0)
+                    events
+                        .front()
+                        .filter(|_| in_window > 0)
+                        .map_or(end, |front| front.0)
                 };
-                if let Some(result) = accumulator.result(spec, time_ms + 1) {
-                    out.push(WindowOutput {
-                        key: pending.key,
-                        start_ms,
-                        end_ms: time_ms + 1,
-                        result,
-                        version: 1,
-                        is_final: true,
-                    });
+                if in_window > 0 {
+                    if let Some(result) = accumulator.result(spec, end + 1) {
+                        out.push(WindowOutput {
+                            key: pending.key,
+                            start_ms,
+                            end_ms: end + 1,
+                            result,
+                            version: 1,
+                            is_final: true,
+                        });
+                    }
                 }
             }
             kind => {
@@ -213,33 +244,41 @@ impl<K: Clone + Eq + Hash + Ord> OrderedState<K> {
     /// Emits and drops the windows no future event can change (future events have
     /// `t ≥ watermark`).
     fn close(&mut self, config: &EngineConfig, watermark_ms: i64, out: &mut Vec<WindowOutput<K>>) {
-        let mut done: Vec<K> = self
-            .keys
-            .iter_mut()
-            .filter_map(|(key, window)| {
-                let finished = match (window, config.kind) {
-                    (KeyWindow::Open { last_ms, .. }, WindowKind::Session { gap_ms, .. }) => {
-                        *last_ms + gap_ms < watermark_ms
-                    }
-                    (KeyWindow::Open { start_ms, .. }, WindowKind::Stagger { length_ms }) => {
-                        *start_ms + length_ms <= watermark_ms
-                    }
-                    (KeyWindow::Rows(events), WindowKind::Sliding { range_ms, .. }) => {
-                        if range_ms > 0 {
-                            while events
-                                .front()
-                                .is_some_and(|front| front.0 <= watermark_ms - range_ms)
-                            {
-                                events.pop_front();
-                            }
+        let mut done: Vec<K> =
+            self.keys
+                .iter_mut()
+                .filter_map(|(key, window)| {
+                    let finished = match (window, config.kind) {
+                        (KeyWindow::Open { last_ms, .. }, WindowKind::Session { gap_ms, .. }) => {
+                            *last_ms + gap_ms < watermark_ms
                         }
-                        events.is_empty()
-                    }
-                    _ => false,
-                };
-                finished.then(|| key.clone())
-            })
-            .collect();
+                        (KeyWindow::Open { start_ms, .. }, WindowKind::Stagger { length_ms }) => {
+                            *start_ms + length_ms <= watermark_ms
+                        }
+                        (
+                            KeyWindow::Rows(events),
+                            WindowKind::Sliding {
+                                range_ms,
+                                offset_ms,
+                                ..
+                            },
+                        ) => {
+                            // Future events have t ≥ watermark: their windows start after
+                            // `watermark − offset − range`.
+                            if range_ms > 0 {
+                                while events.front().is_some_and(|front| {
+                                    front.0 <= watermark_ms - offset_ms - range_ms
+                                }) {
+                                    events.pop_front();
+                                }
+                            }
+                            events.is_empty()
+                        }
+                        _ => false,
+                    };
+                    finished.then(|| key.clone())
+                })
+                .collect();
         done.sort_unstable();
         for key in done {
             if let Some(window) = self.keys.remove(&key) {

@@ -135,22 +135,30 @@ fn brute_ordered(events: &[(Key, i64, f64)], kind: WindowKind) -> Expected {
     let mut expected = Expected::new();
     for (key, values) in sorted_by_key(events) {
         match kind {
-            WindowKind::Sliding { range_ms, rows } => {
+            WindowKind::Sliding {
+                range_ms,
+                rows,
+                offset_ms,
+            } => {
                 for (index, (time, _)) in values.iter().enumerate() {
+                    let end = time - offset_ms;
                     let mut window: Vec<(i64, f64)> = values[..=index]
                         .iter()
-                        .filter(|(t, _)| range_ms == 0 || *t > time - range_ms)
+                        .filter(|(t, _)| *t <= end && (range_ms == 0 || *t > end - range_ms))
                         .copied()
                         .collect();
                     if rows > 0 && window.len() > rows as usize {
                         window.drain(..window.len() - rows as usize);
                     }
+                    if window.is_empty() {
+                        continue;
+                    }
                     let start = if range_ms > 0 {
-                        time - range_ms + 1
+                        end - range_ms + 1
                     } else {
                         window[0].0
                     };
-                    expected.insert((key, start, time + 1), summarize(&window));
+                    expected.insert((key, start, end + 1), summarize(&window));
                 }
             }
             _ => {
@@ -235,11 +243,12 @@ fn kinds() -> impl Strategy<Value = WindowKind> {
         (1i64..120).prop_map(|l| WindowKind::Stagger {
             length_ms: l * 1000
         }),
-        (0i64..60, 0u32..5)
-            .prop_filter("range or rows", |(r, n)| *r > 0 || *n > 0)
-            .prop_map(|(r, rows)| WindowKind::Sliding {
+        (0i64..60, 0u32..5, prop_oneof![Just(0i64), 0i64..30])
+            .prop_filter("range or rows", |(r, n, _)| *r > 0 || *n > 0)
+            .prop_map(|(r, rows, offset)| WindowKind::Sliding {
                 range_ms: r * 1000,
-                rows
+                rows,
+                offset_ms: offset * 1000,
             }),
     ]
 }
@@ -319,6 +328,125 @@ proptest! {
         prop_assert_eq!(counted as usize + late, arrivals.len(), "every event in one final window or late");
         assert_same(&finals, &brute_aligned(&accepted, size * 1000, size * 1000));
     }
+
+    #[test]
+    fn every_kind_with_lateness_equals_the_batch_computation_of_what_it_accepted(
+        // Hopping windows are left out: an event late for one of its windows still counts in
+        // its open ones, so "what it accepted" is not a set of events (the next test).
+        kind in kinds().prop_filter("not hopping", |k| !matches!(k, WindowKind::Hopping { .. })),
+        lateness in prop_oneof![Just(0i64), 1i64..60],
+        raw in proptest::collection::vec((0u8..3, 0i64..400_000, 0i64..60_000), 1..150),
+    ) {
+        // Disorder up to 60 s with a 5 s watermark bound: some events come after the watermark.
+        let mut arrivals: Vec<(i64, Key, i64, f64)> =
+            raw.iter().enumerate().map(|(i, (k, t, d))| (t + d, *k, *t, i as f64)).collect();
+        arrivals.sort_by_key(|a| a.0);
+        let mut engine = WindowEngine::new(EngineConfig {
+            allowed_lateness_ms: lateness * 1000,
+            ..config(kind)
+        });
+        let mut accepted = Vec::new();
+        let mut late = 0;
+        let mut out = Vec::new();
+        let mut max_seen = i64::MIN / 2;
+        for (_, key, time, value) in &arrivals {
+            match engine.add(key, *time, *value, None) {
+                Ok(()) => accepted.push((*key, *time, *value)),
+                Err(Rejection::Late { .. }) => late += 1,
+                Err(other) => panic!("{other}"),
+            }
+            max_seen = max_seen.max(*time);
+            out.extend(engine.advance_watermark(max_seen - BOUND));
+        }
+        out.extend(engine.advance_watermark(i64::MAX / 2));
+        if !kind.is_aligned() {
+            prop_assert!(out.iter().all(|o| o.is_final && o.version == 1), "settled once, final");
+        }
+        let finals = finals(out);
+        if matches!(kind, WindowKind::Tumbling { .. } | WindowKind::Session { .. } | WindowKind::Stagger { .. }) {
+            let counted: u64 = finals.values().map(|v| v.0).sum();
+            prop_assert_eq!(counted as usize + late, arrivals.len(), "every event in one final window or late");
+        }
+        assert_same(&finals, &expected_for(kind, &accepted));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn hopping_lateness_counts_each_event_in_every_window_still_within_lateness(
+        slide in 1i64..60,
+        windows_per_event in 1i64..4,
+        lateness in prop_oneof![Just(0i64), 1i64..60],
+        raw in proptest::collection::vec((0u8..3, 0i64..400_000, 0i64..60_000), 1..150),
+    ) {
+        let (size, slide, lateness) = (slide * windows_per_event * 1000, slide * 1000, lateness * 1000);
+        let mut arrivals: Vec<(i64, Key, i64, f64)> =
+            raw.iter().enumerate().map(|(i, (k, t, d))| (t + d, *k, *t, i as f64)).collect();
+        arrivals.sort_by_key(|a| a.0);
+        let mut engine = WindowEngine::new(EngineConfig {
+            allowed_lateness_ms: lateness,
+            ..config(WindowKind::Hopping { size_ms: size, slide_ms: slide, offset_ms: 0 })
+        });
+        let mut taken: BTreeMap<(Key, i64), Vec<(i64, f64)>> = BTreeMap::new();
+        let mut out = Vec::new();
+        let mut max_seen = i64::MIN / 2;
+        let mut watermark: Option<i64> = None;
+        for (_, key, time, value) in &arrivals {
+            let _ = engine.add(key, *time, *value, None);
+            let mut start = time.div_euclid(slide) * slide;
+            while start > time - size {
+                if watermark.is_none_or(|w| start + size + lateness > w) {
+                    taken.entry((*key, start)).or_default().push((*time, *value));
+                }
+                start -= slide;
+            }
+            max_seen = max_seen.max(*time);
+            out.extend(engine.advance_watermark(max_seen - BOUND));
+            watermark = Some(watermark.map_or(max_seen - BOUND, |w| w.max(max_seen - BOUND)));
+        }
+        out.extend(engine.advance_watermark(i64::MAX / 2));
+        let expected: Expected = taken
+            .into_iter()
+            .map(|((key, start), mut values)| {
+                values.sort_by_key(|v| v.0);
+                ((key, start, start + size), summarize(&values))
+            })
+            .collect();
+        assert_same(&finals(out), &expected);
+    }
+}
+
+#[test]
+fn lateness_on_a_session_window_waits_and_merges_what_arrives_late() {
+    let mut engine = WindowEngine::new(EngineConfig {
+        allowed_lateness_ms: 35_000,
+        ..config(WindowKind::Session {
+            gap_ms: 10_000,
+            max_length_ms: 0,
+        })
+    });
+    let key = 0u8;
+    engine.add(&key, 0, 1.0, None).unwrap();
+    engine.add(&key, 25_000, 2.0, None).unwrap();
+    // Without lateness, [0, 10 s) and [25 s, 35 s) would be two sessions, both closed by
+    // watermark 40 s, before the events that join them arrive.
+    assert!(engine.advance_watermark(40_000).is_empty(), "still waiting");
+    assert_eq!(
+        engine.add(&key, 15_000, 3.0, None),
+        Ok(()),
+        "within 35 s of lateness"
+    );
+    engine.add(&key, 8_000, 4.0, None).unwrap();
+    let out = engine.advance_watermark(80_000);
+    assert_eq!(out.len(), 1, "one merged session: {out:?}");
+    assert_eq!((out[0].start_ms, out[0].end_ms), (0, 35_000));
+    assert_eq!(out[0].result.summary.count, 4);
+    assert!(matches!(
+        engine.add(&key, 40_000, 5.0, None),
+        Err(Rejection::Late { .. })
+    ));
 }
 
 #[test]
