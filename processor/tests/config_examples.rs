@@ -143,6 +143,19 @@ fn the_iam_policy_grants_what_config_aws_toml_uses() {
         config.sinks.timestream.database, config.sinks.timestream.table
     );
     assert!(grants("timestream:WriteRecords", &timestream));
+    let state = format!("{}/{}", config.state.s3.bucket, config.state.s3.prefix);
+    for action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] {
+        assert!(grants(action, &format!("{state}*")), "{action} on {state}*");
+    }
+    assert!(grants(
+        "s3:ListBucket",
+        &format!(":::{}", config.state.s3.bucket)
+    ));
+    let dead_letters = format!(
+        "{}/{}*",
+        config.dead_letter.s3.bucket, config.dead_letter.s3.prefix
+    );
+    assert!(grants("s3:PutObject", &dead_letters), "{dead_letters}");
     let topic = config.sinks.sns.topic_arn.clone();
     assert!(grants("sns:Publish", &topic));
     for route in &config.sinks.sns.routes {

@@ -182,18 +182,69 @@ impl Default for S3DeadLetterConfig {
     }
 }
 
+/// `[state.s3]`: checkpoints as S3 objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3StateConfig {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix (one pipeline per prefix: give each deployment its own).
+    pub prefix: String,
+    /// Endpoint override for this client (an emulator); path-style addressing is used then.
+    pub endpoint_url: Option<String>,
+    /// Per-call timeout.
+    pub request_timeout: DurationText,
+    /// Retry policy; when it is spent the run stops (nothing is committed without the state).
+    pub retry: RetryConfig,
+}
+
+impl Default for S3StateConfig {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            prefix: "state/".to_owned(),
+            endpoint_url: None,
+            request_timeout: DurationText(60_000),
+            retry: RetryConfig {
+                budget: DurationText(5 * 60_000),
+                ..RetryConfig::default()
+            },
+        }
+    }
+}
+
+impl S3StateConfig {
+    /// Problems with the values as (key, message), when S3 holds the state.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = self.retry.problems();
+        if !bucket_name_ok(&self.bucket) {
+            problems.push((
+                "bucket".to_owned(),
+                format!(
+                    "must be an S3 bucket name (3–63 characters of a-z, 0-9, - and .), got {:?}",
+                    self.bucket
+                ),
+            ));
+        }
+        problems
+    }
+}
+
+/// True for a valid S3 bucket name.
+fn bucket_name_ok(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+}
+
 impl S3DeadLetterConfig {
     /// Problems with the values as (key, message), for config validation, when S3 is the
     /// dead-letter target.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut problems = self.retry.problems();
         let mut problem = |key: &str, message: String| problems.push((key.to_owned(), message));
-        let bucket_ok = (3..=63).contains(&self.bucket.len())
-            && self
-                .bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
-        if !bucket_ok {
+        if !bucket_name_ok(&self.bucket) {
             problem(
                 "bucket",
                 format!(

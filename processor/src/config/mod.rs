@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
-pub use aws::{AwsConfig, S3DeadLetterConfig, TimestreamSinkConfig};
+pub use aws::{AwsConfig, S3DeadLetterConfig, S3StateConfig, TimestreamSinkConfig};
 pub use duration::DurationText;
 pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
 pub use kinesis::{InitialPosition, KinesisSourceConfig};
@@ -333,16 +333,33 @@ impl Default for ShutdownConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
+    /// Where checkpoints live: `sqlite` (the file `path`) or `s3` (`[state.s3]`).
+    pub target: StateTarget,
     /// SQLite file holding checkpoints (positions and operator state).
     pub path: PathBuf,
+    /// `[state.s3]`, used with `target = "s3"`.
+    pub s3: S3StateConfig,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
+            target: StateTarget::Sqlite,
             path: PathBuf::from("out/fleetstream-state.db"),
+            s3: S3StateConfig::default(),
         }
     }
+}
+
+/// Where checkpoints are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StateTarget {
+    /// A local SQLite file (the default).
+    #[default]
+    Sqlite,
+    /// Objects in an S3 bucket (no volume needed on Fargate).
+    S3,
 }
 
 /// `[sinks]`.

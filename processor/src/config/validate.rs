@@ -219,6 +219,11 @@ impl Config {
         for (key, message) in self.sinks.timestream.problems() {
             problem(&format!("sinks.timestream.{key}"), message);
         }
+        if self.state.target == super::StateTarget::S3 {
+            for (key, message) in self.state.s3.problems() {
+                problem(&format!("state.s3.{key}"), message);
+            }
+        }
         if self.dead_letter.target == super::DeadLetterTarget::S3 {
             for (key, message) in self.dead_letter.s3.problems() {
                 problem(&format!("dead_letter.s3.{key}"), message);

@@ -22,14 +22,14 @@ use telemetry::Record;
 
 use super::output::AnomalyRow;
 use crate::config::{AnomalyConfig, AnomalyOutputMode};
-use crate::state::{SqliteModelReader, UnsavedModels};
+use crate::state::{ModelReader, UnsavedModels};
 
 /// Where models that left memory are found again.
 pub struct ModelSource {
     /// Snapshots not yet saved with a committed checkpoint (looked at first).
     pub unsaved: UnsavedModels,
     /// The state store's saved snapshots.
-    pub reader: Option<SqliteModelReader>,
+    pub reader: Option<ModelReader>,
 }
 
 impl ModelSource {

@@ -33,7 +33,7 @@ use crate::sinks::build::{open_sinks, OpenedSinks};
 use crate::sinks::runner::{run_sink, SinkAck, SinkMessage};
 use crate::sinks::SinkError;
 use crate::sources::{ConfiguredSource, Source, SourceError};
-use crate::state::{SqliteStateStore, StateError, StateStore};
+use crate::state::{ConfiguredStateStore, StateError, StateStore};
 use counters::PipelineCounters;
 pub use messages::{Barrier, StageMessage};
 use operators::{OperatorOutlets, Operators};
@@ -153,11 +153,12 @@ pub async fn run(
     let started = Instant::now();
     let counters = Arc::new(PipelineCounters::default());
 
-    let mut store = SqliteStateStore::open(&config.state.path)?;
+    let mut store = ConfiguredStateStore::open(&config.state, &config.aws).await?;
+    // Remote stores block on their calls: off the async worker's hot path.
     if options.fresh {
-        store.clear()?;
+        tokio::task::block_in_place(|| store.clear())?;
     }
-    let checkpoint = store.latest()?;
+    let checkpoint = tokio::task::block_in_place(|| store.latest())?;
 
     let rules = config
         .rules
@@ -217,7 +218,7 @@ pub async fn run(
         for entry in &config.anomaly {
             let source = anomalies::ModelSource {
                 unsaved: unsaved_models.clone(),
-                reader: Some(crate::state::SqliteModelReader::open(&config.state.path)?),
+                reader: Some(store.model_reader(&config.state)?),
             };
             anomalies.push(anomalies::AnomalyOperator::new(
                 entry.clone(),

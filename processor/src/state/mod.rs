@@ -1,6 +1,8 @@
 //! Checkpoint storage: source positions, operator state and sink resume tokens, saved together
 //! in one transaction so a restart resumes from a consistent cut.
 
+mod configured;
+mod s3;
 mod sqlite;
 mod unsaved_models;
 
@@ -10,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
 
+pub use configured::{ConfiguredStateStore, ModelReader};
+pub use s3::{S3ModelReader, S3StateStore};
 pub use sqlite::{SqliteModelReader, SqliteStateStore};
 pub use unsaved_models::UnsavedModels;
 
@@ -52,6 +56,16 @@ pub enum StateError {
         path: String,
         /// Checkpoint id.
         id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A remote store (S3) failed after its retries.
+    #[error("state store {location}: {what}: {reason}")]
+    Remote {
+        /// Object or bucket.
+        location: String,
+        /// The call.
+        what: &'static str,
         /// Why.
         reason: String,
     },
