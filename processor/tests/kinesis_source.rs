@@ -639,3 +639,119 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         "all released"
     );
 }
+
+/// Records decoded, from a run summary.
+fn decoded(summary: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("records"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no records line in {summary}"))
+}
+
+#[test]
+fn latest_and_at_timestamp_start_where_they_say() {
+    let (_reference, input, _) = reference(10, 100);
+    let records = keyed_lines(&input);
+    let (before, after) = records.split_at(records.len() / 2);
+    let aws = Aws::new();
+
+    // LATEST: records put before the lease is first read are skipped.
+    let stream = aws.create_stream(1);
+    aws.put(&stream, before);
+    let table = unique_name("leases");
+    let workspace = Workspace::new();
+    let source = source_toml(&stream, &table, "initial_position = \"latest\"");
+    let config = kinesis_config(&workspace, &source, "");
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "latest");
+    let log = worker.log.clone();
+    wait_until(
+        "the LATEST lease is read",
+        Duration::from_secs(60),
+        &mut [&mut worker],
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            !common::kinesis::log_lines(&text, "Kinesis source open").is_empty()
+        },
+    );
+    // The reader asks for its LATEST iterator right after taking the lease.
+    std::thread::sleep(Duration::from_secs(1));
+    let last = aws.put(&stream, after);
+    wait_until(
+        "the new records checkpointed",
+        Duration::from_secs(60),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
+    let summary = worker.terminate();
+    assert_eq!(decoded(&summary), after.len() as u64, "{summary}");
+
+    // AT_TIMESTAMP: only records that arrived from that time on.
+    let stream = aws.create_stream(1);
+    aws.put(&stream, before);
+    std::thread::sleep(Duration::from_millis(1500));
+    let from = time::OffsetDateTime::now_utc() - time::Duration::milliseconds(500);
+    std::thread::sleep(Duration::from_millis(500));
+    let last = aws.put(&stream, after);
+    let table = unique_name("leases");
+    let workspace = Workspace::new();
+    let source = source_toml(
+        &stream,
+        &table,
+        &format!(
+            "initial_position = \"at_timestamp\"\ninitial_timestamp = \"{}\"",
+            from.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        ),
+    );
+    let config = kinesis_config(&workspace, &source, "");
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "at_timestamp");
+    wait_until(
+        "the later records checkpointed",
+        Duration::from_secs(60),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
+    let summary = worker.terminate();
+    assert_eq!(decoded(&summary), after.len() as u64, "{summary}");
+}
+
+#[test]
+fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
+    let (_reference, input, _) = reference(10, 500);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(1);
+    let last = aws.put(&stream, &records);
+    let table = unique_name("leases");
+    let workspace = Workspace::new();
+    // An hour between time-based writes: only the record count can move the checkpoint after
+    // the first write.
+    let source = source_toml(
+        &stream,
+        &table,
+        "checkpoint_interval = \"1h\"\ncheckpoint_records = 500\nmax_records = 500",
+    );
+    let config = kinesis_config(&workspace, &source, "");
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
+    wait_until(
+        "checkpointed at the last record while running",
+        Duration::from_secs(60),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
+    worker.terminate();
+    let closed = logged(&[&worker], "Kinesis source closed");
+    let metrics = closed.last().unwrap().fields["metrics"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writes: u64 = metrics
+        .split("checkpoints_written: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(writes >= 5, "about one write per 500 records: {metrics}");
+}

@@ -55,6 +55,9 @@ pub struct KinesisSourceConfig {
     /// Least time between lease-table checkpoint writes of one shard; shard ends and shutdown
     /// checkpoint at once.
     pub checkpoint_interval: DurationText,
+    /// Also write a shard's checkpoint once this many of its records were read since the last
+    /// write (when they are committed, before `checkpoint_interval` passes); 0 = time only.
+    pub checkpoint_records: u64,
     /// Batches buffered between the shard readers and the pipeline (backpressure).
     pub buffered_batches: usize,
     /// Endpoint override for Kinesis (an emulator).
@@ -85,6 +88,7 @@ impl Default for KinesisSourceConfig {
             max_records: 10_000,
             idle_time_between_reads: DurationText(1_000),
             checkpoint_interval: DurationText(5_000),
+            checkpoint_records: 0,
             buffered_batches: 16,
             endpoint_url: None,
             dynamodb_endpoint_url: None,

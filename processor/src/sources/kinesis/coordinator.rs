@@ -29,13 +29,17 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Shards this worker reads now; batches of any other shard are dropped on arrival.
 pub type OwnedShards = Arc<Mutex<BTreeSet<String>>>;
 
+/// Records handed to the pipeline per shard since its last checkpoint write.
+pub type RecordsSinceCheckpoint = Arc<Mutex<BTreeMap<String, u64>>>;
+
 /// A lease this worker holds.
 struct Held {
     lease: Lease,
     stop: CancellationToken,
     /// Committed but not yet written to the table (written every `checkpoint_interval`).
     unwritten: Option<LeaseCheckpoint>,
-    last_write: Instant,
+    /// When this worker last wrote its checkpoint (`None`: not yet).
+    last_write: Option<Instant>,
 }
 
 /// What the coordinator last saw of another worker's lease, to tell a dead owner.
@@ -54,6 +58,7 @@ pub struct Coordinator {
     metrics: Arc<KinesisMetrics>,
     outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
     owned_shards: OwnedShards,
+    records_since_checkpoint: RecordsSinceCheckpoint,
     max_record_bytes: usize,
     idle_after: Duration,
     restored: BTreeMap<String, Offset>,
@@ -118,6 +123,7 @@ impl Coordinator {
         metrics: Arc<KinesisMetrics>,
         outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
         owned_shards: OwnedShards,
+        records_since_checkpoint: RecordsSinceCheckpoint,
         max_record_bytes: usize,
         idle_after: Duration,
         restored: &[Position],
@@ -130,6 +136,7 @@ impl Coordinator {
             metrics,
             outbox,
             owned_shards,
+            records_since_checkpoint,
             max_record_bytes,
             idle_after,
             restored: restored
@@ -191,7 +198,10 @@ impl Coordinator {
         let due: Vec<String> = self
             .held
             .iter()
-            .filter(|(_, held)| held.unwritten.is_some() && held.last_write.elapsed() >= interval)
+            .filter(|(_, held)| {
+                held.unwritten.is_some()
+                    && held.last_write.is_none_or(|at| at.elapsed() >= interval)
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
@@ -376,7 +386,7 @@ impl Coordinator {
                 lease,
                 stop,
                 unwritten,
-                last_write: Instant::now() - self.config.checkpoint_interval.std(),
+                last_write: None,
             },
         );
     }
@@ -429,8 +439,8 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Takes committed positions: checkpoints shard ends at once, others at most every
-    /// `checkpoint_interval`.
+    /// Takes committed positions: checkpoints shard ends at once, others once
+    /// `checkpoint_interval` passed since the last write or `checkpoint_records` records were read.
     pub async fn commit(&mut self, positions: &[Position]) -> Result<(), CallError> {
         let mut now_due = Vec::new();
         for position in positions {
@@ -445,7 +455,19 @@ impl Coordinator {
             }
             let end = checkpoint.is_shard_end();
             held.unwritten = Some(checkpoint);
-            if end || held.last_write.elapsed() >= self.config.checkpoint_interval.std() {
+            let records = self
+                .records_since_checkpoint
+                .lock()
+                .map(|counts| counts.get(&position.partition).copied().unwrap_or(0))
+                .unwrap_or(0);
+            let enough_records =
+                self.config.checkpoint_records > 0 && records >= self.config.checkpoint_records;
+            if end
+                || enough_records
+                || held
+                    .last_write
+                    .is_none_or(|at| at.elapsed() >= self.config.checkpoint_interval.std())
+            {
                 now_due.push(position.partition.clone());
             }
         }
@@ -502,11 +524,14 @@ impl Coordinator {
                     tracing::info!(shard = key, children = ?children, "SHARD_END checkpointed");
                     self.last_take = None;
                 } else if let Some(held) = self.held.get_mut(key) {
+                    if let Ok(mut counts) = self.records_since_checkpoint.lock() {
+                        counts.remove(key);
+                    }
                     held.lease.counter = counter;
                     held.lease.checkpoint = checkpoint;
                     held.lease.owner_switches = 0;
                     held.unwritten = None;
-                    held.last_write = Instant::now();
+                    held.last_write = Some(Instant::now());
                 }
             }
             None => self.lose(key),

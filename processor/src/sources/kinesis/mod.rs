@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AwsConfig, KinesisSourceConfig};
 use crate::position::{Offset, Position};
 use crate::sources::{Source, SourceBatch, SourceError};
-use coordinator::{Coordinator, OwnedShards};
+use coordinator::{Coordinator, OwnedShards, RecordsSinceCheckpoint};
 use lease_table::LeaseTable;
 use metrics::KinesisMetrics;
 
@@ -58,6 +58,7 @@ pub struct KinesisSource {
     worker_id: String,
     metrics: Arc<KinesisMetrics>,
     owned: OwnedShards,
+    records_since_checkpoint: RecordsSinceCheckpoint,
     inbox: Option<mpsc::Receiver<Result<SourceBatch, SourceError>>>,
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
@@ -115,6 +116,7 @@ impl KinesisSource {
             worker_id,
             metrics: Arc::new(KinesisMetrics::default()),
             owned: Arc::new(Mutex::new(Default::default())),
+            records_since_checkpoint: Arc::new(Mutex::new(Default::default())),
             inbox: None,
             coordinator: None,
             ticker_stop: CancellationToken::new(),
@@ -167,6 +169,7 @@ impl Source for KinesisSource {
             Arc::clone(&self.metrics),
             outbox,
             Arc::clone(&self.owned),
+            Arc::clone(&self.records_since_checkpoint),
             self.max_record_bytes,
             self.idle_after,
             committed,
@@ -223,6 +226,12 @@ impl Source for KinesisSource {
                     .map(|owned| owned.contains(batch.partition.as_ref()))
                     .unwrap_or(false);
             if owned {
+                if !batch.frames.is_empty() {
+                    if let Ok(mut counts) = self.records_since_checkpoint.lock() {
+                        *counts.entry(batch.partition.to_string()).or_default() +=
+                            batch.frames.len() as u64;
+                    }
+                }
                 return Ok(Some(batch));
             }
             // Read before the lease was lost: another worker processes these records now.
