@@ -508,15 +508,38 @@ fn throttling_server_errors_and_expired_iterators_lose_nothing() {
     assert_eq!(rollup_values(&workspace.db()), expected);
 }
 
+/// Record ids (`shard:sequence`) of the `fields_rejected` dead letters in a workspace (one per
+/// record decoded), with how often each occurs.
+fn dead_letter_ids(workspace: &Workspace) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for letter in workspace.dead_letters() {
+        if letter["kind"] == "fields_rejected" {
+            *ids.entry(letter["position"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    ids
+}
+
 #[test]
 fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     let (_reference, input, _) = reference(80, 400);
-    let records = keyed_lines(&input);
+    // Every record carries one field beyond decode.max_abs_signal_value (1e12), so every record
+    // read leaves exactly one dead letter naming its shard and sequence number: a record-level
+    // trace of who read what.
+    let records: Vec<(String, Vec<u8>)> = keyed_lines(&input)
+        .into_iter()
+        .map(|(key, data)| {
+            let text = String::from_utf8(data).unwrap();
+            assert!(text.contains("\"signals\":{"));
+            let text = text.replacen("\"signals\":{", "\"signals\":{\"marker\":1e15,", 1);
+            (key, text.into_bytes())
+        })
+        .collect();
     let aws = Aws::new();
     let stream = aws.create_stream(8);
     let table = unique_name("leases");
     let half = records.len() / 2;
-    let mut last = aws.put(&stream, &records[..half]);
     let source = source_toml(&stream, &table, "failover_time = \"3s\"");
     let workspaces: Vec<Workspace> = (0..3).map(|_| Workspace::new()).collect();
     let mut workers: Vec<Worker> = workspaces
@@ -551,13 +574,32 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     };
     let settled = owners(&aws.leases(&table));
     std::thread::sleep(Duration::from_secs(2));
+    // Records flow only once the leases have settled: balancing steals leases, and a stolen
+    // shard is legitimately re-read from its checkpoint, which would blur the check below.
+    let mut written = aws.put_all(&stream, &records[..half]);
+    let mut last: BTreeMap<String, String> = written.iter().cloned().collect();
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        wait_until(
+            "the first half read",
+            Duration::from_secs(60),
+            &mut refs,
+            || all_checkpointed(&aws.leases(&table), &last),
+        );
+    }
     assert_eq!(
         owners(&aws.leases(&table)),
         settled,
         "leases moved after balancing"
     );
 
-    // kill -9 a worker holding three leases.
+    // kill -9 a worker holding three leases while the second half is being written.
+    let producer = {
+        let stream = stream.clone();
+        let rest = records[half..].to_vec();
+        std::thread::spawn(move || Aws::new().put_all(&stream, &rest))
+    };
+    std::thread::sleep(Duration::from_millis(700));
     let victim = workers
         .iter()
         .position(|w| {
@@ -570,6 +612,7 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         })
         .expect("a worker with three leases");
     let victim_pid = format!(":{}:", workers[victim].child.id());
+    let victim_workspace = victim;
     let mut dead = workers.remove(victim);
     dead.signal("-KILL");
     let _ = dead.child.wait();
@@ -582,7 +625,9 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         .collect();
     assert_eq!(orphans.len(), 3);
 
-    last.extend(aws.put(&stream, &records[half..]));
+    let more = producer.join().expect("the producer");
+    last.extend(more.iter().cloned());
+    written.extend(more);
     {
         let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
         wait_until(
@@ -637,6 +682,62 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     assert!(
         leases.values().all(|a| !a.contains_key("leaseOwner")),
         "all released"
+    );
+
+    // Every record was read and its outputs committed by some worker (none lost); a record read
+    // twice was read by the dead worker after its shard's last checkpoint and again by the
+    // worker that took the shard over — nothing else is read twice.
+    let per_worker: Vec<BTreeMap<String, usize>> = workspaces.iter().map(dead_letter_ids).collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for ids in &per_worker {
+        for (id, n) in ids {
+            *seen.entry(id.clone()).or_insert(0) += n;
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = written
+        .iter()
+        .map(|(shard, seq)| format!("{shard}:{seq}"))
+        .collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !seen.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} records never read, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert_eq!(
+        seen.len(),
+        expected.len(),
+        "nothing read that was not written"
+    );
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    for id in &twice {
+        let (shard, seq) = id.split_once(':').unwrap();
+        let checkpoint = orphans
+            .get(shard)
+            .unwrap_or_else(|| panic!("{id} read twice on a shard that never changed owner"));
+        assert!(
+            per_worker[victim_workspace].contains_key(*id),
+            "{id}: a duplicate the dead worker did not read"
+        );
+        if let (Ok(seq), Ok(checkpoint)) = (seq.parse::<u128>(), checkpoint.parse::<u128>()) {
+            assert!(
+                seq > checkpoint,
+                "{id} read twice but at or before the last checkpoint {checkpoint}"
+            );
+        }
+    }
+    eprintln!(
+        "{} records, {} read twice (after the dead worker's last checkpoints)",
+        expected.len(),
+        twice.len()
     );
 }
 

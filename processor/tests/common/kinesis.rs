@@ -156,6 +156,15 @@ impl Aws {
     /// failed entries in order; returns the last sequence number written to each shard.
     pub fn put(&self, stream: &str, records: &[(String, Vec<u8>)]) -> BTreeMap<String, String> {
         let mut last = BTreeMap::new();
+        for (shard, sequence) in self.put_all(stream, records) {
+            last.insert(shard, sequence);
+        }
+        last
+    }
+
+    /// Like [`Self::put`], returning the (shard, sequence number) of every record, in order.
+    pub fn put_all(&self, stream: &str, records: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
+        let mut last = Vec::new();
         self.runtime.block_on(async {
             for chunk in records.chunks(500) {
                 let mut pending: Vec<&(String, Vec<u8>)> = chunk.iter().collect();
@@ -182,7 +191,7 @@ impl Aws {
                     for (entry, result) in pending.iter().zip(output.records()) {
                         match (result.shard_id(), result.sequence_number()) {
                             (Some(shard), Some(sequence)) if result.error_code().is_none() => {
-                                last.insert(shard.to_owned(), sequence.to_owned());
+                                last.push((shard.to_owned(), sequence.to_owned()));
                             }
                             _ => failed.push(*entry),
                         }
