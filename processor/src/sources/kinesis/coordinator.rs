@@ -18,6 +18,7 @@ use super::lease::{Lease, LeaseCheckpoint};
 use super::lease_table::LeaseTable;
 use super::metrics::KinesisMetrics;
 use super::reader::{stream_marker, ShardReader, StartAt};
+use super::record_counts::RecordCounts;
 use super::shards::{children_of, leases_to_create, list_shards, ShardInfo};
 use crate::config::{InitialPosition, KinesisSourceConfig};
 use crate::position::{Offset, Position};
@@ -28,9 +29,6 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Shards this worker reads now; batches of any other shard are dropped on arrival.
 pub type OwnedShards = Arc<Mutex<BTreeSet<String>>>;
-
-/// Records handed to the pipeline per shard since its last checkpoint write.
-pub type RecordsSinceCheckpoint = Arc<Mutex<BTreeMap<String, u64>>>;
 
 /// A lease this worker holds.
 struct Held {
@@ -58,7 +56,7 @@ pub struct Coordinator {
     metrics: Arc<KinesisMetrics>,
     outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
     owned_shards: OwnedShards,
-    records_since_checkpoint: RecordsSinceCheckpoint,
+    record_counts: RecordCounts,
     max_record_bytes: usize,
     idle_after: Duration,
     restored: BTreeMap<String, Offset>,
@@ -123,7 +121,7 @@ impl Coordinator {
         metrics: Arc<KinesisMetrics>,
         outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
         owned_shards: OwnedShards,
-        records_since_checkpoint: RecordsSinceCheckpoint,
+        record_counts: RecordCounts,
         max_record_bytes: usize,
         idle_after: Duration,
         restored: &[Position],
@@ -136,7 +134,7 @@ impl Coordinator {
             metrics,
             outbox,
             owned_shards,
-            records_since_checkpoint,
+            record_counts,
             max_record_bytes,
             idle_after,
             restored: restored
@@ -238,6 +236,7 @@ impl Coordinator {
         if let Ok(mut owned) = self.owned_shards.lock() {
             owned.remove(key);
         }
+        self.record_counts.forget(key);
     }
 
     /// `ListShards`, then creates the leases new shards need.
@@ -456,10 +455,8 @@ impl Coordinator {
             let end = checkpoint.is_shard_end();
             held.unwritten = Some(checkpoint);
             let records = self
-                .records_since_checkpoint
-                .lock()
-                .map(|counts| counts.get(&position.partition).copied().unwrap_or(0))
-                .unwrap_or(0);
+                .record_counts
+                .committed(&position.partition, &position.offset);
             let enough_records =
                 self.config.checkpoint_records > 0 && records >= self.config.checkpoint_records;
             if end
@@ -518,15 +515,14 @@ impl Coordinator {
                     if let Some(held) = self.held.remove(key) {
                         held.stop.cancel();
                     }
+                    self.record_counts.forget(key);
                     if let Ok(mut owned) = self.owned_shards.lock() {
                         owned.remove(key);
                     }
                     tracing::info!(shard = key, children = ?children, "SHARD_END checkpointed");
                     self.last_take = None;
                 } else if let Some(held) = self.held.get_mut(key) {
-                    if let Ok(mut counts) = self.records_since_checkpoint.lock() {
-                        counts.remove(key);
-                    }
+                    self.record_counts.written(key);
                     held.lease.counter = counter;
                     held.lease.checkpoint = checkpoint;
                     held.lease.owner_switches = 0;

@@ -29,6 +29,7 @@ pub mod lease;
 pub mod lease_table;
 pub mod metrics;
 pub mod reader;
+pub mod record_counts;
 pub mod shards;
 
 use std::sync::{Arc, Mutex};
@@ -40,9 +41,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AwsConfig, KinesisSourceConfig};
 use crate::position::{Offset, Position};
 use crate::sources::{Source, SourceBatch, SourceError};
-use coordinator::{Coordinator, OwnedShards, RecordsSinceCheckpoint};
+use coordinator::{Coordinator, OwnedShards};
 use lease_table::LeaseTable;
 use metrics::KinesisMetrics;
+use record_counts::RecordCounts;
 
 /// How long `next_batch` waits before returning an empty batch.
 const IDLE_RETURN: Duration = Duration::from_secs(1);
@@ -58,7 +60,7 @@ pub struct KinesisSource {
     worker_id: String,
     metrics: Arc<KinesisMetrics>,
     owned: OwnedShards,
-    records_since_checkpoint: RecordsSinceCheckpoint,
+    record_counts: RecordCounts,
     inbox: Option<mpsc::Receiver<Result<SourceBatch, SourceError>>>,
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
@@ -116,7 +118,7 @@ impl KinesisSource {
             worker_id,
             metrics: Arc::new(KinesisMetrics::default()),
             owned: Arc::new(Mutex::new(Default::default())),
-            records_since_checkpoint: Arc::new(Mutex::new(Default::default())),
+            record_counts: RecordCounts::default(),
             inbox: None,
             coordinator: None,
             ticker_stop: CancellationToken::new(),
@@ -169,7 +171,7 @@ impl Source for KinesisSource {
             Arc::clone(&self.metrics),
             outbox,
             Arc::clone(&self.owned),
-            Arc::clone(&self.records_since_checkpoint),
+            self.record_counts.clone(),
             self.max_record_bytes,
             self.idle_after,
             committed,
@@ -226,11 +228,12 @@ impl Source for KinesisSource {
                     .map(|owned| owned.contains(batch.partition.as_ref()))
                     .unwrap_or(false);
             if owned {
-                if !batch.frames.is_empty() {
-                    if let Ok(mut counts) = self.records_since_checkpoint.lock() {
-                        *counts.entry(batch.partition.to_string()).or_default() +=
-                            batch.frames.len() as u64;
-                    }
+                if !batch.partition.is_empty() {
+                    self.record_counts.handed_out(
+                        &batch.partition,
+                        &batch.end,
+                        batch.frames.len() as u64,
+                    );
                 }
                 return Ok(Some(batch));
             }
