@@ -198,6 +198,20 @@ pub async fn run(
     )?;
     if config.source.kind == crate::config::SourceKind::Kinesis {
         operators = operators.with_source_idleness();
+        for rollup in &config.rollups {
+            if !rollup
+                .group_by
+                .contains(&crate::config::GroupDimension::Vehicle)
+            {
+                tracing::warn!(
+                    rollup = %rollup.name,
+                    "this rollup groups several vehicles: with several tasks sharing the stream, \
+                     each task computes it over its own shards only, and the tasks' results for \
+                     one window overwrite each other; run one task, or aggregate per-vehicle \
+                     rollups downstream"
+                );
+            }
+        }
     }
     let control = (has_alarms && config.sinks.sqlite.enabled).then(|| {
         let queue = crate::control::CommandQueue::default();
