@@ -856,3 +856,49 @@ fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
         .unwrap();
     assert!(writes >= 5, "about one write per 500 records: {metrics}");
 }
+
+#[test]
+fn shutdown_does_not_hang_when_the_lease_table_is_gone() {
+    use common::emulators::{moto_url, FaultProxy};
+    let (_reference, input, _) = reference(10, 100);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(2);
+    let last = aws.put(&stream, &records);
+    let mut dynamodb_proxy = FaultProxy::start(&moto_url());
+    let table = unique_name("leases");
+    let workspace = Workspace::new();
+    let source = source_toml(
+        &stream,
+        &table,
+        &format!(
+            "dynamodb_endpoint_url = \"{}\"\nrequest_timeout = \"1s\"",
+            dynamodb_proxy.url()
+        ),
+    );
+    let config = kinesis_config(&workspace, &source, "");
+    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
+    wait_until(
+        "every shard checkpointed",
+        Duration::from_secs(60),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
+    // The lease table becomes unreachable: renewals start failing and retrying.
+    dynamodb_proxy.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let summary = worker.terminate();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "shutdown took {took:?} (the release is bounded to 5 s)"
+    );
+    assert!(summary.contains("shutdown requested"), "{summary}");
+    assert!(
+        worker
+            .log_text()
+            .contains("other workers take them after failover_time"),
+        "the failed release is reported"
+    );
+}

@@ -24,6 +24,10 @@ use crate::config::{InitialPosition, KinesisSourceConfig};
 use crate::position::{Offset, Position};
 use crate::sources::{SourceBatch, SourceError};
 
+/// Committed positions waiting for the coordinator's next cycle (the pipeline never waits
+/// for the lease table).
+pub type PendingCommit = Arc<Mutex<Option<Vec<Position>>>>;
+
 /// How often the source's counters and per-shard lag are logged.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -57,6 +61,7 @@ pub struct Coordinator {
     outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
     owned_shards: OwnedShards,
     record_counts: RecordCounts,
+    pending_commit: PendingCommit,
     max_record_bytes: usize,
     idle_after: Duration,
     restored: BTreeMap<String, Offset>,
@@ -122,6 +127,7 @@ impl Coordinator {
         outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
         owned_shards: OwnedShards,
         record_counts: RecordCounts,
+        pending_commit: PendingCommit,
         max_record_bytes: usize,
         idle_after: Duration,
         restored: &[Position],
@@ -135,6 +141,7 @@ impl Coordinator {
             outbox,
             owned_shards,
             record_counts,
+            pending_commit,
             max_record_bytes,
             idle_after,
             restored: restored
@@ -162,9 +169,11 @@ impl Coordinator {
         self.held.keys().cloned().collect()
     }
 
-    /// One round of due work: renewals, shard sync, taking and balancing, delayed checkpoints.
+    /// One round of due work: renewals, shard sync, taking and balancing, committed positions,
+    /// delayed checkpoints.
     pub async fn tick(&mut self) -> Result<(), CallError> {
         let now = Instant::now();
+        self.apply_pending_commit().await?;
         if now.duration_since(self.last_renew) >= self.config.renew_every().std() {
             self.renew().await?;
             self.last_renew = now;
@@ -438,6 +447,18 @@ impl Coordinator {
         Ok(())
     }
 
+    async fn apply_pending_commit(&mut self) -> Result<(), CallError> {
+        let pending = self
+            .pending_commit
+            .lock()
+            .ok()
+            .and_then(|mut pending| pending.take());
+        match pending {
+            Some(positions) => self.commit(&positions).await,
+            None => Ok(()),
+        }
+    }
+
     /// Takes committed positions: checkpoints shard ends at once, others once
     /// `checkpoint_interval` passed since the last write or `checkpoint_records` records were read.
     pub async fn commit(&mut self, positions: &[Position]) -> Result<(), CallError> {
@@ -539,6 +560,7 @@ impl Coordinator {
     /// every lease so other workers take them without waiting for expiry.
     pub async fn release_all(&mut self) -> Result<(), CallError> {
         self.taking = false;
+        self.apply_pending_commit().await?;
         for held in self.held.values() {
             held.stop.cancel();
         }

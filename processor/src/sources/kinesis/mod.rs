@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AwsConfig, KinesisSourceConfig};
 use crate::position::{Offset, Position};
 use crate::sources::{Source, SourceBatch, SourceError};
-use coordinator::{Coordinator, OwnedShards};
+use coordinator::{Coordinator, OwnedShards, PendingCommit};
 use lease_table::LeaseTable;
 use metrics::KinesisMetrics;
 use record_counts::RecordCounts;
@@ -50,6 +50,8 @@ use record_counts::RecordCounts;
 const IDLE_RETURN: Duration = Duration::from_secs(1);
 /// How often the coordinator looks for due work.
 const TICK: Duration = Duration::from_millis(100);
+/// Longest a shutdown waits for the last lease checkpoints and releases.
+const RELEASE_BUDGET: Duration = Duration::from_secs(5);
 
 /// The Kinesis source.
 pub struct KinesisSource {
@@ -61,6 +63,7 @@ pub struct KinesisSource {
     metrics: Arc<KinesisMetrics>,
     owned: OwnedShards,
     record_counts: RecordCounts,
+    pending_commit: PendingCommit,
     inbox: Option<mpsc::Receiver<Result<SourceBatch, SourceError>>>,
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
@@ -119,6 +122,7 @@ impl KinesisSource {
             metrics: Arc::new(KinesisMetrics::default()),
             owned: Arc::new(Mutex::new(Default::default())),
             record_counts: RecordCounts::default(),
+            pending_commit: Arc::new(Mutex::new(None)),
             inbox: None,
             coordinator: None,
             ticker_stop: CancellationToken::new(),
@@ -172,6 +176,7 @@ impl Source for KinesisSource {
             outbox,
             Arc::clone(&self.owned),
             self.record_counts.clone(),
+            Arc::clone(&self.pending_commit),
             self.max_record_bytes,
             self.idle_after,
             committed,
@@ -243,15 +248,13 @@ impl Source for KinesisSource {
     }
 
     async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
-        let Some(coordinator) = &self.coordinator else {
-            return Ok(());
-        };
-        coordinator
-            .lock()
-            .await
-            .commit(positions)
-            .await
-            .map_err(|err| Self::unusable("writing a lease checkpoint", err))
+        // The coordinator writes lease checkpoints on its next cycle (within 100 ms): the
+        // pipeline never waits for the lease table. Positions are cumulative, so the newest
+        // replaces any not yet applied.
+        if let Ok(mut pending) = self.pending_commit.lock() {
+            *pending = Some(positions.to_vec());
+        }
+        Ok(())
     }
 
     async fn close(&mut self) -> Result<(), SourceError> {
@@ -259,13 +262,25 @@ impl Source for KinesisSource {
         let Some(coordinator) = self.coordinator.take() else {
             return Ok(());
         };
-        let mut coordinator = coordinator.lock().await;
-        coordinator
-            .release_all()
-            .await
-            .map_err(|err| Self::unusable("releasing leases", err))?;
+        // Everything is committed in the state store already: a lease table that does not answer
+        // now only delays the hand-off (the leases expire after failover_time), so shutdown does
+        // not wait for the full retry budget (nor for a lease cycle stuck in its retries).
+        let release = async {
+            let mut coordinator = coordinator.lock().await;
+            coordinator.release_all().await
+        };
+        match tokio::time::timeout(RELEASE_BUDGET, release).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(
+                "could not write the last checkpoints and release the leases ({err}); other workers take them after failover_time"
+            ),
+            Err(_) => tracing::warn!(
+                budget = ?RELEASE_BUDGET,
+                "releasing the leases took too long; other workers take them after failover_time"
+            ),
+        }
         tracing::info!(
-            worker = %coordinator.worker_id(),
+            worker = %self.worker_id,
             metrics = ?self.metrics.snapshot(),
             dropped_batches = self.dropped_batches,
             "Kinesis source closed"
