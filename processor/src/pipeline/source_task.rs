@@ -72,9 +72,8 @@ pub async fn run_source<S: Source>(
             }
             batch = source.next_batch() => match batch? {
                 Some(batch) => {
-                    // An empty partition name marks a heartbeat with nothing read.
-                    if !batch.partition.is_empty() {
-                        positions.insert(batch.partition.to_string(), batch.end.clone());
+                    if let Some(end) = &batch.end {
+                        positions.insert(batch.partition.to_string(), end.clone());
                     }
                     send(StageMessage::Data(batch)).await?;
                     if last_barrier.elapsed() >= checkpoint_interval {

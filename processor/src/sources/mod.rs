@@ -56,7 +56,9 @@ pub struct SourceBatch {
     /// Delimited raw records, in partition order.
     pub frames: Vec<Frame>,
     /// Position just past the last frame (exclusive); resuming here reads the next batch.
-    pub end: Offset,
+    /// `None` for a batch that moves no position (a heartbeat, a stream marker, a read that
+    /// returned nothing).
+    pub end: Option<Offset>,
     /// True when this is the partition's last batch.
     pub partition_finished: bool,
     /// Problems that ended the partition early.

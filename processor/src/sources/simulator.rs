@@ -139,11 +139,11 @@ impl Source for SimulatorSource {
             read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: frames.len() as u64,
             frames,
-            end: if self.finished {
+            end: Some(if self.finished {
                 Offset::Finished
             } else {
                 Offset::Records(self.produced)
-            },
+            }),
             partition_finished: self.finished,
             problems: Vec::new(),
         }))

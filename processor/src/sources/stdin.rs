@@ -79,11 +79,11 @@ impl Source for StdinSource {
             stream_finished: self.finished,
             stream_idle: false,
             frames,
-            end: if self.finished {
+            end: Some(if self.finished {
                 Offset::Finished
             } else {
                 Offset::Bytes(self.scanner.safe_resume_offset())
-            },
+            }),
             partition_finished: self.finished,
             problems: Vec::new(),
             record_ids: Vec::new(),

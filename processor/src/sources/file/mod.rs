@@ -136,7 +136,7 @@ impl Source for FileSource {
                     stream_finished: true,
                     stream_idle: false,
                     frames: Vec::new(),
-                    end: Offset::Finished,
+                    end: Some(Offset::Finished),
                     partition_finished: true,
                     problems: Vec::new(),
                     record_ids: Vec::new(),
@@ -163,11 +163,11 @@ impl Source for FileSource {
             stream_finished,
             stream_idle: false,
             frames: chunk.frames,
-            end: if chunk.finished {
+            end: Some(if chunk.finished {
                 Offset::Finished
             } else {
                 Offset::Bytes(chunk.resume_offset)
-            },
+            }),
             partition_finished: chunk.finished,
             problems: chunk.problem.into_iter().collect(),
             record_ids: Vec::new(),

@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AwsConfig, KinesisSourceConfig};
-use crate::position::{Offset, Position};
+use crate::position::Position;
 use crate::sources::{Source, SourceBatch, SourceError};
 use coordinator::{Coordinator, OwnedShards, PendingCommit};
 use lease_table::LeaseTable;
@@ -218,7 +218,7 @@ impl Source for KinesisSource {
         loop {
             let received = tokio::time::timeout_at(deadline, inbox.recv()).await;
             let batch = match received {
-                Err(_elapsed) => return Ok(Some(heartbeat())),
+                Err(_elapsed) => return Ok(Some(reader::stream_marker("", false))),
                 Ok(None) => {
                     return Err(SourceError::Unusable(
                         "every Kinesis reader stopped".to_owned(),
@@ -226,19 +226,17 @@ impl Source for KinesisSource {
                 }
                 Ok(Some(result)) => result?,
             };
-            let owned = batch.partition.is_empty()
+            // Batches that move no position (markers, heartbeats) always pass.
+            let owned = batch.end.is_none()
                 || self
                     .owned
                     .lock()
                     .map(|owned| owned.contains(batch.partition.as_ref()))
                     .unwrap_or(false);
             if owned {
-                if !batch.partition.is_empty() {
-                    self.record_counts.handed_out(
-                        &batch.partition,
-                        &batch.end,
-                        batch.frames.len() as u64,
-                    );
+                if let Some(end) = &batch.end {
+                    self.record_counts
+                        .handed_out(&batch.partition, end, batch.frames.len() as u64);
                 }
                 return Ok(Some(batch));
             }
@@ -286,23 +284,5 @@ impl Source for KinesisSource {
             "Kinesis source closed"
         );
         Ok(())
-    }
-}
-
-/// An empty batch that moves no position (see `source_task`).
-fn heartbeat() -> SourceBatch {
-    SourceBatch {
-        partition: Arc::from(""),
-        stream: Arc::from(""),
-        stream_finished: false,
-        stream_idle: false,
-        frames: Vec::new(),
-        end: Offset::Finished,
-        partition_finished: false,
-        problems: Vec::new(),
-        record_ids: Vec::new(),
-        skipped: Vec::new(),
-        read_at_ms: crate::pipeline::wall_clock_ms(),
-        progress_units: 0,
     }
 }

@@ -23,16 +23,17 @@ const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
 /// …and 2 MiB per second per shard.
 const READ_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
 
-/// An empty batch naming a shard's event-time stream: a new one the watermark waits for, or
-/// (`finished`) one that stops holding it.
+/// An empty batch that moves no position, naming a shard's event-time stream: a new one the
+/// watermark waits for, or (`finished`) one that stops holding it; with an empty name, a
+/// heartbeat.
 pub fn stream_marker(shard: &str, finished: bool) -> SourceBatch {
     SourceBatch {
-        partition: Arc::from(""),
+        partition: Arc::from(shard),
         stream: Arc::from(shard),
         stream_finished: finished,
         stream_idle: false,
         frames: Vec::new(),
-        end: Offset::Finished,
+        end: None,
         partition_finished: false,
         problems: Vec::new(),
         record_ids: Vec::new(),
@@ -206,11 +207,7 @@ impl ShardReader {
                 false
             };
             let batch = SourceBatch {
-                partition: match end {
-                    Some(_) => Arc::clone(&self.shard),
-                    // Nothing read: a heartbeat that moves no position.
-                    None => Arc::from(""),
-                },
+                partition: Arc::clone(&self.shard),
                 stream: Arc::clone(&self.shard),
                 // A closed shard's event time lives on in its children: it keeps holding the
                 // watermark until they are announced (or it goes idle), so their first records
@@ -218,7 +215,8 @@ impl ShardReader {
                 stream_finished: false,
                 stream_idle: idle,
                 frames: converted.frames,
-                end: end.clone().unwrap_or(Offset::Finished),
+                // `None` when nothing was read: a heartbeat that moves no position.
+                end,
                 partition_finished: closed,
                 problems: Vec::new(),
                 record_ids: converted.record_ids,
