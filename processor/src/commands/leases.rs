@@ -8,7 +8,6 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cli::LeasesArgs;
-use crate::config::{self, SourceKind};
 use crate::sources::kinesis::lease::{Lease, LeaseCheckpoint};
 use crate::sources::kinesis::lease_table::LeaseTable;
 use crate::sources::kinesis::metrics::KinesisMetrics;
@@ -162,30 +161,13 @@ fn format_lag(ms: i64) -> String {
 
 /// Loads the config, reads the stream and the table, prints the listing.
 pub fn leases(args: &LeasesArgs) -> ExitCode {
-    let config = match config::load_file(&args.config) {
+    let config = match super::load_kinesis_config(&args.config) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(super::EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
-    if config.source.kind != SourceKind::Kinesis {
-        eprintln!(
-            "{}: source.kind is {:?}, not \"kinesis\": there is no lease table",
-            args.config.display(),
-            config.source.kind
-        );
-        return ExitCode::from(super::EXIT_CONFIG);
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(false) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::from(super::EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let kinesis_config = &config.source.kinesis;
     let result = runtime.block_on(async {

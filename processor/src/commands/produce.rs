@@ -11,7 +11,6 @@ use aws_sdk_kinesis::Client;
 use serde::Serialize;
 
 use crate::cli::ProduceArgs;
-use crate::config::{self, SourceKind};
 use crate::sources::kinesis::kpl::{aggregate, partition_key_hash, SubRecord};
 use crate::sources::kinesis::metrics::KinesisMetrics;
 use crate::sources::kinesis::shards::list_shards;
@@ -198,16 +197,9 @@ async fn put_all(
 
 /// Loads the config and input, puts everything, prints the summary.
 pub fn produce(args: &ProduceArgs) -> ExitCode {
-    let config = match config::load_file(&args.config) {
-        Ok(config) if config.source.kind == SourceKind::Kinesis => config,
-        Ok(_) => {
-            eprintln!("{}: source.kind is not \"kinesis\"", args.config.display());
-            return ExitCode::from(super::EXIT_CONFIG);
-        }
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(super::EXIT_CONFIG);
-        }
+    let config = match super::load_kinesis_config(&args.config) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let text = match std::fs::read(&args.input) {
         Ok(text) => text,
@@ -229,15 +221,9 @@ pub fn produce(args: &ProduceArgs) -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(false) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::from(super::EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let kinesis = &config.source.kinesis;
     let started = Instant::now();

@@ -44,15 +44,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(true) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::from(super::EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let options = RunOptions {
         fresh: args.fresh,
