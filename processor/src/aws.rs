@@ -41,3 +41,32 @@ pub fn endpoint_overridden(sdk: &SdkConfig, service_env: &str) -> bool {
     sdk.endpoint_url().is_some()
         || std::env::var_os(format!("AWS_ENDPOINT_URL_{service_env}")).is_some()
 }
+
+/// An S3 client for `aws` with the client's own endpoint override, using path-style addressing
+/// whenever an endpoint is overridden (an emulator on `localhost` has no bucket subdomains).
+pub async fn s3_client(
+    aws: &AwsConfig,
+    endpoint_url: Option<&str>,
+    attempt_timeout: Duration,
+) -> aws_sdk_s3::Client {
+    let sdk = sdk_config(aws, endpoint_url, attempt_timeout).await;
+    let path_style = endpoint_overridden(&sdk, "S3");
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(path_style)
+            .build(),
+    )
+}
+
+/// True for an S3 failure worth retrying: no response (network, timeout), 408, 429, 5xx, or a
+/// `SlowDown`/throttling code.
+pub fn s3_retryable<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    status.is_none_or(|s| s == 429 || s >= 500 || s == 408)
+        || err
+            .as_service_error()
+            .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+            .is_some_and(|code| code.contains("SlowDown") || code.contains("Throttl"))
+}

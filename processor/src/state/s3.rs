@@ -72,12 +72,7 @@ impl Bucket {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            let retryable = status.is_none_or(|s| s == 429 || s >= 500 || s == 408)
-                || err
-                    .as_service_error()
-                    .and_then(ProvideErrorMetadata::code)
-                    .is_some_and(|code| code.contains("SlowDown") || code.contains("Throttl"));
+            let retryable = crate::aws::s3_retryable(&err);
             let reason = DisplayErrorContext(&err).to_string();
             match backoff.next_delay() {
                 Some(delay) if retryable => {
@@ -195,18 +190,12 @@ pub struct S3StateStore {
 impl S3StateStore {
     /// Builds the client (path-style addressing with an endpoint override). No call is made.
     pub async fn open(config: &S3StateConfig, aws: &AwsConfig) -> Self {
-        let sdk = crate::aws::sdk_config(
+        let client = crate::aws::s3_client(
             aws,
             config.endpoint_url.as_deref(),
             config.request_timeout.std(),
         )
         .await;
-        let path_style = crate::aws::endpoint_overridden(&sdk, "S3");
-        let client = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(path_style)
-                .build(),
-        );
         Self {
             bucket: Bucket {
                 client,

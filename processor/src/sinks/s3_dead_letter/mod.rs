@@ -53,18 +53,12 @@ impl S3DeadLetterSink {
         aws: &AwsConfig,
         metrics: Arc<DeliveryMetrics>,
     ) -> Result<Self, SinkError> {
-        let sdk = crate::aws::sdk_config(
+        let client = crate::aws::s3_client(
             aws,
             config.endpoint_url.as_deref(),
             config.request_timeout.std(),
         )
         .await;
-        let path_style = crate::aws::endpoint_overridden(&sdk, "S3");
-        let client = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(path_style)
-                .build(),
-        );
         Ok(Self {
             client,
             runtime: tokio::runtime::Handle::current(),
@@ -115,12 +109,7 @@ impl S3DeadLetterSink {
                 }
                 Err(err) => err,
             };
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            let retryable = status.is_none_or(|s| s == 429 || s >= 500 || s == 408)
-                || err
-                    .as_service_error()
-                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
-                    .is_some_and(|code| code.contains("SlowDown") || code.contains("Throttl"));
+            let retryable = crate::aws::s3_retryable(&err);
             let reason = DisplayErrorContext(&err).to_string();
             if !retryable {
                 return Err(self.remote("PutObject", reason));
