@@ -28,6 +28,19 @@ use crate::sources::{SourceBatch, SourceError};
 /// for the lease table).
 pub type PendingCommit = Arc<Mutex<Option<Vec<Position>>>>;
 
+/// What the source and its coordinator share.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// Counters.
+    pub metrics: Arc<KinesisMetrics>,
+    /// Shards held now.
+    pub owned: OwnedShards,
+    /// Records committed per shard since its last checkpoint write.
+    pub record_counts: RecordCounts,
+    /// Positions the pipeline committed, for the next cycle.
+    pub pending_commit: PendingCommit,
+}
+
 /// How often the source's counters and per-shard lag are logged.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -57,11 +70,8 @@ pub struct Coordinator {
     kinesis: aws_sdk_kinesis::Client,
     config: Arc<KinesisSourceConfig>,
     me: String,
-    metrics: Arc<KinesisMetrics>,
+    shared: Shared,
     outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
-    owned_shards: OwnedShards,
-    record_counts: RecordCounts,
-    pending_commit: PendingCommit,
     max_record_bytes: usize,
     idle_after: Duration,
     restored: BTreeMap<String, Offset>,
@@ -123,11 +133,8 @@ impl Coordinator {
         kinesis: aws_sdk_kinesis::Client,
         config: Arc<KinesisSourceConfig>,
         me: String,
-        metrics: Arc<KinesisMetrics>,
+        shared: Shared,
         outbox: mpsc::Sender<Result<SourceBatch, SourceError>>,
-        owned_shards: OwnedShards,
-        record_counts: RecordCounts,
-        pending_commit: PendingCommit,
         max_record_bytes: usize,
         idle_after: Duration,
         restored: &[Position],
@@ -137,11 +144,8 @@ impl Coordinator {
             kinesis,
             config,
             me,
-            metrics,
+            shared,
             outbox,
-            owned_shards,
-            record_counts,
-            pending_commit,
             max_record_bytes,
             idle_after,
             restored: restored
@@ -157,11 +161,6 @@ impl Coordinator {
             last_sync: None,
             last_report: Instant::now(),
         }
-    }
-
-    /// This worker's id.
-    pub fn worker_id(&self) -> &str {
-        &self.me
     }
 
     /// Shards held now.
@@ -193,7 +192,7 @@ impl Coordinator {
         }
         if now.duration_since(self.last_report) >= REPORT_EVERY {
             self.last_report = now;
-            let snapshot = self.metrics.snapshot();
+            let snapshot = self.shared.metrics.snapshot();
             tracing::info!(
                 worker = %self.me,
                 leases = ?self.held.keys().collect::<Vec<_>>(),
@@ -237,15 +236,21 @@ impl Coordinator {
 
     /// Stops reading a lease another worker now holds; it is never checkpointed again here.
     fn lose(&mut self, key: &str) {
-        if let Some(held) = self.held.remove(key) {
-            held.stop.cancel();
-            self.metrics.add_leases_lost(1);
+        if self.stop_holding(key).is_some() {
+            self.shared.metrics.add_leases_lost(1);
             tracing::warn!(shard = key, worker = %self.me, "lease lost to another worker; stopped reading it");
         }
-        if let Ok(mut owned) = self.owned_shards.lock() {
+    }
+
+    /// Stops the shard's reader and forgets the shard here; returns its lease if it was held.
+    fn stop_holding(&mut self, key: &str) -> Option<Held> {
+        if let Ok(mut owned) = self.shared.owned.lock() {
             owned.remove(key);
         }
-        self.record_counts.forget(key);
+        self.shared.record_counts.forget(key);
+        let held = self.held.remove(key)?;
+        held.stop.cancel();
+        Some(held)
     }
 
     /// `ListShards`, then creates the leases new shards need.
@@ -254,7 +259,7 @@ impl Coordinator {
             &self.kinesis,
             &self.config.stream_name,
             &self.config.retry,
-            &self.metrics,
+            &self.shared.metrics,
         )
         .await?;
         let existing: BTreeSet<String> = self
@@ -336,9 +341,9 @@ impl Coordinator {
                 lease.counter = counter;
                 lease.owner = Some(self.me.clone());
                 if stolen {
-                    self.metrics.add_leases_stolen(1);
+                    self.shared.metrics.add_leases_stolen(1);
                 } else {
-                    self.metrics.add_leases_taken(1);
+                    self.shared.metrics.add_leases_taken(1);
                 }
                 tracing::info!(shard = %lease.key, worker = %self.me, previous = ?by_key[key.as_str()].owner, stolen, checkpoint = lease.checkpoint.as_attribute(), "lease taken");
                 gained.push(lease);
@@ -365,7 +370,7 @@ impl Coordinator {
         let start = self.start_position(&lease);
         let stop = CancellationToken::new();
         let unwritten = start.is_none().then_some(LeaseCheckpoint::ShardEnd);
-        if let Ok(mut owned) = self.owned_shards.lock() {
+        if let Ok(mut owned) = self.shared.owned.lock() {
             owned.insert(key.clone());
         }
         match start {
@@ -373,7 +378,7 @@ impl Coordinator {
                 let reader = ShardReader {
                     client: self.kinesis.clone(),
                     config: Arc::clone(&self.config),
-                    metrics: Arc::clone(&self.metrics),
+                    metrics: Arc::clone(&self.shared.metrics),
                     shard: Arc::from(key.as_str()),
                     hash_key_range: lease.hash_key_range,
                     max_record_bytes: self.max_record_bytes,
@@ -449,6 +454,7 @@ impl Coordinator {
 
     async fn apply_pending_commit(&mut self) -> Result<(), CallError> {
         let pending = self
+            .shared
             .pending_commit
             .lock()
             .ok()
@@ -476,6 +482,7 @@ impl Coordinator {
             let end = checkpoint.is_shard_end();
             held.unwritten = Some(checkpoint);
             let records = self
+                .shared
                 .record_counts
                 .committed(&position.partition, &position.offset);
             let enough_records =
@@ -533,17 +540,11 @@ impl Coordinator {
                 );
                 if end {
                     // Done with this shard: stop renewing; children become ready for takers.
-                    if let Some(held) = self.held.remove(key) {
-                        held.stop.cancel();
-                    }
-                    self.record_counts.forget(key);
-                    if let Ok(mut owned) = self.owned_shards.lock() {
-                        owned.remove(key);
-                    }
+                    self.stop_holding(key);
                     tracing::info!(shard = key, children = ?children, "SHARD_END checkpointed");
                     self.last_take = None;
                 } else if let Some(held) = self.held.get_mut(key) {
-                    self.record_counts.written(key);
+                    self.shared.record_counts.written(key);
                     held.lease.counter = counter;
                     held.lease.checkpoint = checkpoint;
                     held.lease.owner_switches = 0;
@@ -570,16 +571,13 @@ impl Coordinator {
         }
         let keys: Vec<String> = self.held.keys().cloned().collect();
         for key in keys {
-            let Some(held) = self.held.remove(&key) else {
+            let Some(held) = self.stop_holding(&key) else {
                 continue;
             };
             if self.table.release(&held.lease, &self.me).await?.is_some() {
-                self.metrics.add_leases_released(1);
+                self.shared.metrics.add_leases_released(1);
                 tracing::info!(shard = %key, worker = %self.me, "lease released");
             }
-        }
-        if let Ok(mut owned) = self.owned_shards.lock() {
-            owned.clear();
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ pub mod reader;
 pub mod record_counts;
 pub mod shards;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -41,10 +41,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AwsConfig, KinesisSourceConfig};
 use crate::position::Position;
 use crate::sources::{Source, SourceBatch, SourceError};
-use coordinator::{Coordinator, OwnedShards, PendingCommit};
+use coordinator::{Coordinator, Shared};
 use lease_table::LeaseTable;
 use metrics::KinesisMetrics;
-use record_counts::RecordCounts;
 
 /// How long `next_batch` waits before returning an empty batch.
 const IDLE_RETURN: Duration = Duration::from_secs(1);
@@ -60,10 +59,7 @@ pub struct KinesisSource {
     max_record_bytes: usize,
     idle_after: Duration,
     worker_id: String,
-    metrics: Arc<KinesisMetrics>,
-    owned: OwnedShards,
-    record_counts: RecordCounts,
-    pending_commit: PendingCommit,
+    shared: Shared,
     inbox: Option<mpsc::Receiver<Result<SourceBatch, SourceError>>>,
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
@@ -119,10 +115,7 @@ impl KinesisSource {
             max_record_bytes,
             idle_after,
             worker_id,
-            metrics: Arc::new(KinesisMetrics::default()),
-            owned: Arc::new(Mutex::new(Default::default())),
-            record_counts: RecordCounts::default(),
-            pending_commit: Arc::new(Mutex::new(None)),
+            shared: Shared::default(),
             inbox: None,
             coordinator: None,
             ticker_stop: CancellationToken::new(),
@@ -132,7 +125,7 @@ impl KinesisSource {
 
     /// The source's counters.
     pub fn metrics(&self) -> Arc<KinesisMetrics> {
-        Arc::clone(&self.metrics)
+        Arc::clone(&self.shared.metrics)
     }
 
     fn unusable(what: &str, err: impl std::fmt::Display) -> SourceError {
@@ -160,7 +153,7 @@ impl Source for KinesisSource {
             dynamodb,
             self.config.lease_table_name(),
             self.config.retry.clone(),
-            Arc::clone(&self.metrics),
+            Arc::clone(&self.shared.metrics),
         );
         table
             .ensure_exists()
@@ -172,11 +165,8 @@ impl Source for KinesisSource {
             kinesis,
             Arc::clone(&self.config),
             self.worker_id.clone(),
-            Arc::clone(&self.metrics),
+            self.shared.clone(),
             outbox,
-            Arc::clone(&self.owned),
-            self.record_counts.clone(),
-            Arc::clone(&self.pending_commit),
             self.max_record_bytes,
             self.idle_after,
             committed,
@@ -229,14 +219,18 @@ impl Source for KinesisSource {
             // Batches that move no position (markers, heartbeats) always pass.
             let owned = batch.end.is_none()
                 || self
+                    .shared
                     .owned
                     .lock()
                     .map(|owned| owned.contains(batch.partition.as_ref()))
                     .unwrap_or(false);
             if owned {
                 if let Some(end) = &batch.end {
-                    self.record_counts
-                        .handed_out(&batch.partition, end, batch.frames.len() as u64);
+                    self.shared.record_counts.handed_out(
+                        &batch.partition,
+                        end,
+                        batch.frames.len() as u64,
+                    );
                 }
                 return Ok(Some(batch));
             }
@@ -249,7 +243,7 @@ impl Source for KinesisSource {
         // The coordinator writes lease checkpoints on its next cycle (within 100 ms): the
         // pipeline never waits for the lease table. Positions are cumulative, so the newest
         // replaces any not yet applied.
-        if let Ok(mut pending) = self.pending_commit.lock() {
+        if let Ok(mut pending) = self.shared.pending_commit.lock() {
             *pending = Some(positions.to_vec());
         }
         Ok(())
@@ -279,7 +273,7 @@ impl Source for KinesisSource {
         }
         tracing::info!(
             worker = %self.worker_id,
-            metrics = ?self.metrics.snapshot(),
+            metrics = ?self.shared.metrics.snapshot(),
             dropped_batches = self.dropped_batches,
             "Kinesis source closed"
         );
