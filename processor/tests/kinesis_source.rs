@@ -284,46 +284,20 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     }
 }
 
-/// KPL-style aggregates: records grouped by the shard their vehicle hashes to, in input order,
-/// `per_aggregate` to an aggregate (as the KPL packs by predicted shard).
+/// KPL-style aggregates of `per_aggregate` records grouped by the shard each vehicle hashes to.
 fn aggregate_by_shard(
     records: &[(String, Vec<u8>)],
     shards: &[(String, String, String)],
     per_aggregate: usize,
 ) -> Vec<(String, Vec<u8>)> {
-    use processor::sources::kinesis::kpl::{aggregate, partition_key_hash, SubRecord};
-    let shard_of = |key: &str| {
-        let hash = partition_key_hash(key);
-        shards
-            .iter()
-            .position(|(_, start, end)| {
-                start.parse::<u128>().unwrap() <= hash && hash <= end.parse::<u128>().unwrap()
-            })
-            .unwrap()
-    };
-    let mut pending: Vec<Vec<SubRecord>> = vec![Vec::new(); shards.len()];
-    let mut out = Vec::new();
-    let flush = |group: &mut Vec<SubRecord>, out: &mut Vec<(String, Vec<u8>)>| {
-        if !group.is_empty() {
-            out.push((group[0].partition_key.clone(), aggregate(group)));
-            group.clear();
-        }
-    };
-    for (key, data) in records {
-        let shard = shard_of(key);
-        pending[shard].push(SubRecord {
-            partition_key: key.clone(),
-            explicit_hash_key: None,
-            data: data.clone(),
-        });
-        if pending[shard].len() == per_aggregate {
-            flush(&mut pending[shard], &mut out);
-        }
-    }
-    for group in &mut pending {
-        flush(group, &mut out);
-    }
-    out
+    let ranges: Vec<(u128, u128)> = shards
+        .iter()
+        .map(|(_, start, end)| (start.parse().unwrap(), end.parse().unwrap()))
+        .collect();
+    processor::sources::kinesis::kpl::aggregate_by_shard(records.to_vec(), &ranges, per_aggregate)
+        .into_iter()
+        .map(|(key, data, _)| (key, data))
+        .collect()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use aws_sdk_kinesis::Client;
 use serde::Serialize;
 
 use crate::cli::ProduceArgs;
-use crate::sources::kinesis::kpl::{aggregate, partition_key_hash, SubRecord};
+use crate::sources::kinesis::kpl::aggregate_by_shard;
 use crate::sources::kinesis::metrics::KinesisMetrics;
 use crate::sources::kinesis::shards::list_shards;
 
@@ -46,45 +46,6 @@ fn partition_key(line: &[u8], field: &str) -> Result<String, String> {
         Some(other) if !other.is_null() => Ok(other.to_string()),
         _ => Err(format!("no {field:?} field")),
     }
-}
-
-/// Groups `records` into KPL aggregates of up to `per_aggregate`, by the shard each key hashes
-/// to (as the KPL does), keeping input order within each shard.
-fn aggregates(
-    records: Vec<(String, Vec<u8>)>,
-    ranges: &[(u128, u128)],
-    per_aggregate: usize,
-) -> Vec<(String, Vec<u8>, usize)> {
-    let shard_of = |key: &str| {
-        let hash = partition_key_hash(key);
-        ranges
-            .iter()
-            .position(|(low, high)| *low <= hash && hash <= *high)
-            .unwrap_or(0)
-    };
-    let mut pending: Vec<Vec<SubRecord>> = vec![Vec::new(); ranges.len().max(1)];
-    let mut out = Vec::new();
-    let flush = |group: &mut Vec<SubRecord>, out: &mut Vec<(String, Vec<u8>, usize)>| {
-        if let Some(first) = group.first() {
-            out.push((first.partition_key.clone(), aggregate(group), group.len()));
-            group.clear();
-        }
-    };
-    for (key, data) in records {
-        let shard = shard_of(&key);
-        pending[shard].push(SubRecord {
-            partition_key: key,
-            explicit_hash_key: None,
-            data,
-        });
-        if pending[shard].len() >= per_aggregate {
-            flush(&mut pending[shard], &mut out);
-        }
-    }
-    for group in &mut pending {
-        flush(group, &mut out);
-    }
-    out
 }
 
 async fn create_stream(client: &Client, stream: &str, shards: i32) -> Result<(), String> {
@@ -247,7 +208,7 @@ pub fn produce(args: &ProduceArgs) -> ExitCode {
                     .filter(|s| !s.closed)
                     .map(|s| s.hash_key_range)
                     .collect();
-                aggregates(records, &ranges, per)
+                aggregate_by_shard(records, &ranges, per)
             }
             _ => records.into_iter().map(|(k, d)| (k, d, 1)).collect(),
         };
@@ -278,38 +239,14 @@ pub fn produce(args: &ProduceArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kinesis::kpl::{unpack, Unpacked};
 
     #[test]
-    fn keys_come_from_the_field_and_aggregates_keep_order_per_shard() {
+    fn keys_come_from_the_field() {
         assert_eq!(
             partition_key(br#"{"vehicle_id":"v1"}"#, "vehicle_id"),
             Ok("v1".to_owned())
         );
         assert_eq!(partition_key(br#"{"vin":7}"#, "vin"), Ok("7".to_owned()));
         assert!(partition_key(br#"{"x":1}"#, "vehicle_id").is_err());
-        let records: Vec<(String, Vec<u8>)> = (0..10)
-            .map(|i| (format!("v{}", i % 3), format!("{{\"n\":{i}}}").into_bytes()))
-            .collect();
-        let half = u128::MAX / 2;
-        let packed = aggregates(records, &[(0, half), (half + 1, u128::MAX)], 4);
-        let mut seen = Vec::new();
-        for (_, data, count) in &packed {
-            let Unpacked::Aggregate(subs) = unpack(data) else {
-                panic!("an aggregate")
-            };
-            assert_eq!(subs.len(), *count);
-            seen.extend(subs.into_iter().map(|s| String::from_utf8(s.data).unwrap()));
-        }
-        assert_eq!(seen.len(), 10);
-        // Within each key, input order holds.
-        for key in 0..3 {
-            let ns: Vec<usize> = seen
-                .iter()
-                .map(|s| s[5..s.len() - 1].parse::<usize>().unwrap())
-                .filter(|n| n % 3 == key)
-                .collect();
-            assert!(ns.windows(2).all(|w| w[0] < w[1]), "{ns:?}");
-        }
     }
 }

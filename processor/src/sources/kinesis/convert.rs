@@ -123,11 +123,7 @@ impl RecordConverter<'_> {
     }
 
     fn push_payload(&self, converted: &mut Converted, payload: &[u8], id: &str) {
-        let mut frames = Vec::new();
-        let mut scanner = FrameScanner::new(self.max_record_bytes);
-        scanner.feed(payload, &mut frames);
-        scanner.finish(&mut frames);
-        for mut frame in frames {
+        for mut frame in FrameScanner::split(payload, self.max_record_bytes) {
             // A frame's offset is its index in the batch; its id names the Kinesis record.
             let index = converted.frames.len() as u64;
             frame.start = index;

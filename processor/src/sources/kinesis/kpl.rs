@@ -98,6 +98,47 @@ pub fn aggregate(records: &[SubRecord]) -> Vec<u8> {
     out
 }
 
+/// Packs `(partition key, data)` records into KPL aggregates of up to `per_aggregate`, grouped
+/// by the shard (of `ranges`, inclusive hash-key ranges) each key hashes to, as the KPL does,
+/// keeping input order within each shard. Returns (partition key of the aggregate, aggregated
+/// data, user records in it).
+pub fn aggregate_by_shard(
+    records: Vec<(String, Vec<u8>)>,
+    ranges: &[(u128, u128)],
+    per_aggregate: usize,
+) -> Vec<(String, Vec<u8>, usize)> {
+    let shard_of = |key: &str| {
+        let hash = partition_key_hash(key);
+        ranges
+            .iter()
+            .position(|(low, high)| *low <= hash && hash <= *high)
+            .unwrap_or(0)
+    };
+    let mut pending: Vec<Vec<SubRecord>> = vec![Vec::new(); ranges.len().max(1)];
+    let mut out = Vec::new();
+    let flush = |group: &mut Vec<SubRecord>, out: &mut Vec<(String, Vec<u8>, usize)>| {
+        if let Some(first) = group.first() {
+            out.push((first.partition_key.clone(), aggregate(group), group.len()));
+            group.clear();
+        }
+    };
+    for (key, data) in records {
+        let shard = shard_of(&key);
+        pending[shard].push(SubRecord {
+            partition_key: key,
+            explicit_hash_key: None,
+            data,
+        });
+        if pending[shard].len() >= per_aggregate {
+            flush(&mut pending[shard], &mut out);
+        }
+    }
+    for group in &mut pending {
+        flush(group, &mut out);
+    }
+    out
+}
+
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -283,6 +324,32 @@ mod tests {
         match unpack(&broken) {
             Unpacked::Plain(Some(reason)) => assert!(reason.contains("bytes"), "{reason}"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn aggregates_by_shard_keep_input_order_per_key() {
+        let records: Vec<(String, Vec<u8>)> = (0..10)
+            .map(|i| (format!("v{}", i % 3), format!("{{\"n\":{i}}}").into_bytes()))
+            .collect();
+        let half = u128::MAX / 2;
+        let packed = aggregate_by_shard(records, &[(0, half), (half + 1, u128::MAX)], 4);
+        let mut seen = Vec::new();
+        for (_, data, count) in &packed {
+            let Unpacked::Aggregate(subs) = unpack(data) else {
+                panic!("an aggregate")
+            };
+            assert_eq!(subs.len(), *count);
+            seen.extend(subs.into_iter().map(|s| String::from_utf8(s.data).unwrap()));
+        }
+        assert_eq!(seen.len(), 10);
+        for key in 0..3 {
+            let ns: Vec<usize> = seen
+                .iter()
+                .map(|s| s[5..s.len() - 1].parse::<usize>().unwrap())
+                .filter(|n| n % 3 == key)
+                .collect();
+            assert!(ns.windows(2).all(|w| w[0] < w[1]), "{ns:?}");
         }
     }
 
