@@ -6,33 +6,10 @@
 
 mod common;
 
-use common::{dump_table, run_and_kill, run_and_terminate, run_summary, simulate, Workspace};
-
-/// Asserts two table dumps are equal, naming the first difference instead of printing both.
-fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
-    if let Some(index) = (0..actual.len().min(expected.len())).find(|&i| actual[i] != expected[i]) {
-        panic!(
-            "{what}: row {index} differs\n  got      {}\n  expected {}",
-            actual[index], expected[index]
-        );
-    }
-    assert_eq!(actual.len(), expected.len(), "{what}: row count");
-}
-
-/// The `[[anomaly]]` section under test; `extra` adds keys.
-fn anomaly_section(extra: &str) -> String {
-    format!(
-        r#"
-[[anomaly]]
-name = "drivetrain"
-signals = ["speed_kmh", "engine_rpm", "coolant_temp_c"]
-trees = 15
-sample_size = 32
-shingle_size = 2
-{extra}
-"#
-    )
-}
+use common::{
+    anomaly_section, assert_same_rows, dump_table, run_and_kill, run_and_terminate, run_summary,
+    simulate, Workspace,
+};
 
 #[test]
 fn scores_are_bit_identical_after_eviction_a_restart_and_a_crash() {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::emulators::unique_name;
 use common::kinesis::{
-    all_checkpointed, all_read, keyed_lines, logged, owner_counts, source_toml, wait_until, Aws,
-    Worker,
+    all_checkpointed, all_read, keyed_lines, logged, sorted_owner_counts, source_toml, wait_until,
+    Aws, Worker,
 };
 use common::{read_rollups, simulate, RollupKey, RollupRow, Workspace};
 
@@ -62,6 +62,27 @@ fn reference(vehicles: u32, seconds: u32) -> (Workspace, PathBuf, BTreeMap<Rollu
 
 const EMIT_ON_STOP: &str = "[shutdown]\nopen_windows = \"emit_partial\"\n";
 
+/// Runs one worker (`name`) with `config` until every shard is checkpointed at `last`, then
+/// stops it with SIGTERM; returns it (for its log) and its summary.
+fn read_all(
+    aws: &Aws,
+    config: &Path,
+    workspace: &Workspace,
+    table: &str,
+    last: &BTreeMap<String, String>,
+    name: &str,
+) -> (Worker, String) {
+    let mut worker = Worker::spawn(config, workspace.dir.path(), name);
+    wait_until(
+        &format!("{name}: every shard checkpointed at its last record"),
+        Duration::from_secs(120),
+        &mut [&mut worker],
+        || all_checkpointed(&aws.leases(table), last),
+    );
+    let summary = worker.terminate();
+    (worker, summary)
+}
+
 #[test]
 fn one_worker_reads_every_record_of_four_shards_in_order() {
     let (_reference, input, expected) = reference(100, 500);
@@ -75,14 +96,7 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
     let workspace = Workspace::new();
     let table = unique_name("leases");
     let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
-    wait_until(
-        "every shard checkpointed at its last record",
-        Duration::from_secs(120),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    let summary = worker.terminate();
+    let (_, summary) = read_all(&aws, &config, &workspace, &table, &last, "worker");
 
     assert_eq!(
         workspace.dead_letters(),
@@ -121,13 +135,7 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         "the first worker holds all 4 leases",
         Duration::from_secs(60),
         &mut [&mut first],
-        || {
-            owner_counts(&aws.leases(&table))
-                .values()
-                .copied()
-                .collect::<Vec<_>>()
-                == [4]
-        },
+        || sorted_owner_counts(&aws.leases(&table)) == [4],
     );
     let second_ws = Workspace::new();
     let second_config = kinesis_config(&second_ws, &source, "");
@@ -136,13 +144,7 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         "balanced 2/2",
         Duration::from_secs(60),
         &mut [&mut first, &mut second],
-        || {
-            owner_counts(&aws.leases(&table))
-                .values()
-                .copied()
-                .collect::<Vec<_>>()
-                == [2, 2]
-        },
+        || sorted_owner_counts(&aws.leases(&table)) == [2, 2],
     );
     let started = std::time::Instant::now();
     first.terminate();
@@ -151,13 +153,7 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         "the second worker holds all 4 leases",
         Duration::from_secs(9),
         &mut [&mut second],
-        || {
-            owner_counts(&aws.leases(&table))
-                .values()
-                .copied()
-                .collect::<Vec<_>>()
-                == [4]
-        },
+        || sorted_owner_counts(&aws.leases(&table)) == [4],
     );
     assert!(
         handed_over < Duration::from_secs(2),
@@ -349,14 +345,7 @@ fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
     let workspace = Workspace::new();
     let table = unique_name("leases");
     let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "first");
-    wait_until(
-        "the first half checkpointed",
-        Duration::from_secs(120),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    worker.terminate();
+    read_all(&aws, &config, &workspace, &table, &last, "first");
     let leases = aws.leases(&table);
     for attributes in leases.values() {
         // The last record of each shard is an aggregate of several user records (a
@@ -366,14 +355,7 @@ fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
     }
 
     let last = aws.put(&stream, &second);
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "second");
-    wait_until(
-        "the second half checkpointed",
-        Duration::from_secs(120),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    worker.terminate();
+    read_all(&aws, &config, &workspace, &table, &last, "second");
 
     let dead = workspace.dead_letters();
     let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
@@ -452,14 +434,7 @@ fn throttling_server_errors_and_expired_iterators_lose_nothing() {
         ),
     );
     let config = kinesis_config(&workspace, &source, EMIT_ON_STOP);
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
-    wait_until(
-        "every shard checkpointed",
-        Duration::from_secs(120),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    worker.terminate();
+    let (worker, _) = read_all(&aws, &config, &workspace, &table, &last, "worker");
 
     let injected = |proxy: &FaultProxy, operation: &str| {
         proxy.stats()["injected"][operation].as_u64().unwrap_or(0)
@@ -524,18 +499,13 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
         })
         .collect();
-    let sorted_counts = |leases: &BTreeMap<String, BTreeMap<String, String>>| {
-        let mut counts: Vec<usize> = owner_counts(leases).into_values().collect();
-        counts.sort_unstable();
-        counts
-    };
     {
         let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
         let took = wait_until(
             "leases balanced 2/3/3",
             Duration::from_secs(30),
             &mut refs,
-            || sorted_counts(&aws.leases(&table)) == [2, 3, 3],
+            || sorted_owner_counts(&aws.leases(&table)) == [2, 3, 3],
         );
         eprintln!("balanced in {took:?}");
     }
@@ -608,7 +578,7 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             "the survivors hold 4 leases each",
             Duration::from_secs(30),
             &mut refs,
-            || sorted_counts(&aws.leases(&table)) == [4, 4],
+            || sorted_owner_counts(&aws.leases(&table)) == [4, 4],
         );
     }
     let taken_after = killed_at.elapsed();
@@ -781,14 +751,7 @@ fn latest_and_at_timestamp_start_where_they_say() {
         ),
     );
     let config = kinesis_config(&workspace, &source, "");
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "at_timestamp");
-    wait_until(
-        "the later records checkpointed",
-        Duration::from_secs(60),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    let summary = worker.terminate();
+    let (_, summary) = read_all(&aws, &config, &workspace, &table, &last, "at_timestamp");
     assert_eq!(decoded(&summary), after.len() as u64, "{summary}");
 }
 
@@ -809,14 +772,7 @@ fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
         "checkpoint_interval = \"1h\"\ncheckpoint_records = 500\nmax_records = 500",
     );
     let config = kinesis_config(&workspace, &source, "");
-    let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
-    wait_until(
-        "checkpointed at the last record while running",
-        Duration::from_secs(60),
-        &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
-    );
-    worker.terminate();
+    let (worker, _) = read_all(&aws, &config, &workspace, &table, &last, "worker");
     let closed = logged(&[&worker], "Kinesis source closed");
     let metrics = closed.last().unwrap().fields["metrics"]
         .as_str()

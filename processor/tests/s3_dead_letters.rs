@@ -7,71 +7,21 @@
 
 mod common;
 
-use common::emulators::{moto_sdk_config, moto_url, run_through_outage, unique_name, FaultProxy};
+use common::emulators::{moto_url, run_through_outage, FaultProxy, S3Bucket};
 use common::{run_and_kill, run_summary, simulate_with_broken_lines, Workspace};
 
-/// An S3 client on moto.
-struct Bucket {
-    runtime: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
-    name: String,
-}
-
-impl Bucket {
-    fn create() -> Self {
-        let (runtime, config) = moto_sdk_config();
-        let client = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        let name = unique_name("dead-letters-").to_ascii_lowercase();
-        runtime
-            .block_on(client.create_bucket().bucket(&name).send())
-            .unwrap();
-        Self {
-            runtime,
-            client,
-            name,
-        }
-    }
-
-    /// (key without `prefix`, body) of every object under `prefix`, in object-number order.
-    fn objects(&self, prefix: &str) -> Vec<(String, String)> {
-        self.runtime.block_on(async {
-            let listed = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.name)
-                .prefix(prefix)
-                .send()
-                .await
-                .unwrap();
-            let mut objects = Vec::new();
-            for object in listed.contents() {
-                let key = object.key().unwrap();
-                let body = self
-                    .client
-                    .get_object()
-                    .bucket(&self.name)
-                    .key(key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .body
-                    .collect()
-                    .await
-                    .unwrap()
-                    .into_bytes();
-                objects.push((
-                    key.strip_prefix(prefix).unwrap().to_owned(),
-                    String::from_utf8(body.to_vec()).unwrap(),
-                ));
-            }
-            objects.sort_by_key(|(key, _)| key.rsplit('/').next().unwrap().to_owned());
-            objects
+/// (key without `prefix`, body) of every object under `prefix`, in object-number order.
+fn objects_under(bucket: &S3Bucket, prefix: &str) -> Vec<(String, String)> {
+    let mut objects: Vec<(String, String)> = bucket
+        .keys(prefix)
+        .into_iter()
+        .map(|key| {
+            let body = bucket.text(&key);
+            (key.strip_prefix(prefix).unwrap().to_owned(), body)
         })
-    }
+        .collect();
+    objects.sort_by_key(|(key, _)| key.rsplit('/').next().unwrap().to_owned());
+    objects
 }
 
 /// Keys continuing the workspace config's `[dead_letter]` table, then `[aws]`.
@@ -100,7 +50,7 @@ fn concatenated(objects: &[(String, String)]) -> String {
 
 #[test]
 fn objects_hold_the_file_sinks_lines_and_a_replay_or_a_crash_changes_nothing() {
-    let bucket = Bucket::create();
+    let bucket = S3Bucket::create("dead-letters-");
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");
     simulate_with_broken_lines(&input, 150, 1800, 2_000);
@@ -110,7 +60,7 @@ fn objects_hold_the_file_sinks_lines_and_a_replay_or_a_crash_changes_nothing() {
     let config = workspace.config(&input, &s3_section(&moto_url(), &bucket.name, "run/"));
     let summary = run_summary(&config, &[]);
     assert!(summary.contains("dead_letter_s3"), "{summary}");
-    let objects = bucket.objects("run/");
+    let objects = objects_under(&bucket, "run/");
     assert!(objects.len() > 3, "objects close at max_object_bytes");
     for (key, body) in &objects {
         assert!(body.len() <= 4096 || body.lines().count() == 1, "{key}");
@@ -122,7 +72,7 @@ fn objects_hold_the_file_sinks_lines_and_a_replay_or_a_crash_changes_nothing() {
 
     // The same input again from the start: the same objects with the same bytes.
     run_summary(&config, &["--fresh"]);
-    assert_eq!(bucket.objects("run/"), objects);
+    assert_eq!(objects_under(&bucket, "run/"), objects);
 
     // Killed after a checkpoint and restarted: the object open at the checkpoint is read back
     // and cut, so the result is exactly the uninterrupted run's.
@@ -130,12 +80,12 @@ fn objects_hold_the_file_sinks_lines_and_a_replay_or_a_crash_changes_nothing() {
     let config = crashed.config(&input, &s3_section(&moto_url(), &bucket.name, "crash/"));
     run_and_kill(&crashed, &config);
     assert!(run_summary(&config, &[]).contains("resumed from"));
-    assert_eq!(bucket.objects("crash/"), objects);
+    assert_eq!(objects_under(&bucket, "crash/"), objects);
 }
 
 #[test]
 fn an_outage_loses_nothing_and_commits_no_position_early() {
-    let bucket = Bucket::create();
+    let bucket = S3Bucket::create("dead-letters-");
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");
     simulate_with_broken_lines(&input, 20, 900, 300);
@@ -143,5 +93,5 @@ fn an_outage_loses_nothing_and_commits_no_position_early() {
     let mut proxy = FaultProxy::start(&moto_url());
     let config = workspace.config(&input, &s3_section(&proxy.url(), &bucket.name, "outage/"));
     run_through_outage(&workspace, &config, &[], &mut proxy);
-    assert_eq!(concatenated(&bucket.objects("outage/")), expected);
+    assert_eq!(concatenated(&objects_under(&bucket, "outage/")), expected);
 }

@@ -9,66 +9,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::emulators::{moto_sdk_config, moto_url, unique_name};
-use common::{dump_table, run_summary, simulate, spawn_run, Workspace};
-
-const ANOMALY: &str = r#"
-[[anomaly]]
-name = "drivetrain"
-signals = ["speed_kmh", "engine_rpm", "coolant_temp_c"]
-trees = 15
-sample_size = 32
-shingle_size = 2
-max_models = 10
-"#;
-
-struct Bucket {
-    runtime: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
-    name: String,
-}
-
-impl Bucket {
-    fn create() -> Self {
-        let (runtime, config) = moto_sdk_config();
-        let client = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        );
-        let name = unique_name("state-").to_ascii_lowercase();
-        runtime
-            .block_on(client.create_bucket().bucket(&name).send())
-            .unwrap();
-        Self {
-            runtime,
-            client,
-            name,
-        }
-    }
-
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let listed = self
-            .runtime
-            .block_on(
-                self.client
-                    .list_objects_v2()
-                    .bucket(&self.name)
-                    .prefix(prefix)
-                    .send(),
-            )
-            .unwrap();
-        listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect()
-    }
-}
+use common::emulators::{moto_url, S3Bucket};
+use common::{
+    anomaly_section, assert_same_rows, dump_table, run_summary, simulate, spawn_run, Workspace,
+};
 
 /// The workspace's config with `[state]` in S3.
 fn s3_config(workspace: &Workspace, input: &std::path::Path, bucket: &str) -> std::path::PathBuf {
-    let config = workspace.config(input, ANOMALY);
+    let config = workspace.config(input, &anomaly_section("max_models = 10"));
     let text = std::fs::read_to_string(&config).unwrap();
     let local = format!(
         "[state]\npath = \"{}\"\n",
@@ -83,17 +31,15 @@ fn s3_config(workspace: &Workspace, input: &std::path::Path, bucket: &str) -> st
     config
 }
 
-fn assert_same(actual: &[String], expected: &[String], what: &str) {
-    assert_eq!(actual.len(), expected.len(), "{what}: row count");
-    assert!(actual == expected, "{what}: rows differ");
-}
-
 #[test]
 fn a_run_killed_mid_file_resumes_from_s3_and_ends_like_an_uninterrupted_run() {
     let reference = Workspace::new();
     let input = reference.path("fleet.ndjson");
     simulate(&input, 20, 1200, 0.02, 11);
-    run_summary(&reference.config(&input, ANOMALY), &[]);
+    run_summary(
+        &reference.config(&input, &anomaly_section("max_models = 10")),
+        &[],
+    );
     let tables = ["rollups", "alerts", "anomalies"];
     let expected: Vec<Vec<String>> = tables
         .iter()
@@ -101,7 +47,7 @@ fn a_run_killed_mid_file_resumes_from_s3_and_ends_like_an_uninterrupted_run() {
         .collect();
     assert!(expected.iter().all(|rows| !rows.is_empty()));
 
-    let bucket = Bucket::create();
+    let bucket = S3Bucket::create("state-");
     let crashed = Workspace::new();
     let config = s3_config(&crashed, &input, &bucket.name);
     let mut child = spawn_run(&config, &[]);
@@ -138,7 +84,7 @@ fn a_run_killed_mid_file_resumes_from_s3_and_ends_like_an_uninterrupted_run() {
         "{summary}"
     );
     for (table, rows) in tables.iter().zip(&expected) {
-        assert_same(&dump_table(&crashed.db(), table), rows, table);
+        assert_same_rows(&dump_table(&crashed.db(), table), rows, table);
     }
 
     // One committed version per model is kept; superseded ones were deleted.
@@ -154,6 +100,6 @@ fn a_run_killed_mid_file_resumes_from_s3_and_ends_like_an_uninterrupted_run() {
     let summary = run_summary(&config, &["--fresh"]);
     assert!(!summary.contains("resumed from"), "{summary}");
     for (table, rows) in tables.iter().zip(&expected) {
-        assert_same(&dump_table(&crashed.db(), table), rows, table);
+        assert_same_rows(&dump_table(&crashed.db(), table), rows, table);
     }
 }

@@ -206,3 +206,70 @@ pub fn run_through_outage(
     assert!(super::checkpoints(&state) > stalled);
     summary
 }
+
+/// A fresh bucket in moto and an S3 client on it.
+pub struct S3Bucket {
+    pub runtime: tokio::runtime::Runtime,
+    pub client: aws_sdk_s3::Client,
+    pub name: String,
+}
+
+impl S3Bucket {
+    /// Creates a bucket whose name starts with `prefix`.
+    pub fn create(prefix: &str) -> Self {
+        let (runtime, config) = moto_sdk_config();
+        let client = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let name = unique_name(prefix).to_ascii_lowercase();
+        runtime
+            .block_on(client.create_bucket().bucket(&name).send())
+            .expect("CreateBucket");
+        Self {
+            runtime,
+            client,
+            name,
+        }
+    }
+
+    /// Every key under `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let listed = self
+            .runtime
+            .block_on(
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.name)
+                    .prefix(prefix)
+                    .send(),
+            )
+            .expect("ListObjectsV2");
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// The body of `key` as text.
+    pub fn text(&self, key: &str) -> String {
+        self.runtime.block_on(async {
+            let body = self
+                .client
+                .get_object()
+                .bucket(&self.name)
+                .key(key)
+                .send()
+                .await
+                .expect("GetObject")
+                .body
+                .collect()
+                .await
+                .expect("object body")
+                .into_bytes();
+            String::from_utf8(body.to_vec()).expect("UTF-8 object")
+        })
+    }
+}

@@ -392,6 +392,13 @@ pub fn owner_counts(
     counts
 }
 
+/// How many leases each owner holds, smallest first (owners unnamed: `[2, 3, 3]`).
+pub fn sorted_owner_counts(leases: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<usize> {
+    let mut counts: Vec<usize> = owner_counts(leases).into_values().collect();
+    counts.sort_unstable();
+    counts
+}
+
 /// True when every shard's lease checkpoint is at the last sequence number written to it.
 pub fn all_checkpointed(
     leases: &BTreeMap<String, BTreeMap<String, String>>,

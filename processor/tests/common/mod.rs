@@ -431,3 +431,30 @@ pub fn run_and_kill(workspace: &Workspace, config: &Path) {
         output.status
     );
 }
+
+/// An `[[anomaly]]` section for tests (a small forest over three drivetrain signals); `extra`
+/// adds keys.
+pub fn anomaly_section(extra: &str) -> String {
+    format!(
+        r#"
+[[anomaly]]
+name = "drivetrain"
+signals = ["speed_kmh", "engine_rpm", "coolant_temp_c"]
+trees = 15
+sample_size = 32
+shingle_size = 2
+{extra}
+"#
+    )
+}
+
+/// Asserts two table dumps are equal, naming the first difference instead of printing both.
+pub fn assert_same_rows(actual: &[String], expected: &[String], what: &str) {
+    if let Some(index) = (0..actual.len().min(expected.len())).find(|&i| actual[i] != expected[i]) {
+        panic!(
+            "{what}: row {index} differs\n  got      {}\n  expected {}",
+            actual[index], expected[index]
+        );
+    }
+    assert_eq!(actual.len(), expected.len(), "{what}: row count");
+}
