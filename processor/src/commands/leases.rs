@@ -242,15 +242,7 @@ pub fn leases(args: &LeasesArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn shard(id: &str, parents: &[&str], closed: bool) -> ShardInfo {
-        ShardInfo {
-            id: id.to_owned(),
-            parents: parents.iter().map(|p| (*p).to_owned()).collect(),
-            hash_key_range: (0, u128::MAX),
-            closed,
-        }
-    }
+    use crate::sources::kinesis::shards::tests::shard;
 
     #[test]
     fn rows_join_shards_and_leases_with_lineage() {

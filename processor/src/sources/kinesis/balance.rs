@@ -101,14 +101,15 @@ mod tests {
     use super::*;
     use crate::sources::kinesis::lease::LeaseCheckpoint;
 
-    fn leases(owners: &[Option<&str>]) -> Vec<Lease> {
+    /// Leases `s0, s1, …` owned by the workers named by each character (`-`: free).
+    fn leases(owners: &str) -> Vec<Lease> {
         owners
-            .iter()
+            .chars()
             .enumerate()
             .map(|(i, owner)| {
                 let mut lease =
                     Lease::new(&format!("s{i}"), LeaseCheckpoint::TrimHorizon, vec![], None);
-                lease.owner = owner.map(str::to_owned);
+                lease.owner = (owner != '-').then(|| owner.to_string());
                 lease
             })
             .collect()
@@ -121,23 +122,14 @@ mod tests {
 
     #[test]
     fn a_first_worker_takes_everything_free() {
-        let all = leases(&[None; 8]);
+        let all = leases("--------");
         assert_eq!(plan(&all, "a", &[]).take.len(), 8);
     }
 
     #[test]
     fn expired_leases_are_taken_up_to_the_even_share() {
-        let all = leases(&[
-            Some("a"),
-            Some("a"),
-            Some("a"),
-            Some("b"),
-            Some("b"),
-            Some("b"),
-            Some("c"),
-            Some("c"),
-        ]);
-        // c died: a and b each need 3 of 8 / 2 workers = 4.
+        let all = leases("aaabbbcc");
+        // c died: a holds 3 of its even share of 4 (8 leases / 2 live workers).
         let plan = plan(&all, "a", &["s6", "s7"]);
         assert_eq!(plan.take, ["s6"]);
         assert!(plan.steal.is_empty());
@@ -145,29 +137,11 @@ mod tests {
 
     #[test]
     fn three_three_two_is_stable_and_a_new_worker_steals_one_at_a_time() {
-        let all = leases(&[
-            Some("a"),
-            Some("a"),
-            Some("a"),
-            Some("b"),
-            Some("b"),
-            Some("b"),
-            Some("c"),
-            Some("c"),
-        ]);
+        let all = leases("aaabbbcc");
         for me in ["a", "b", "c"] {
             assert_eq!(plan(&all, me, &[]), TakePlan::default(), "{me}");
         }
-        let all = leases(&[
-            Some("a"),
-            Some("a"),
-            Some("a"),
-            Some("a"),
-            Some("b"),
-            Some("b"),
-            Some("b"),
-            Some("b"),
-        ]);
+        let all = leases("aaaabbbb");
         let plan = plan(&all, "c", &[]);
         assert_eq!(plan.steal.len(), 1);
         assert!(plan.take.is_empty());
@@ -175,7 +149,7 @@ mod tests {
 
     #[test]
     fn children_wait_for_their_parents_and_caps_apply() {
-        let mut all = leases(&[Some("a"), None, None]);
+        let mut all = leases("a--");
         all[1].parents = vec!["s0".to_owned()];
         all[2].parents = vec!["s0".to_owned()];
         assert_eq!(plan(&all, "b", &[]), TakePlan::default(), "s0 still open");

@@ -167,10 +167,11 @@ pub fn leases_to_create(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn shard(id: &str, parents: &[&str], closed: bool) -> ShardInfo {
+    /// A shard over the whole hash range, for tests here and in `fleetstream leases`.
+    pub(crate) fn shard(id: &str, parents: &[&str], closed: bool) -> ShardInfo {
         ShardInfo {
             id: id.to_owned(),
             parents: parents.iter().map(|p| (*p).to_owned()).collect(),
