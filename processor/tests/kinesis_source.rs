@@ -104,6 +104,16 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
         "no record late (out of order) or rejected\n{summary}"
     );
     assert_eq!(rollup_values(&workspace.db()), expected);
+    // The source's counters, MillisBehindLatest included, are in the summary.
+    let counters = summary
+        .lines()
+        .find(|line| line.trim_start().starts_with("kinesis "))
+        .unwrap_or_else(|| panic!("no kinesis line in\n{summary}"));
+    assert!(counters.contains("50000 records"), "{counters}");
+    assert!(
+        counters.contains("0 ms behind the tip"),
+        "caught up at the end: {counters}"
+    );
     let leases = aws.leases(&table);
     assert_eq!(leases.len(), 4);
     for (shard, attributes) in &leases {
@@ -771,8 +781,16 @@ fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
         &table,
         "checkpoint_interval = \"1h\"\ncheckpoint_records = 500\nmax_records = 500",
     );
-    let config = kinesis_config(&workspace, &source, "");
+    // A rollup across vehicles: the start-up warning about several tasks must appear.
+    let fleet_rollup = "[[rollups]]\nname = \"fleet_speed\"\nwindow = { kind = \"tumbling\", size = \"1m\" }\ngroup_by = [\"fleet\"]\nsignals = [\"speed_kmh\"]\n";
+    let config = kinesis_config(&workspace, &source, fleet_rollup);
     let (worker, _) = read_all(&aws, &config, &workspace, &table, &last, "worker");
+    assert!(
+        worker
+            .log_text()
+            .contains("this rollup groups several vehicles"),
+        "the fleet rollup is warned about"
+    );
     let closed = logged(&[&worker], "Kinesis source closed");
     let metrics = closed.last().unwrap().fields["metrics"]
         .as_str()
