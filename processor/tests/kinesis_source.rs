@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::emulators::unique_name;
+use common::emulators::{moto_url, unique_name, S3Bucket};
 use common::kinesis::{
     all_checkpointed, all_read, keyed_lines, logged, sorted_owner_counts, source_toml, wait_until,
     Aws, Worker,
@@ -62,6 +62,42 @@ fn reference(vehicles: u32, seconds: u32) -> (Workspace, PathBuf, BTreeMap<Rollu
 
 const EMIT_ON_STOP: &str = "[shutdown]\nopen_windows = \"emit_partial\"\n";
 
+/// The `handoff` line of `[source.kinesis]`: shard state in `bucket`.
+fn handoff_toml(bucket: &S3Bucket) -> String {
+    format!(
+        "\nhandoff = {{ bucket = \"{}\", endpoint_url = \"{}\" }}\n",
+        bucket.name,
+        moto_url()
+    )
+}
+
+/// The rollups of several workers' databases as one table: the highest version of each key. A
+/// key two workers wrote with one version must carry identical values.
+fn union_of_rollups(dbs: &[PathBuf]) -> BTreeMap<RollupKey, RollupRow> {
+    let mut union: BTreeMap<RollupKey, RollupRow> = BTreeMap::new();
+    for db in dbs {
+        for (key, row) in read_rollups(db) {
+            match union.get(&key) {
+                Some(kept) if kept.version > row.version => {}
+                Some(kept) if kept.version == row.version => {
+                    assert_eq!(kept, &row, "{key:?}: one version, two different results");
+                }
+                _ => {
+                    union.insert(key, row);
+                }
+            }
+        }
+    }
+    union
+        .into_iter()
+        .map(|(key, mut row)| {
+            row.version = 1;
+            row.is_final = true;
+            (key, row)
+        })
+        .collect()
+}
+
 /// Runs one worker (`name`) with `config` until every shard is checkpointed at `last`, then
 /// stops it with SIGTERM; returns it (for its log) and its summary.
 fn read_all(
@@ -95,7 +131,12 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
 
     let workspace = Workspace::new();
     let table = unique_name("leases");
-    let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
+    let bucket = S3Bucket::create("handoff");
+    let config = kinesis_config(
+        &workspace,
+        &source_toml(&stream, &table, &handoff_toml(&bucket)),
+        EMIT_ON_STOP,
+    );
     let (_, summary) = read_all(&aws, &config, &workspace, &table, &last, "worker");
 
     assert_eq!(
@@ -482,7 +523,7 @@ fn dead_letter_ids(workspace: &Workspace) -> BTreeMap<String, usize> {
 
 #[test]
 fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
-    let (_reference, input, _) = reference(80, 400);
+    let (_reference, input, expected_rollups) = reference(80, 400);
     // Every record carries one field beyond decode.max_abs_signal_value (1e12), so every record
     // read leaves exactly one dead letter naming its shard and sequence number: a record-level
     // trace of who read what.
@@ -499,13 +540,18 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     let stream = aws.create_stream(8);
     let table = unique_name("leases");
     let half = records.len() / 2;
-    let source = source_toml(&stream, &table, "failover_time = \"3s\"");
+    let bucket = S3Bucket::create("handoff");
+    let source = source_toml(
+        &stream,
+        &table,
+        &format!("failover_time = \"3s\"{}", handoff_toml(&bucket)),
+    );
     let workspaces: Vec<Workspace> = (0..3).map(|_| Workspace::new()).collect();
     let mut workers: Vec<Worker> = workspaces
         .iter()
         .enumerate()
         .map(|(i, ws)| {
-            let config = kinesis_config(ws, &source, "");
+            let config = kinesis_config(ws, &source, EMIT_ON_STOP);
             Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
         })
         .collect();
@@ -612,12 +658,24 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         assert_eq!(
             takes.len(),
             1,
-            "{shard} taken once from the dead worker: {takes:?}"
+            "{shard} taken once from the dead worker ({victim_pid}): {:?}",
+            logged(&survivors, "lease taken")
+                .into_iter()
+                .filter(|line| line.fields["shard"] == shard.as_str())
+                .collect::<Vec<_>>()
         );
         assert_eq!(
             takes[0].fields["checkpoint"],
             checkpoint.as_str(),
             "{shard} resumed from the dead worker's last checkpoint"
+        );
+        let continued = logged(&survivors, "continuing the shard's handed-over state")
+            .into_iter()
+            .filter(|line| line.fields["shard"] == shard.as_str())
+            .count();
+        assert!(
+            continued >= 1,
+            "{shard}: the taker continued the dead worker's stored state"
         );
     }
     {
@@ -681,17 +739,36 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             per_worker[victim_workspace].contains_key(*id),
             "{id}: a duplicate the dead worker did not read"
         );
-        if let (Ok(seq), Ok(checkpoint)) = (seq.parse::<u128>(), checkpoint.parse::<u128>()) {
-            assert!(
-                seq > checkpoint,
-                "{id} read twice but at or before the last checkpoint {checkpoint}"
-            );
-        }
+        // Sequence numbers are 56-digit decimals: longer is larger, then digit by digit.
+        assert!(
+            (seq.len(), seq) > (checkpoint.len(), checkpoint.as_str()),
+            "{id} read twice but at or before the last checkpoint {checkpoint}"
+        );
     }
     eprintln!(
         "{} records, {} read twice (after the dead worker's last checkpoints)",
         expected.len(),
         twice.len()
+    );
+
+    // The shards' state moved with their leases, so the three databases together hold exactly
+    // the rollups of one uninterrupted run.
+    let dbs: Vec<PathBuf> = workspaces.iter().map(Workspace::db).collect();
+    let union = union_of_rollups(&dbs);
+    let differing: Vec<&RollupKey> = expected_rollups
+        .iter()
+        .filter(|(key, row)| union.get(*key) != Some(*row))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(
+        differing.is_empty() && union.len() == expected_rollups.len(),
+        "{} of {} rollups differ from a single run ({} written), e.g. {:?}",
+        differing.len(),
+        expected_rollups.len(),
+        union.len(),
+        differing
+            .first()
+            .map(|key| (union.get(*key), expected_rollups.get(*key)))
     );
 }
 

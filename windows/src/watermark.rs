@@ -53,6 +53,22 @@ impl WatermarkTracker {
         self.current
     }
 
+    /// True while some partition is tracked (announced, active, idle); false once every one
+    /// finished (or before the first).
+    pub fn has_partitions(&self) -> bool {
+        !self.partitions.is_empty()
+    }
+
+    /// Moves the watermark forward to `watermark_ms` (never back), for state that follows
+    /// another clock while its own partitions are quiet; returns it when it advanced.
+    pub fn advance_to(&mut self, watermark_ms: i64) -> Option<i64> {
+        if self.current.is_none_or(|current| watermark_ms > current) {
+            self.current = Some(watermark_ms);
+            return self.current;
+        }
+        None
+    }
+
     /// True when an event at `time_ms` arrives behind the watermark.
     pub fn is_late(&self, time_ms: i64) -> bool {
         self.current.is_some_and(|watermark| time_ms < watermark)

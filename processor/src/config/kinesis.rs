@@ -69,6 +69,33 @@ pub struct KinesisSourceConfig {
     /// Backoff for throttling, 5xx and network errors; the budget bounds how long one call
     /// keeps failing before the run stops.
     pub retry: RetryConfig,
+    /// `[source.kinesis.handoff]`: operator state that moves with a lease (off when unset).
+    pub handoff: Option<HandoffConfig>,
+}
+
+/// `[source.kinesis.handoff]`: where each shard's window, rule and detector state is stored
+/// with its checkpoint, so the worker that takes the lease next (after a failover, a hand-off at
+/// shutdown, a steal, or for a child shard after resharding) continues it instead of starting
+/// the shard's open windows over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// S3 bucket shared by every worker of the application.
+    pub bucket: String,
+    /// Key prefix; objects are `<prefix><stream>/<shard id>`.
+    pub prefix: String,
+    /// Endpoint override for this client (an emulator); path-style addressing is used then.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            prefix: "fleetstream/lanes/".to_owned(),
+            endpoint_url: None,
+        }
+    }
 }
 
 impl Default for KinesisSourceConfig {
@@ -98,6 +125,7 @@ impl Default for KinesisSourceConfig {
                 max_backoff: DurationText(10_000),
                 budget: DurationText(5 * 60_000),
             },
+            handoff: None,
         }
     }
 }
@@ -172,6 +200,12 @@ impl KinesisSourceConfig {
         }
         for (key, message) in self.retry.problems() {
             problem(&key, message);
+        }
+        if self.handoff.as_ref().is_some_and(|h| h.bucket.is_empty()) {
+            problem(
+                "handoff.bucket",
+                "required in [source.kinesis.handoff]".to_owned(),
+            );
         }
         problems
     }

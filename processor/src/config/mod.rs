@@ -22,7 +22,7 @@ pub use anomaly::{AnomalyConfig, AnomalyOutputMode};
 pub use aws::{AwsConfig, S3DeadLetterConfig, S3StateConfig, TimestreamSinkConfig};
 pub use duration::DurationText;
 pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
-pub use kinesis::{InitialPosition, KinesisSourceConfig};
+pub use kinesis::{HandoffConfig, InitialPosition, KinesisSourceConfig};
 pub use load::{
     load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
 };

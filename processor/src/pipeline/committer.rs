@@ -11,6 +11,7 @@ use super::counters::PipelineCounters;
 use super::PipelineError;
 use crate::position::Position;
 use crate::sinks::runner::SinkAck;
+use crate::sources::LaneStates;
 use crate::state::{Checkpoint, StateStore, UnsavedModels};
 
 /// A checkpoint whose state is snapshotted and whose outputs are on their way to the sinks.
@@ -22,6 +23,18 @@ pub struct PendingCheckpoint {
     pub positions: Vec<Position>,
     /// Operator snapshot at the barrier.
     pub operator_state: Vec<u8>,
+    /// Per-stream lane states at the barrier (Kinesis with `handoff`; empty otherwise).
+    pub lanes: LaneStates,
+}
+
+/// What the source learns at a commit: positions whose outputs are durable, and the lane states
+/// that go with them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Committed {
+    /// Cumulative positions.
+    pub positions: Vec<Position>,
+    /// Lane states at those positions.
+    pub lanes: LaneStates,
 }
 
 /// Commits checkpoints in order as their acknowledgements complete.
@@ -30,7 +43,7 @@ pub async fn run_committer<S: StateStore>(
     sink_names: Vec<&'static str>,
     mut pending_inbox: mpsc::Receiver<PendingCheckpoint>,
     mut acks: mpsc::Receiver<SinkAck>,
-    commits: watch::Sender<Vec<Position>>,
+    commits: watch::Sender<Committed>,
     unsaved_models: UnsavedModels,
     counters: Arc<PipelineCounters>,
 ) -> Result<S, PipelineError> {
@@ -85,7 +98,10 @@ pub async fn run_committer<S: StateStore>(
             );
             // Only the newest positions matter (they are cumulative), so a watch channel never
             // blocks the committer; the source may already be gone, the checkpoint is stored.
-            commits.send_replace(checkpoint.positions);
+            commits.send_replace(Committed {
+                positions: checkpoint.positions,
+                lanes: pending.lanes,
+            });
         }
         if !acks_open && !waiting.is_empty() {
             return Err(PipelineError::StageStopped(

@@ -193,11 +193,13 @@ fn decode_batch(
         stream: batch.stream,
         stream_finished: batch.stream_finished,
         stream_idle: batch.stream_idle,
+        partition_finished: batch.partition_finished,
         partition: batch.partition,
         records,
         dead_letters,
         record_ids: batch.record_ids,
         read_at_ms: batch.read_at_ms,
+        lane: batch.lane,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct DecodedBatch {
     pub stream_finished: bool,
     /// True when the stream has no data for now.
     pub stream_idle: bool,
+    /// True when this is the partition's last batch (a Kinesis shard's end).
+    pub partition_finished: bool,
     /// Partition, for the location of late records.
     pub partition: Arc<str>,
     /// Usable records with their offset in the partition, in partition order.
@@ -49,4 +51,6 @@ pub struct DecodedBatch {
     pub read_at_ms: i64,
     /// Record ids by offset (see [`crate::sources::SourceBatch::record_ids`]).
     pub record_ids: Vec<String>,
+    /// Per-stream state change (see [`crate::sources::SourceBatch::lane`]).
+    pub lane: Option<crate::sources::LaneEvent>,
 }

@@ -15,6 +15,7 @@ pub mod anomalies;
 pub mod committer;
 pub mod counters;
 pub mod decode_stage;
+pub mod lanes;
 pub mod messages;
 pub mod operators;
 pub mod output;
@@ -136,30 +137,15 @@ fn named_input_binding(
     }
 }
 
-/// Wall-clock milliseconds since the epoch: arrival times, early firings, checkpoint stamps.
-pub fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Runs the configured pipeline until end of input or `shutdown`.
-pub async fn run(
+/// Builds the operator stage's state for `config`: rollups, rules, detectors, alarms and
+/// anomaly models (one lane's worth; see [`lanes`]). `next_barrier` is the id of the next
+/// checkpoint barrier (anomaly model versions).
+fn build_operators(
     config: &Config,
-    options: RunOptions,
-    shutdown: CancellationToken,
-) -> Result<RunReport, PipelineError> {
-    let started = Instant::now();
-    let counters = Arc::new(PipelineCounters::default());
-
-    let mut store = ConfiguredStateStore::open(&config.state, &config.aws).await?;
-    // Remote stores block on their calls: off the async worker's hot path.
-    if options.fresh {
-        tokio::task::block_in_place(|| store.clear())?;
-    }
-    let checkpoint = tokio::task::block_in_place(|| store.latest())?;
-
+    model_reader: Option<crate::state::ModelReader>,
+    unsaved_models: &crate::state::UnsavedModels,
+    next_barrier: u64,
+) -> Result<Operators, PipelineError> {
     let rules = config
         .rules
         .iter()
@@ -187,7 +173,6 @@ pub async fn run(
                 .with_input(input_binding(entry)?),
         );
     }
-    let has_alarms = !alarms.is_empty();
     let mut operators = Operators::new(
         &config.rollups,
         &config.time,
@@ -198,6 +183,81 @@ pub async fn run(
     )?;
     if config.source.kind == crate::config::SourceKind::Kinesis {
         operators = operators.with_source_idleness();
+    }
+    if !config.anomaly.is_empty() {
+        let mut anomalies = Vec::new();
+        let mut reader = model_reader;
+        for (index, entry) in config.anomaly.iter().enumerate() {
+            let reader = if index + 1 == config.anomaly.len() {
+                reader.take()
+            } else {
+                reader.as_ref().map(|r| r.try_clone()).transpose()?
+            };
+            let source = anomalies::ModelSource {
+                unsaved: unsaved_models.clone(),
+                reader,
+            };
+            anomalies.push(anomalies::AnomalyOperator::new(
+                entry.clone(),
+                source,
+                next_barrier,
+            ));
+        }
+        operators = operators.with_anomalies(anomalies);
+    }
+    Ok(operators)
+}
+
+/// Wall-clock milliseconds since the epoch: arrival times, early firings, checkpoint stamps.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the configured pipeline until end of input or `shutdown`.
+pub async fn run(
+    config: &Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<RunReport, PipelineError> {
+    let started = Instant::now();
+    let counters = Arc::new(PipelineCounters::default());
+
+    let mut store = ConfiguredStateStore::open(&config.state, &config.aws).await?;
+    // Remote stores block on their calls: off the async worker's hot path.
+    if options.fresh {
+        tokio::task::block_in_place(|| store.clear())?;
+    }
+    let checkpoint = tokio::task::block_in_place(|| store.latest())?;
+    let unsaved_models = crate::state::UnsavedModels::default();
+    let first_barrier_id = checkpoint.as_ref().map_or(1, |c| c.id + 1);
+    let model_reader = if config.anomaly.is_empty() {
+        None
+    } else {
+        Some(store.model_reader(&config.state)?)
+    };
+    let has_alarms = !config.alarms.is_empty();
+    let handoff = config.source.kind == crate::config::SourceKind::Kinesis
+        && config.source.kinesis.handoff.is_some();
+    let mut operators = if handoff {
+        let config = config.clone();
+        let unsaved = unsaved_models.clone();
+        let factory: lanes::OperatorsFactory = Box::new(move |next_barrier| {
+            let reader = model_reader.as_ref().map(|r| r.try_clone()).transpose()?;
+            build_operators(&config, reader, &unsaved, next_barrier)
+        });
+        lanes::Lanes::per_stream(factory, first_barrier_id)
+    } else {
+        lanes::Lanes::single(build_operators(
+            config,
+            model_reader,
+            &unsaved_models,
+            first_barrier_id,
+        )?)
+    };
+    if config.source.kind == crate::config::SourceKind::Kinesis {
         for rollup in &config.rollups {
             if !rollup
                 .group_by
@@ -224,23 +284,6 @@ pub async fn run(
     });
     if let Some((queue, _)) = &control {
         operators = operators.with_commands(std::sync::Arc::clone(queue));
-    }
-    let unsaved_models = crate::state::UnsavedModels::default();
-    let first_barrier_id = checkpoint.as_ref().map_or(1, |c| c.id + 1);
-    if !config.anomaly.is_empty() {
-        let mut anomalies = Vec::new();
-        for entry in &config.anomaly {
-            let source = anomalies::ModelSource {
-                unsaved: unsaved_models.clone(),
-                reader: Some(store.model_reader(&config.state)?),
-            };
-            anomalies.push(anomalies::AnomalyOperator::new(
-                entry.clone(),
-                source,
-                first_barrier_id,
-            ));
-        }
-        operators = operators.with_anomalies(anomalies);
     }
     if let Some(checkpoint) = &checkpoint {
         operators.restore(&checkpoint.operator_state)?;
@@ -290,7 +333,10 @@ pub async fn run(
     let (decoded_tx, decoded_rx) = mpsc::channel(capacities.decoded_channel_capacity);
     let (pending_tx, pending_rx) = mpsc::channel(64);
     let (ack_tx, ack_rx) = mpsc::channel::<SinkAck>(64 * sinks.len().max(1));
-    let (commit_tx, commit_rx) = watch::channel(restored_positions.clone());
+    let (commit_tx, commit_rx) = watch::channel(committer::Committed {
+        positions: restored_positions.clone(),
+        lanes: Default::default(),
+    });
 
     let progress = options
         .progress

@@ -135,6 +135,15 @@ impl Operators {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return,
         };
+        self.apply_queued(commands, outputs);
+    }
+
+    /// Applies alarm commands (taken from the queue by the caller) at the current event time.
+    pub fn apply_queued(
+        &mut self,
+        commands: Vec<crate::control::QueuedCommand>,
+        outputs: &mut Vec<Output>,
+    ) {
         let now = self.watermarks.current().unwrap_or(0).max(0);
         for queued in commands {
             match self
@@ -309,11 +318,31 @@ impl Operators {
             self.watermarks.mark_idle(&batch.stream, now);
         }
         self.advance(self.watermarks.current(), &mut outputs);
-        let open: usize = self.rollups.iter().map(RollupOperator::open_entries).sum();
-        counters
-            .open_window_entries
-            .store(open as u64, std::sync::atomic::Ordering::Relaxed);
         outputs
+    }
+
+    /// Open window entries over every rollup.
+    pub fn open_entries(&self) -> usize {
+        self.rollups.iter().map(RollupOperator::open_entries).sum()
+    }
+
+    /// The watermark (`None` before any event).
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermarks.current()
+    }
+
+    /// True while some stream holds this state's watermark (see
+    /// [`WatermarkTracker::has_partitions`]).
+    pub fn has_streams(&self) -> bool {
+        self.watermarks.has_partitions()
+    }
+
+    /// Moves the watermark forward to `watermark` (a quiet lane following busier ones) and
+    /// emits what closes.
+    pub fn follow(&mut self, watermark: i64, outputs: &mut Vec<Output>) {
+        if self.watermarks.advance_to(watermark).is_some() {
+            self.advance(Some(watermark), outputs);
+        }
     }
 
     /// End of input: the watermark goes to the end of time; everything closes.
@@ -463,7 +492,7 @@ impl OperatorOutlets {
 
 /// Runs the stage until its input closes (on a blocking thread).
 pub fn run_operators(
-    mut operators: Operators,
+    mut operators: super::lanes::Lanes,
     mut inbox: mpsc::Receiver<StageMessage<DecodedBatch>>,
     outlets: OperatorOutlets,
     counters: Arc<PipelineCounters>,
@@ -471,7 +500,7 @@ pub fn run_operators(
     while let Some(message) = inbox.blocking_recv() {
         match message {
             StageMessage::Data(batch) => {
-                let outputs = operators.process(batch, &counters);
+                let outputs = operators.process(batch, &counters)?;
                 outlets.send_outputs(outputs, &counters)?;
             }
             StageMessage::EndOfInput => outlets.send_outputs(operators.finish(), &counters)?,
@@ -496,10 +525,12 @@ pub fn run_operators(
                     open_window_entries = PipelineCounters::get(&counters.open_window_entries),
                     "barrier"
                 );
+                let (operator_state, lanes) = operators.snapshot();
                 let pending = PendingCheckpoint {
                     id: barrier.id,
                     positions: barrier.positions,
-                    operator_state: operators.snapshot(),
+                    operator_state,
+                    lanes,
                 };
                 outlets
                     .pending

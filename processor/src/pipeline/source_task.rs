@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::committer::Committed;
 use super::messages::{Barrier, StageMessage};
 use super::PipelineError;
 use crate::position::{Offset, Position};
@@ -29,7 +30,7 @@ pub async fn run_source<S: Source>(
     first_barrier_id: u64,
     checkpoint_interval: Duration,
     outbox: mpsc::Sender<StageMessage<SourceBatch>>,
-    mut commits: watch::Receiver<Vec<Position>>,
+    mut commits: watch::Receiver<Committed>,
     shutdown: CancellationToken,
 ) -> Result<SourceEnd, PipelineError> {
     let mut positions: BTreeMap<String, Offset> = restored
@@ -104,11 +105,12 @@ pub async fn run_source<S: Source>(
 /// Passes the newest committed positions (if new) to the source.
 async fn apply_commit<S: Source>(
     source: &mut S,
-    commits: &mut watch::Receiver<Vec<Position>>,
+    commits: &mut watch::Receiver<Committed>,
 ) -> Result<(), PipelineError> {
     if commits.has_changed().unwrap_or(false) {
         let committed = commits.borrow_and_update().clone();
-        source.commit(&committed).await?;
+        source.hand_over(&committed.lanes);
+        source.commit(&committed.positions).await?;
     }
     Ok(())
 }

@@ -40,6 +40,41 @@ pub struct SkippedRecord {
     pub raw: Vec<u8>,
 }
 
+/// Operator state of one stream (a Kinesis shard's lane), serialized by the pipeline; sources
+/// move it between workers without reading it.
+pub type LaneState = Arc<Vec<u8>>;
+
+/// Lane states at a committed checkpoint, by stream.
+pub type LaneStates = std::collections::BTreeMap<String, LaneState>;
+
+/// A shard's hash-key range (inclusive bounds of the 128-bit MD5 space).
+pub type HashRange = (u128, u128);
+
+/// Where a stream's operator state starts when this worker begins reading it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaneSeed {
+    /// Empty: nobody read the stream before (or no state was handed over).
+    Fresh,
+    /// The state the previous reader stored with the position reading resumes after.
+    Resume(LaneState),
+    /// A child shard: the final states of its parents, in parent order.
+    Inherit(Vec<LaneState>),
+}
+
+/// A change in which streams this worker reads, for per-stream operator state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaneEvent {
+    /// The stream (its first batch follows) starts here with this state.
+    Open {
+        /// The shard's hash-key range.
+        range: HashRange,
+        /// Its state.
+        seed: LaneSeed,
+    },
+    /// Another worker reads the stream now: drop its state without emitting anything.
+    Close,
+}
+
 /// A batch of raw frames from one partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceBatch {
@@ -74,6 +109,8 @@ pub struct SourceBatch {
     /// Input consumed for this batch, in the unit of [`Source::size_hint`] (bytes read from disk,
     /// or records for the simulator), for the progress bar.
     pub progress_units: u64,
+    /// Per-stream state changes (Kinesis with `handoff`): set on stream markers only.
+    pub lane: Option<LaneEvent>,
 }
 
 /// Why a source failed (not a record's fault: those become dead letters).
@@ -119,6 +156,10 @@ pub trait Source: Send + 'static {
         &mut self,
         positions: &[Position],
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Called just before [`Source::commit`] with the per-stream operator states of the same
+    /// checkpoint; a source that moves streams between workers stores them with its positions.
+    fn hand_over(&mut self, _lanes: &LaneStates) {}
 
     /// Called once after the last commit of a run: hand shared resources back (Kinesis
     /// releases its leases so other workers take them at once).
@@ -226,6 +267,12 @@ impl Source for ConfiguredSource {
             ConfiguredSource::Stdin(source) => source.commit(positions).await,
             ConfiguredSource::Simulator(source) => source.commit(positions).await,
             ConfiguredSource::Kinesis(source) => source.commit(positions).await,
+        }
+    }
+
+    fn hand_over(&mut self, lanes: &LaneStates) {
+        if let ConfiguredSource::Kinesis(source) = self {
+            source.hand_over(lanes);
         }
     }
 

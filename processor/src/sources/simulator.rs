@@ -138,6 +138,7 @@ impl Source for SimulatorSource {
             skipped: Vec::new(),
             read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: frames.len() as u64,
+            lane: None,
             frames,
             end: Some(if self.finished {
                 Offset::Finished

@@ -90,6 +90,7 @@ impl Source for StdinSource {
             skipped: Vec::new(),
             read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: read.unwrap_or(0) as u64,
+            lane: None,
         }))
     }
 

@@ -41,6 +41,14 @@ impl ConfiguredStateStore {
 }
 
 impl ModelReader {
+    /// Another reader on the same store (each lane of the operator stage has its own).
+    pub fn try_clone(&self) -> Result<Self, StateError> {
+        Ok(match self {
+            Self::Sqlite(reader) => Self::Sqlite(reader.reopen()?),
+            Self::S3(reader) => Self::S3(reader.clone()),
+        })
+    }
+
     /// The newest committed snapshot for `key`, if any.
     pub fn load(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         match self {

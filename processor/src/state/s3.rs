@@ -286,6 +286,7 @@ impl StateStore for S3StateStore {
 }
 
 /// Loads model snapshots from the S3 state store.
+#[derive(Clone)]
 pub struct S3ModelReader {
     bucket: Bucket,
 }

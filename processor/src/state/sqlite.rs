@@ -66,6 +66,11 @@ pub struct SqliteModelReader {
 }
 
 impl SqliteModelReader {
+    /// Another reader on the same file.
+    pub fn reopen(&self) -> Result<Self, StateError> {
+        Self::open(Path::new(&self.path))
+    }
+
     /// Opens a reader on the store at `path` (open the store first: it creates the schema).
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let display = path.display().to_string();

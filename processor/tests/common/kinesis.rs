@@ -301,7 +301,10 @@ impl Worker {
             .args(["run", "--config"])
             .arg(config)
             .arg("--no-progress")
-            .env("FLEETSTREAM_LOG", "info")
+            .env(
+                "FLEETSTREAM_LOG",
+                std::env::var("FLEETSTREAM_TEST_WORKER_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("log file"))

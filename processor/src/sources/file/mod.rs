@@ -143,6 +143,7 @@ impl Source for FileSource {
                     skipped: Vec::new(),
                     read_at_ms: crate::pipeline::wall_clock_ms(),
                     progress_units: 0,
+                    lane: None,
                 }));
             }
             return Ok(None);
@@ -174,6 +175,7 @@ impl Source for FileSource {
             skipped: Vec::new(),
             read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: chunk.disk_bytes,
+            lane: None,
         }))
     }
 

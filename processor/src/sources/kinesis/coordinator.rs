@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::balance::plan_takes;
 use super::calls::CallError;
-use super::lease::{Lease, LeaseCheckpoint};
+use super::handoff::HandoffStore;
+use super::lease::{compare_sequence_numbers, Lease, LeaseCheckpoint};
 use super::lease_table::LeaseTable;
 use super::metrics::KinesisMetrics;
 use super::reader::{stream_marker, ShardReader, StartAt};
@@ -22,11 +23,22 @@ use super::record_counts::RecordCounts;
 use super::shards::{children_of, leases_to_create, list_shards, ShardInfo};
 use crate::config::{InitialPosition, KinesisSourceConfig};
 use crate::position::{Offset, Position};
-use crate::sources::{SourceBatch, SourceError};
+use crate::sources::{
+    HashRange, LaneEvent, LaneSeed, LaneState, LaneStates, SourceBatch, SourceError,
+};
+
+/// Committed positions and the lane states of the same checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// Positions whose outputs are durable.
+    pub positions: Vec<Position>,
+    /// Per-shard operator state at those positions (with `handoff` only).
+    pub lanes: LaneStates,
+}
 
 /// Committed positions waiting for the coordinator's next cycle (the pipeline never waits
 /// for the lease table).
-pub type PendingCommit = Arc<Mutex<Option<Vec<Position>>>>;
+pub type PendingCommit = Arc<Mutex<Option<CommitRequest>>>;
 
 /// What the source and its coordinator share.
 #[derive(Clone, Default)]
@@ -53,6 +65,8 @@ struct Held {
     stop: CancellationToken,
     /// Committed but not yet written to the table (written every `checkpoint_interval`).
     unwritten: Option<LeaseCheckpoint>,
+    /// The lane state committed with `unwritten`, stored just before it (with `handoff`).
+    unwritten_lane: Option<(Offset, LaneState)>,
     /// When this worker last wrote its checkpoint (`None`: not yet).
     last_write: Option<Instant>,
 }
@@ -83,6 +97,9 @@ pub struct Coordinator {
     last_take: Option<Instant>,
     last_sync: Option<Instant>,
     last_report: Instant,
+    handoff: Option<HandoffStore>,
+    /// Shards lost since the pipeline was last told (their lanes are dropped).
+    lost_lanes: Vec<String>,
 }
 
 /// The lease checkpoint a committed offset stands for.
@@ -117,10 +134,9 @@ fn local_is_ahead(local: &Offset, lease: &LeaseCheckpoint) -> bool {
                 sequence_number: theirs,
                 sub_sequence_number: their_sub,
             },
-        ) => match (ours.parse::<u128>(), theirs.parse::<u128>()) {
-            (Ok(ours), Ok(theirs)) => (ours, *our_sub) > (theirs, *their_sub),
-            _ => false,
-        },
+        ) => compare_sequence_numbers(ours, theirs)
+            .then(our_sub.cmp(their_sub))
+            .is_gt(),
         _ => false,
     }
 }
@@ -160,7 +176,17 @@ impl Coordinator {
             last_take: None,
             last_sync: None,
             last_report: Instant::now(),
+            handoff: None,
+            lost_lanes: Vec::new(),
         }
+    }
+
+    /// Stores each shard's lane with its checkpoints and continues it when taking a lease. The
+    /// store, not this worker's own state, then says where a shard resumes.
+    pub fn with_handoff(mut self, store: HandoffStore) -> Self {
+        self.handoff = Some(store);
+        self.restored.clear();
+        self
     }
 
     /// Shards held now.
@@ -213,7 +239,17 @@ impl Coordinator {
         for key in due {
             self.write_checkpoint(&key).await?;
         }
+        self.announce_lost().await;
         Ok(())
+    }
+
+    /// Tells the pipeline which shards' lanes to drop (their leases moved to other workers).
+    async fn announce_lost(&mut self) {
+        for key in std::mem::take(&mut self.lost_lanes) {
+            let mut marker = stream_marker(&key, false);
+            marker.lane = Some(LaneEvent::Close);
+            let _ = self.outbox.send(Ok(marker)).await;
+        }
     }
 
     async fn renew(&mut self) -> Result<(), CallError> {
@@ -237,6 +273,9 @@ impl Coordinator {
     /// Stops reading a lease another worker now holds; it is never checkpointed again here.
     fn lose(&mut self, key: &str) {
         if self.stop_holding(key).is_some() {
+            if self.handoff.is_some() {
+                self.lost_lanes.push(key.to_owned());
+            }
             self.shared.metrics.add_leases_lost(1);
             tracing::warn!(shard = key, worker = %self.me, "lease lost to another worker; stopped reading it");
         }
@@ -349,25 +388,116 @@ impl Coordinator {
                 gained.push(lease);
             }
         }
+        // Lanes of lost shards go before lanes of gained ones (a shard may be both).
+        self.announce_lost().await;
+        let mut starts = Vec::new();
+        for lease in &gained {
+            starts.push(self.lane_start(lease).await?);
+        }
         // Announce every new shard to the watermark before any of them is read, so records
         // of one are not late because another was read first.
-        for lease in &gained {
-            let _ = self.outbox.send(Ok(stream_marker(&lease.key, false))).await;
+        for (lease, (event, resume_after)) in gained.iter().zip(&starts) {
+            let mut marker = stream_marker(&lease.key, false);
+            if event.is_some() {
+                // The shard's position restarts where its state does (any older position of an
+                // earlier hold here is stale).
+                marker.end = resume_after.clone().or_else(|| match &lease.checkpoint {
+                    LeaseCheckpoint::Sequence {
+                        sequence_number,
+                        sub_sequence_number,
+                    } => Some(Offset::Sequence {
+                        sequence_number: sequence_number.clone(),
+                        sub_sequence_number: *sub_sequence_number,
+                    }),
+                    _ => None,
+                });
+            }
+            marker.lane = event.clone();
+            let _ = self.outbox.send(Ok(marker)).await;
         }
         // Children now hold the watermark in their parents' place.
         for parent in gained.iter().flat_map(|lease| lease.parents.iter()) {
             let _ = self.outbox.send(Ok(stream_marker(parent, true))).await;
         }
-        for lease in gained {
-            self.start_reading(lease);
+        for (lease, (_, resume_after)) in gained.into_iter().zip(starts) {
+            self.start_reading(lease, resume_after);
         }
         self.clean_up_finished(&leases).await?;
         Ok(())
     }
 
-    fn start_reading(&mut self, lease: Lease) {
+    /// With `handoff`: the lane event announcing `lease`'s shard, and the stored position to
+    /// resume after when the stored lane is ahead of the lease checkpoint.
+    async fn lane_start(
+        &self,
+        lease: &Lease,
+    ) -> Result<(Option<LaneEvent>, Option<Offset>), CallError> {
+        let Some(store) = &self.handoff else {
+            return Ok((None, None));
+        };
+        let range = self.hash_range(lease);
+        if let Some(stored) = store.get(&lease.key).await? {
+            if matches!(stored.position, Offset::Finished) {
+                // Read to its end already (the SHARD_END checkpoint did not get written): its
+                // final state waits in the store for the children.
+                return Ok((None, Some(Offset::Finished)));
+            }
+            if stored.covers(&lease.checkpoint) {
+                tracing::info!(shard = %lease.key, position = %stored.position, previous = %stored.owner, state_bytes = stored.state.len(), "continuing the shard's handed-over state");
+                let event = LaneEvent::Open {
+                    range,
+                    seed: LaneSeed::Resume(Arc::new(stored.state)),
+                };
+                return Ok((Some(event), Some(stored.position)));
+            }
+            tracing::warn!(shard = %lease.key, position = %stored.position, checkpoint = lease.checkpoint.as_attribute(), object = %store.url(&lease.key), "stored lane is behind the lease checkpoint; the shard's open windows start over");
+        } else if lease.checkpoint.is_initial() && !lease.parents.is_empty() {
+            let mut parents = Vec::new();
+            for parent in &lease.parents {
+                match store.get(parent).await? {
+                    Some(stored) if matches!(stored.position, Offset::Finished) => {
+                        parents.push(Arc::new(stored.state));
+                    }
+                    _ => {
+                        tracing::warn!(shard = %lease.key, parent = %parent, object = %store.url(parent), "no final state stored for a parent shard; its vehicles' open windows start over in the child");
+                    }
+                }
+            }
+            tracing::info!(shard = %lease.key, parents = ?lease.parents, inherited = parents.len(), "child shard continues its parents' state");
+            let event = LaneEvent::Open {
+                range,
+                seed: LaneSeed::Inherit(parents),
+            };
+            return Ok((Some(event), None));
+        } else if !lease.checkpoint.is_initial() {
+            tracing::warn!(shard = %lease.key, checkpoint = lease.checkpoint.as_attribute(), object = %store.url(&lease.key), "no state stored for a checkpointed shard; its open windows start over");
+        }
+        let event = LaneEvent::Open {
+            range,
+            seed: LaneSeed::Fresh,
+        };
+        Ok((Some(event), None))
+    }
+
+    /// The shard's hash-key range: from its lease, else from `ListShards`, else all keys.
+    fn hash_range(&self, lease: &Lease) -> HashRange {
+        lease
+            .hash_key_range
+            .or_else(|| {
+                self.shards
+                    .iter()
+                    .find(|shard| shard.id == lease.key)
+                    .map(|shard| shard.hash_key_range)
+            })
+            .unwrap_or((0, u128::MAX))
+    }
+
+    fn start_reading(&mut self, lease: Lease, resume_after: Option<Offset>) {
         let key = lease.key.clone();
-        let start = self.start_position(&lease);
+        let start = match &resume_after {
+            Some(offset) => StartAt::after(offset),
+            None => self.start_position(&lease),
+        };
         let stop = CancellationToken::new();
         let unwritten = start.is_none().then_some(LeaseCheckpoint::ShardEnd);
         if let Ok(mut owned) = self.shared.owned.lock() {
@@ -399,6 +529,7 @@ impl Coordinator {
                 lease,
                 stop,
                 unwritten,
+                unwritten_lane: None,
                 last_write: None,
             },
         );
@@ -460,14 +591,18 @@ impl Coordinator {
             .ok()
             .and_then(|mut pending| pending.take());
         match pending {
-            Some(positions) => self.commit(&positions).await,
+            Some(request) => self.commit(&request.positions, &request.lanes).await,
             None => Ok(()),
         }
     }
 
     /// Takes committed positions: checkpoints shard ends at once, others once
     /// `checkpoint_interval` passed since the last write or `checkpoint_records` records were read.
-    pub async fn commit(&mut self, positions: &[Position]) -> Result<(), CallError> {
+    pub async fn commit(
+        &mut self,
+        positions: &[Position],
+        lanes: &LaneStates,
+    ) -> Result<(), CallError> {
         let mut now_due = Vec::new();
         for position in positions {
             let Some(held) = self.held.get_mut(&position.partition) else {
@@ -476,11 +611,19 @@ impl Coordinator {
             let Some(checkpoint) = checkpoint_of(&position.offset) else {
                 continue;
             };
-            if checkpoint == held.lease.checkpoint {
+            // Only forward: a position from before this lease was last taken is stale.
+            if checkpoint == held.lease.checkpoint
+                || !local_is_ahead(&position.offset, &held.lease.checkpoint)
+            {
                 continue;
             }
             let end = checkpoint.is_shard_end();
             held.unwritten = Some(checkpoint);
+            if self.handoff.is_some() {
+                held.unwritten_lane = lanes
+                    .get(&position.partition)
+                    .map(|state| (position.offset.clone(), Arc::clone(state)));
+            }
             let records = self
                 .shared
                 .record_counts
@@ -527,6 +670,13 @@ impl Coordinator {
         let Some(held) = self.held.get(key) else {
             return Ok(());
         };
+        if let (Some(store), Some((position, state))) = (&self.handoff, &held.unwritten_lane) {
+            // The state first: a checkpoint is never ahead of the stored lane.
+            store.put(key, position, &self.me, state).await?;
+        }
+        let Some(held) = self.held.get(key) else {
+            return Ok(());
+        };
         match self
             .table
             .checkpoint(&held.lease, &self.me, &checkpoint, &children)
@@ -549,6 +699,7 @@ impl Coordinator {
                     held.lease.checkpoint = checkpoint;
                     held.lease.owner_switches = 0;
                     held.unwritten = None;
+                    held.unwritten_lane = None;
                     held.last_write = Some(Instant::now());
                 }
             }
@@ -625,5 +776,24 @@ mod tests {
         assert!(local_is_ahead(&seq("1", 0), &LeaseCheckpoint::TrimHorizon));
         assert!(local_is_ahead(&Offset::Finished, &lease));
         assert!(!local_is_ahead(&seq("1", 0), &LeaseCheckpoint::ShardEnd));
+        // Real sequence numbers have 56 digits, beyond any integer type.
+        let real = LeaseCheckpoint::Sequence {
+            sequence_number: "49680618652175220658574588009825280700336649637527027714".to_owned(),
+            sub_sequence_number: 0,
+        };
+        assert!(local_is_ahead(
+            &seq(
+                "49680618652175220658574588009825280700336649637527027715",
+                0
+            ),
+            &real
+        ));
+        assert!(!local_is_ahead(
+            &seq(
+                "49680618652175220658574588009825280700336649637527027713",
+                5
+            ),
+            &real
+        ));
     }
 }

@@ -29,6 +29,32 @@ pub mod attr {
     pub const ENDING_HASH_KEY: &str = "endingHashKey";
 }
 
+/// Orders two Kinesis sequence numbers (see [`compare_sequence_numbers`]'s doc).
+#[cfg(test)]
+mod sequence_order_tests {
+    use super::compare_sequence_numbers;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn sequence_numbers_order_as_numbers() {
+        assert_eq!(compare_sequence_numbers("99", "100"), Ordering::Less);
+        assert_eq!(compare_sequence_numbers("0100", "100"), Ordering::Equal);
+        assert_eq!(compare_sequence_numbers("201", "200"), Ordering::Greater);
+        let a = "49680618652175220658574588009825280700336649637527027714";
+        let b = "49680618652197521403773118623670176865772799645542514706";
+        assert_eq!(compare_sequence_numbers(a, b), Ordering::Less);
+    }
+}
+
+/// Orders two Kinesis sequence numbers. They are decimal strings of up to 128 digits (56 in
+/// practice), too long for any integer type: the shorter number (leading zeros aside) is the
+/// smaller, and equal lengths compare digit by digit.
+pub fn compare_sequence_numbers(a: &str, b: &str) -> std::cmp::Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// Where a lease's shard has been read to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseCheckpoint {

@@ -23,6 +23,7 @@ pub mod balance;
 pub mod calls;
 pub mod convert;
 pub mod coordinator;
+pub mod handoff;
 pub mod kpl;
 pub mod lag;
 pub mod lease;
@@ -40,8 +41,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AwsConfig, KinesisSourceConfig};
 use crate::position::Position;
-use crate::sources::{Source, SourceBatch, SourceError};
-use coordinator::{Coordinator, Shared};
+use crate::sources::{LaneStates, Source, SourceBatch, SourceError};
+use coordinator::{CommitRequest, Coordinator, Shared};
+use handoff::HandoffStore;
 use lease_table::LeaseTable;
 use metrics::KinesisMetrics;
 
@@ -64,6 +66,8 @@ pub struct KinesisSource {
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
     dropped_batches: u64,
+    /// Lane states handed over for the next commit.
+    lanes: LaneStates,
 }
 
 /// A worker id unique to this process: host, process id and a random suffix.
@@ -120,6 +124,7 @@ impl KinesisSource {
             coordinator: None,
             ticker_stop: CancellationToken::new(),
             dropped_batches: 0,
+            lanes: LaneStates::new(),
         }
     }
 
@@ -171,6 +176,16 @@ impl Source for KinesisSource {
             self.idle_after,
             committed,
         );
+        if let Some(handoff) = &self.config.handoff {
+            let store = HandoffStore::open(
+                &self.aws,
+                handoff,
+                Arc::clone(&self.config),
+                Arc::clone(&self.shared.metrics),
+            )
+            .await;
+            coordinator = coordinator.with_handoff(store);
+        }
         coordinator
             .tick()
             .await
@@ -244,9 +259,16 @@ impl Source for KinesisSource {
         // pipeline never waits for the lease table. Positions are cumulative, so the newest
         // replaces any not yet applied.
         if let Ok(mut pending) = self.shared.pending_commit.lock() {
-            *pending = Some(positions.to_vec());
+            *pending = Some(CommitRequest {
+                positions: positions.to_vec(),
+                lanes: std::mem::take(&mut self.lanes),
+            });
         }
         Ok(())
+    }
+
+    fn hand_over(&mut self, lanes: &LaneStates) {
+        self.lanes = lanes.clone();
     }
 
     async fn close(&mut self) -> Result<(), SourceError> {

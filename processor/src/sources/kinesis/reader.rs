@@ -40,6 +40,7 @@ pub fn stream_marker(shard: &str, finished: bool) -> SourceBatch {
         skipped: Vec::new(),
         read_at_ms: crate::pipeline::wall_clock_ms(),
         progress_units: 0,
+        lane: None,
     }
 }
 
@@ -223,6 +224,7 @@ impl ShardReader {
                 skipped: converted.skipped,
                 read_at_ms: crate::pipeline::wall_clock_ms(),
                 progress_units: converted.bytes,
+                lane: None,
             };
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),

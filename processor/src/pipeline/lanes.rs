@@ -1,0 +1,652 @@
+//! Operator state per stream ("lanes"), so a Kinesis shard's state can move to another worker
+//! with its lease.
+//!
+//! Without hand-off the stage has one lane: one [`Operators`] for every stream, with the
+//! watermark the minimum over them (files, stdin, the simulator, Kinesis without `handoff`).
+//! With `[source.kinesis.handoff]` each shard is a lane of its own: its windows, rules and
+//! detectors see only its records and its own watermark, so what it emits depends only on the
+//! shard's records, whichever worker reads them. Re-emissions after a takeover are then identical
+//! and the idempotent sinks absorb them.
+//!
+//! - A lane opens when the source announces the shard ([`LaneEvent::Open`]) with the state the
+//!   previous owner stored, or empty; it closes without emitting when the lease is lost.
+//! - A shard read to its end keeps its lane until the next barrier has snapshotted its final
+//!   state (for the children), then drops it: its open windows continue in the children.
+//! - **Resharding.** A lane is a list of segments, each an [`Operators`] with the hash-key
+//!   range it answers for. A child shard starts with its parents' segments clipped to its own
+//!   range (a merge has two). Records go to the segment whose range holds `MD5(vehicle id)`,
+//!   which assumes the vehicle id is the partition key (as `fleetstream produce` writes, and as
+//!   per-vehicle order requires). After a split both children hold a copy of the parent's
+//!   windows; a segment drops outputs of vehicles outside its range, so only the child that owns
+//!   a vehicle writes it.
+//! - **Quiet lanes.** A lane's watermark moves only with its own records. A lane whose shard is
+//!   caught up (idle) follows the most advanced lane of the worker, and a segment that no longer
+//!   gets records follows its lane, so their last windows still close.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use super::anomalies::AnomalyCounts;
+use super::counters::PipelineCounters;
+use super::messages::DecodedBatch;
+use super::operators::Operators;
+use super::output::Output;
+use super::PipelineError;
+use crate::control::{CommandQueue, QueuedCommand};
+use crate::sources::{HashRange, LaneEvent, LaneSeed, LaneStates};
+
+/// Builds empty operators for a new lane or segment, given the id of the next barrier.
+pub type OperatorsFactory = Box<dyn FnMut(u64) -> Result<Operators, PipelineError> + Send>;
+
+/// Layout of a stored lane; bump on any change.
+const LANE_FORMAT: u32 = 1;
+
+/// A lane as stored with its shard's checkpoint.
+#[derive(Serialize, Deserialize)]
+struct LaneSnapshot {
+    format: u32,
+    range: HashRange,
+    segments: Vec<SegmentSnapshot>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SegmentSnapshot {
+    /// `None`: the lane's whole range, no filtering.
+    range: Option<HashRange>,
+    operators: Vec<u8>,
+}
+
+/// The position of `vehicle_id` in the 128-bit hash-key space (Kinesis: MD5 of the partition
+/// key, read as a big-endian number).
+pub fn vehicle_hash(vehicle_id: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(vehicle_id.as_bytes()).into())
+}
+
+fn contains(range: HashRange, hash: u128) -> bool {
+    range.0 <= hash && hash <= range.1
+}
+
+fn intersect(a: HashRange, b: HashRange) -> Option<HashRange> {
+    let range = (a.0.max(b.0), a.1.min(b.1));
+    (range.0 <= range.1).then_some(range)
+}
+
+/// The vehicle an output belongs to, if it belongs to one.
+fn output_vehicle(output: &Output) -> Option<&str> {
+    use models::detector::DetectorOutput;
+    match output {
+        Output::Rollup(rollup) => rollup.vehicle_id.as_deref(),
+        Output::Alert(alert) => Some(&alert.vehicle_id),
+        Output::Anomaly(row) => Some(&row.vehicle_id),
+        Output::Detector(DetectorOutput::Alert(alert)) => Some(&alert.vehicle_id),
+        Output::Detector(DetectorOutput::StateChange { vehicle_id, .. })
+        | Output::Detector(DetectorOutput::Notification { vehicle_id, .. }) => Some(vehicle_id),
+        Output::DeadLetter(_) => None,
+    }
+}
+
+/// One part of a lane's state.
+struct Segment {
+    range: Option<HashRange>,
+    operators: Operators,
+}
+
+impl Segment {
+    /// Keeps only outputs of vehicles in this segment's range.
+    fn keep_own(&self, outputs: &mut Vec<Output>) {
+        if let Some(range) = self.range {
+            outputs.retain(|output| {
+                output_vehicle(output).is_none_or(|vehicle| contains(range, vehicle_hash(vehicle)))
+            });
+        }
+    }
+}
+
+/// The state of one stream.
+struct Lane {
+    range: HashRange,
+    segments: Vec<Segment>,
+    idle: bool,
+}
+
+impl Lane {
+    fn fresh(
+        range: HashRange,
+        factory: &mut dyn FnMut() -> Result<Operators, PipelineError>,
+    ) -> Result<Self, PipelineError> {
+        Ok(Self {
+            range,
+            segments: vec![Segment {
+                range: None,
+                operators: factory()?,
+            }],
+            idle: false,
+        })
+    }
+
+    fn decode(bytes: &[u8]) -> Result<LaneSnapshot, PipelineError> {
+        let snapshot: LaneSnapshot = postcard::from_bytes(bytes).map_err(|err| {
+            PipelineError::IncompatibleState(format!("a handed-over lane is unreadable ({err})"))
+        })?;
+        if snapshot.format != LANE_FORMAT {
+            return Err(PipelineError::IncompatibleState(format!(
+                "a handed-over lane has format {} (this build reads {LANE_FORMAT})",
+                snapshot.format
+            )));
+        }
+        Ok(snapshot)
+    }
+
+    fn restore_segment(
+        range: Option<HashRange>,
+        bytes: &[u8],
+        factory: &mut dyn FnMut() -> Result<Operators, PipelineError>,
+    ) -> Result<Segment, PipelineError> {
+        let mut operators = factory()?;
+        operators.restore(bytes)?;
+        Ok(Segment { range, operators })
+    }
+
+    fn open(
+        range: HashRange,
+        seed: &LaneSeed,
+        factory: &mut dyn FnMut() -> Result<Operators, PipelineError>,
+    ) -> Result<Self, PipelineError> {
+        match seed {
+            LaneSeed::Fresh => Self::fresh(range, factory),
+            LaneSeed::Resume(bytes) => {
+                let snapshot = Self::decode(bytes)?;
+                let mut segments = Vec::new();
+                for segment in &snapshot.segments {
+                    segments.push(Self::restore_segment(
+                        segment.range,
+                        &segment.operators,
+                        factory,
+                    )?);
+                }
+                if segments.is_empty() {
+                    return Self::fresh(range, factory);
+                }
+                Ok(Self {
+                    range,
+                    segments,
+                    idle: false,
+                })
+            }
+            LaneSeed::Inherit(parents) => {
+                let mut segments = Vec::new();
+                for parent in parents {
+                    let snapshot = Self::decode(parent)?;
+                    for segment in &snapshot.segments {
+                        let answers_for = segment.range.unwrap_or(snapshot.range);
+                        if let Some(clipped) = intersect(answers_for, range) {
+                            segments.push(Self::restore_segment(
+                                Some(clipped),
+                                &segment.operators,
+                                factory,
+                            )?);
+                        }
+                    }
+                }
+                if segments.is_empty() {
+                    return Self::fresh(range, factory);
+                }
+                Ok(Self {
+                    range,
+                    segments,
+                    idle: false,
+                })
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let snapshot = LaneSnapshot {
+            format: LANE_FORMAT,
+            range: self.range,
+            segments: self
+                .segments
+                .iter()
+                .map(|segment| SegmentSnapshot {
+                    range: segment.range,
+                    operators: segment.operators.snapshot(),
+                })
+                .collect(),
+        };
+        postcard::to_stdvec(&snapshot)
+            .unwrap_or_else(|err| unreachable!("a lane serializes: {err}"))
+    }
+
+    /// Index of the segment answering for `vehicle_id` (the first when none does: a partition
+    /// key that is not the vehicle id).
+    fn segment_of(&self, vehicle_id: &str) -> usize {
+        if self.segments.len() == 1 {
+            return 0;
+        }
+        let hash = vehicle_hash(vehicle_id);
+        self.segments
+            .iter()
+            .position(|segment| segment.range.is_none_or(|range| contains(range, hash)))
+            .unwrap_or(0)
+    }
+
+    fn process(&mut self, batch: DecodedBatch, counters: &PipelineCounters) -> Vec<Output> {
+        if !batch.records.is_empty() {
+            self.idle = false;
+        }
+        if batch.stream_idle {
+            self.idle = true;
+        }
+        let mut outputs = Vec::new();
+        if self.segments.len() == 1 {
+            let segment = &mut self.segments[0];
+            let mut produced = segment.operators.process(batch, counters);
+            segment.keep_own(&mut produced);
+            return produced;
+        }
+        // Several segments: each gets its vehicles' records; markers and dead letters go to the
+        // first (they carry no vehicle state).
+        let mut parts: Vec<Vec<(u64, telemetry::Record)>> = vec![Vec::new(); self.segments.len()];
+        let DecodedBatch {
+            stream,
+            stream_finished,
+            stream_idle,
+            partition_finished,
+            partition,
+            records,
+            dead_letters,
+            read_at_ms,
+            record_ids,
+            lane: _,
+        } = batch;
+        for (offset, record) in records {
+            let index = self.segment_of(&record.vehicle_id);
+            parts[index].push((offset, record));
+        }
+        let mut dead_letters = Some(dead_letters);
+        for (segment, records) in self.segments.iter_mut().zip(parts) {
+            if records.is_empty() && !stream_idle && !stream_finished {
+                continue;
+            }
+            let part = DecodedBatch {
+                stream: Arc::clone(&stream),
+                stream_finished,
+                stream_idle,
+                partition_finished,
+                partition: Arc::clone(&partition),
+                records,
+                dead_letters: dead_letters.take().unwrap_or_default(),
+                read_at_ms,
+                record_ids: record_ids.clone(),
+                lane: None,
+            };
+            let mut produced = segment.operators.process(part, counters);
+            segment.keep_own(&mut produced);
+            outputs.append(&mut produced);
+        }
+        if let Some(letters) = dead_letters {
+            outputs.extend(letters.into_iter().map(Output::DeadLetter));
+        }
+        // Segments no record reaches any more follow the lane.
+        if let Some(lead) = self.watermark() {
+            for segment in &mut self.segments {
+                if !segment.operators.has_streams() {
+                    let mut produced = Vec::new();
+                    segment.operators.follow(lead, &mut produced);
+                    segment.keep_own(&mut produced);
+                    outputs.append(&mut produced);
+                }
+            }
+        }
+        outputs
+    }
+
+    /// The most advanced segment's watermark.
+    fn watermark(&self) -> Option<i64> {
+        self.segments
+            .iter()
+            .filter_map(|segment| segment.operators.watermark())
+            .max()
+    }
+
+    fn follow(&mut self, watermark: i64, outputs: &mut Vec<Output>) {
+        for segment in &mut self.segments {
+            let mut produced = Vec::new();
+            segment.operators.follow(watermark, &mut produced);
+            segment.keep_own(&mut produced);
+            outputs.append(&mut produced);
+        }
+    }
+
+    fn each_output(
+        &mut self,
+        mut produce: impl FnMut(&mut Operators) -> Vec<Output>,
+        outputs: &mut Vec<Output>,
+    ) {
+        for segment in &mut self.segments {
+            let mut produced = produce(&mut segment.operators);
+            segment.keep_own(&mut produced);
+            outputs.append(&mut produced);
+        }
+    }
+}
+
+/// Lanes keyed by stream (one per Kinesis shard read here).
+struct PerStream {
+    factory: OperatorsFactory,
+    /// Id of the next barrier (for new lanes' anomaly models).
+    next_barrier: u64,
+    lanes: BTreeMap<Arc<str>, Lane>,
+    /// Shards read to their end: snapshotted at the next barrier (for their children), then
+    /// dropped.
+    finished: BTreeMap<Arc<str>, Lane>,
+}
+
+enum Mode {
+    Single(Box<Operators>),
+    PerStream(PerStream),
+}
+
+/// The operator stage's state: one lane, or one per stream (see the module documentation).
+pub struct Lanes {
+    mode: Mode,
+    commands: Option<CommandQueue>,
+}
+
+impl Lanes {
+    /// One lane for every stream.
+    pub fn single(operators: Operators) -> Self {
+        Self {
+            mode: Mode::Single(Box::new(operators)),
+            commands: None,
+        }
+    }
+
+    /// A lane per stream, each built by `factory` (or from a handed-over state).
+    pub fn per_stream(factory: OperatorsFactory, next_barrier: u64) -> Self {
+        Self {
+            mode: Mode::PerStream(PerStream {
+                factory,
+                next_barrier,
+                lanes: BTreeMap::new(),
+                finished: BTreeMap::new(),
+            }),
+            commands: None,
+        }
+    }
+
+    /// Takes alarm commands from `queue`: per stream, each goes to the lane whose range holds
+    /// the vehicle (and waits while no lane here does).
+    pub fn with_commands(mut self, queue: CommandQueue) -> Self {
+        match self.mode {
+            Mode::Single(operators) => {
+                self.mode = Mode::Single(Box::new(operators.with_commands(queue)));
+            }
+            Mode::PerStream(_) => self.commands = Some(queue),
+        }
+        self
+    }
+
+    /// Restores the state a task stored for itself. Per-stream lanes come from the hand-off
+    /// store with each lease instead, so their task state is not used.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
+        match &mut self.mode {
+            Mode::Single(operators) => operators.restore(bytes),
+            Mode::PerStream(_) => {
+                tracing::info!("shard state comes from the hand-off store with each lease; the task's own checkpoint state is not used");
+                Ok(())
+            }
+        }
+    }
+
+    fn take_commands(&self) -> Vec<QueuedCommand> {
+        self.commands
+            .as_ref()
+            .and_then(|queue| {
+                queue
+                    .lock()
+                    .ok()
+                    .map(|mut pending| std::mem::take(&mut *pending))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Processes one decoded batch into outputs.
+    pub fn process(
+        &mut self,
+        mut batch: DecodedBatch,
+        counters: &PipelineCounters,
+    ) -> Result<Vec<Output>, PipelineError> {
+        let commands = self.take_commands();
+        let mut outputs = match &mut self.mode {
+            Mode::Single(operators) => operators.process(batch, counters),
+            Mode::PerStream(per_stream) => {
+                let key = Arc::clone(&batch.stream);
+                match batch.lane.take() {
+                    Some(LaneEvent::Close) => {
+                        per_stream.lanes.remove(&key);
+                        tracing::info!(stream = %key, "lease lost: the shard's state is dropped here");
+                    }
+                    Some(LaneEvent::Open { range, seed }) => {
+                        let next = per_stream.next_barrier;
+                        let lane = Lane::open(range, &seed, &mut || (per_stream.factory)(next))?;
+                        per_stream.lanes.insert(Arc::clone(&key), lane);
+                    }
+                    None => {}
+                }
+                let finished = batch.partition_finished;
+                // A shard's end: its state stops tracking it, so children that inherit the state
+                // are not held back by a stream that will never move again.
+                batch.stream_finished |= finished;
+                let mut outputs = Vec::new();
+                if !per_stream.lanes.contains_key(&key) && !batch.records.is_empty() {
+                    tracing::warn!(stream = %key, "records of a stream that was not announced; its state starts empty");
+                    let next = per_stream.next_barrier;
+                    let lane = Lane::fresh((0, u128::MAX), &mut || (per_stream.factory)(next))?;
+                    per_stream.lanes.insert(Arc::clone(&key), lane);
+                }
+                match per_stream.lanes.get_mut(&key) {
+                    Some(lane) => outputs = lane.process(batch, counters),
+                    // A marker of a stream not read here (a parent read elsewhere).
+                    None => outputs.extend(batch.dead_letters.into_iter().map(Output::DeadLetter)),
+                }
+                if finished {
+                    if let Some(lane) = per_stream.lanes.remove(&key) {
+                        per_stream.finished.insert(key, lane);
+                    }
+                }
+                per_stream.apply_commands(commands, &mut outputs, self.commands.as_ref());
+                per_stream.follow_idle(&mut outputs);
+                outputs
+            }
+        };
+        outputs.shrink_to_fit();
+        let open = self.open_entries();
+        counters
+            .open_window_entries
+            .store(open as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(outputs)
+    }
+
+    /// End of input: everything closes.
+    pub fn finish(&mut self) -> Vec<Output> {
+        self.each(Operators::finish)
+    }
+
+    /// Shutdown: partial windows if configured.
+    pub fn on_shutdown(&mut self) -> Vec<Output> {
+        self.each(Operators::on_shutdown)
+    }
+
+    fn each(&mut self, mut produce: impl FnMut(&mut Operators) -> Vec<Output>) -> Vec<Output> {
+        match &mut self.mode {
+            Mode::Single(operators) => produce(operators),
+            Mode::PerStream(per_stream) => {
+                let mut outputs = Vec::new();
+                for lane in per_stream.lanes.values_mut() {
+                    lane.each_output(&mut produce, &mut outputs);
+                }
+                outputs
+            }
+        }
+    }
+
+    fn all_operators(&self) -> Vec<&Operators> {
+        match &self.mode {
+            Mode::Single(operators) => vec![operators],
+            Mode::PerStream(per_stream) => per_stream
+                .lanes
+                .values()
+                .chain(per_stream.finished.values())
+                .flat_map(|lane| lane.segments.iter().map(|segment| &segment.operators))
+                .collect(),
+        }
+    }
+
+    /// At a checkpoint barrier (anomaly models to save with it).
+    pub fn on_barrier(&mut self, checkpoint: u64) {
+        match &mut self.mode {
+            Mode::Single(operators) => operators.on_barrier(checkpoint),
+            Mode::PerStream(per_stream) => {
+                per_stream.next_barrier = checkpoint + 1;
+                for lane in per_stream
+                    .lanes
+                    .values_mut()
+                    .chain(per_stream.finished.values_mut())
+                {
+                    for segment in &mut lane.segments {
+                        segment.operators.on_barrier(checkpoint);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Anomaly model counts over every lane.
+    pub fn anomaly_counts(&self) -> AnomalyCounts {
+        self.all_operators()
+            .into_iter()
+            .fold(AnomalyCounts::default(), |total, operators| {
+                let counts = operators.anomaly_counts();
+                AnomalyCounts {
+                    resident: total.resident + counts.resident,
+                    evicted: total.evicted + counts.evicted,
+                    reloaded: total.reloaded + counts.reloaded,
+                }
+            })
+    }
+
+    /// Approximate bytes of window state over every lane.
+    pub fn state_bytes(&self) -> usize {
+        self.all_operators()
+            .into_iter()
+            .map(Operators::state_bytes)
+            .sum()
+    }
+
+    /// Open window entries over every lane.
+    pub fn open_entries(&self) -> usize {
+        self.all_operators()
+            .into_iter()
+            .map(Operators::open_entries)
+            .sum()
+    }
+
+    /// Lanes read here now.
+    pub fn lane_count(&self) -> usize {
+        match &self.mode {
+            Mode::Single(_) => 1,
+            Mode::PerStream(per_stream) => per_stream.lanes.len(),
+        }
+    }
+
+    /// The state to store at a barrier: the task's own snapshot (one lane), or each stream's
+    /// lane for the hand-off store (finished shards for the last time).
+    pub fn snapshot(&mut self) -> (Vec<u8>, LaneStates) {
+        match &mut self.mode {
+            Mode::Single(operators) => (operators.snapshot(), LaneStates::new()),
+            Mode::PerStream(per_stream) => {
+                let lanes = per_stream
+                    .lanes
+                    .iter()
+                    .chain(per_stream.finished.iter())
+                    .map(|(stream, lane)| (stream.to_string(), Arc::new(lane.snapshot())))
+                    .collect();
+                per_stream.finished.clear();
+                (Vec::new(), lanes)
+            }
+        }
+    }
+}
+
+impl PerStream {
+    /// Routes alarm commands to the lane answering for their vehicle; the rest wait.
+    fn apply_commands(
+        &mut self,
+        commands: Vec<QueuedCommand>,
+        outputs: &mut Vec<Output>,
+        queue: Option<&CommandQueue>,
+    ) {
+        let mut waiting = Vec::new();
+        for command in commands {
+            let hash = vehicle_hash(&command.vehicle_id);
+            let target = self
+                .lanes
+                .values_mut()
+                .filter(|lane| contains(lane.range, hash))
+                .find_map(|lane| {
+                    let index = lane.segment_of(&command.vehicle_id);
+                    lane.segments.get_mut(index)
+                });
+            match target {
+                Some(segment) => segment.operators.apply_queued(vec![command], outputs),
+                None => waiting.push(command),
+            }
+        }
+        if let (Some(queue), false) = (queue, waiting.is_empty()) {
+            if let Ok(mut pending) = queue.lock() {
+                pending.extend(waiting);
+            }
+        }
+    }
+
+    /// Idle lanes follow the most advanced lane, so their last windows close.
+    fn follow_idle(&mut self, outputs: &mut Vec<Output>) {
+        let Some(lead) = self.lanes.values().filter_map(Lane::watermark).max() else {
+            return;
+        };
+        for lane in self.lanes.values_mut().filter(|lane| lane.idle) {
+            lane.follow(lead, outputs);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vehicle_hashes_follow_the_kinesis_partition_key_mapping() {
+        // The digest read as a big-endian number, as Kinesis maps partition keys.
+        let digest = Md5::digest(b"veh-1");
+        let expected = u128::from_be_bytes(digest.into());
+        assert_eq!(vehicle_hash("veh-1"), expected);
+        assert_eq!(
+            vehicle_hash("veh-1") >> 120,
+            u128::from(digest[0]),
+            "the first digest byte is the most significant"
+        );
+    }
+
+    #[test]
+    fn ranges_intersect_inclusively() {
+        assert_eq!(intersect((0, 10), (10, 20)), Some((10, 10)));
+        assert_eq!(intersect((0, 9), (10, 20)), None);
+        assert_eq!(intersect((0, u128::MAX), (5, 6)), Some((5, 6)));
+        assert!(contains((5, 6), 6));
+        assert!(!contains((5, 6), 7));
+    }
+}
