@@ -331,6 +331,106 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     }
 }
 
+#[test]
+fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
+    let (_reference, input, expected) = reference(60, 600);
+    let records = keyed_lines(&input);
+    let aws = Aws::new();
+    let stream = aws.create_stream(3);
+    let table = unique_name("leases");
+    let bucket = S3Bucket::create("handoff");
+    let source = source_toml(
+        &stream,
+        &table,
+        &format!("shard_sync_interval = \"1s\"{}", handoff_toml(&bucket)),
+    );
+    let workspaces: Vec<Workspace> = (0..2).map(|_| Workspace::new()).collect();
+    let mut workers: Vec<Worker> = workspaces
+        .iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let config = kinesis_config(ws, &source, EMIT_ON_STOP);
+            Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
+        })
+        .collect();
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        wait_until(
+            "the leases shared 1/2",
+            Duration::from_secs(30),
+            &mut refs,
+            || sorted_owner_counts(&aws.leases(&table)) == [1, 2],
+        );
+    }
+    let third = records.len() / 3;
+    let mut last = aws.put(&stream, &records[..third]);
+    std::thread::sleep(Duration::from_millis(500));
+    aws.split(&stream, "shardId-000000000000");
+    last.extend(aws.put(&stream, &records[third..2 * third]));
+    std::thread::sleep(Duration::from_millis(500));
+    aws.merge(&stream, "shardId-000000000001", "shardId-000000000002");
+    last.extend(aws.put(&stream, &records[2 * third..]));
+    let parents = [
+        "shardId-000000000000",
+        "shardId-000000000001",
+        "shardId-000000000002",
+    ];
+    {
+        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+        wait_until(
+            "every shard read and the finished parents cleaned up",
+            Duration::from_secs(120),
+            &mut refs,
+            || {
+                let leases = aws.leases(&table);
+                all_read(&leases, &last) && parents.iter().all(|p| !leases.contains_key(*p))
+            },
+        );
+    }
+    for worker in &mut workers {
+        worker.terminate();
+    }
+    for workspace in &workspaces {
+        assert_eq!(
+            workspace.dead_letters(),
+            Vec::<serde_json::Value>::new(),
+            "no record late or rejected"
+        );
+    }
+    // Each child continued the final state of every one of its parents, whichever worker had
+    // read them: the two databases together hold exactly the rollups of one file run.
+    let survivors: Vec<&Worker> = workers.iter().collect();
+    let inherited = logged(&survivors, "child shard continues its parents' state");
+    for (child, parent_count) in [
+        ("shardId-000000000003", 1),
+        ("shardId-000000000004", 1),
+        ("shardId-000000000005", 2),
+    ] {
+        let line = inherited
+            .iter()
+            .find(|line| line.fields["shard"] == child)
+            .unwrap_or_else(|| panic!("{child} inherited its parents' state: {inherited:?}"));
+        assert_eq!(line.fields["inherited"], parent_count, "{child}");
+    }
+    let dbs: Vec<PathBuf> = workspaces.iter().map(Workspace::db).collect();
+    let union = union_of_rollups(&dbs);
+    let differing: Vec<&RollupKey> = expected
+        .iter()
+        .filter(|(key, row)| union.get(*key) != Some(*row))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(
+        differing.is_empty() && union.len() == expected.len(),
+        "{} of {} rollups differ from a single run ({} written), e.g. {:?}",
+        differing.len(),
+        expected.len(),
+        union.len(),
+        differing
+            .first()
+            .map(|key| (key, union.get(*key), expected.get(*key)))
+    );
+}
+
 /// KPL-style aggregates of `per_aggregate` records grouped by the shard each vehicle hashes to.
 fn aggregate_by_shard(
     records: &[(String, Vec<u8>)],
