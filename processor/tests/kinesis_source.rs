@@ -71,6 +71,53 @@ fn handoff_toml(bucket: &S3Bucket) -> String {
     )
 }
 
+/// `rollups` of windows before the last minute of the input. A stream never ends: with hand-off
+/// the last windows stay open (and continue on the next owner of each lease) when workers stop.
+fn closed_windows(rollups: &BTreeMap<RollupKey, RollupRow>) -> BTreeMap<RollupKey, RollupRow> {
+    let last_start = rollups
+        .keys()
+        .map(|(_, _, start)| *start)
+        .max()
+        .unwrap_or(0);
+    rollups
+        .iter()
+        .filter(|((_, _, start), _)| *start < last_start)
+        .map(|(key, row)| (key.clone(), row.clone()))
+        .collect()
+}
+
+/// Asserts that `union` holds exactly the closed windows of `expected`, and nothing of the
+/// last minute.
+fn assert_same_closed_windows(
+    union: &BTreeMap<RollupKey, RollupRow>,
+    expected: &BTreeMap<RollupKey, RollupRow>,
+) {
+    let expected = closed_windows(expected);
+    let last_start = expected
+        .keys()
+        .map(|(_, _, start)| *start)
+        .max()
+        .unwrap_or(0)
+        + 60_000;
+    let open: Vec<&RollupKey> = union.keys().filter(|(_, _, s)| *s >= last_start).collect();
+    assert!(open.is_empty(), "the last minute stays open: {open:?}");
+    let differing: Vec<&RollupKey> = expected
+        .iter()
+        .filter(|(key, row)| union.get(*key) != Some(*row))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(
+        differing.is_empty() && union.len() == expected.len(),
+        "{} of {} closed windows differ from a single run ({} written), e.g. {:?}",
+        differing.len(),
+        expected.len(),
+        union.len(),
+        differing
+            .first()
+            .map(|key| (key, union.get(*key), expected.get(*key)))
+    );
+}
+
 /// The rollups of several workers' databases as one table: the highest version of each key. A
 /// key two workers wrote with one version must carry identical values.
 fn union_of_rollups(dbs: &[PathBuf]) -> BTreeMap<RollupKey, RollupRow> {
@@ -131,12 +178,7 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
 
     let workspace = Workspace::new();
     let table = unique_name("leases");
-    let bucket = S3Bucket::create("handoff");
-    let config = kinesis_config(
-        &workspace,
-        &source_toml(&stream, &table, &handoff_toml(&bucket)),
-        EMIT_ON_STOP,
-    );
+    let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
     let (_, summary) = read_all(&aws, &config, &workspace, &table, &last, "worker");
 
     assert_eq!(
@@ -170,14 +212,20 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
 
 #[test]
 fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
+    let (_reference, input, expected) = reference(40, 300);
+    let records = keyed_lines(&input);
     let aws = Aws::new();
     let stream = aws.create_stream(4);
     let table = unique_name("leases");
+    let bucket = S3Bucket::create("handoff");
     // Failover takes 10 s: only a release can move leases faster.
     let source = source_toml(
         &stream,
         &table,
-        "failover_time = \"10s\"\ntake_interval = \"200ms\"",
+        &format!(
+            "failover_time = \"10s\"\ntake_interval = \"200ms\"{}",
+            handoff_toml(&bucket)
+        ),
     );
     let first_ws = Workspace::new();
     let first_config = kinesis_config(&first_ws, &source, "");
@@ -187,6 +235,14 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         Duration::from_secs(60),
         &mut [&mut first],
         || sorted_owner_counts(&aws.leases(&table)) == [4],
+    );
+    let half = records.len() / 2;
+    let mut last = aws.put(&stream, &records[..half]);
+    wait_until(
+        "the first half read",
+        Duration::from_secs(60),
+        &mut [&mut first],
+        || all_checkpointed(&aws.leases(&table), &last),
     );
     let second_ws = Workspace::new();
     let second_config = kinesis_config(&second_ws, &source, "");
@@ -210,7 +266,18 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
         handed_over < Duration::from_secs(2),
         "hand-off took {handed_over:?} after a {stopped:?} shutdown"
     );
+    // The second worker continues the first one's open windows: together they wrote exactly
+    // the rollups of one run.
+    last.extend(aws.put(&stream, &records[half..]));
+    wait_until(
+        "the second half read",
+        Duration::from_secs(60),
+        &mut [&mut second],
+        || all_checkpointed(&aws.leases(&table), &last),
+    );
     second.terminate();
+    let union = union_of_rollups(&[first_ws.db(), second_ws.db()]);
+    assert_same_closed_windows(&union, &expected);
 }
 
 #[test]
@@ -349,7 +416,7 @@ fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
         .iter()
         .enumerate()
         .map(|(i, ws)| {
-            let config = kinesis_config(ws, &source, EMIT_ON_STOP);
+            let config = kinesis_config(ws, &source, "");
             Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
         })
         .collect();
@@ -413,22 +480,7 @@ fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
         assert_eq!(line.fields["inherited"], parent_count, "{child}");
     }
     let dbs: Vec<PathBuf> = workspaces.iter().map(Workspace::db).collect();
-    let union = union_of_rollups(&dbs);
-    let differing: Vec<&RollupKey> = expected
-        .iter()
-        .filter(|(key, row)| union.get(*key) != Some(*row))
-        .map(|(key, _)| key)
-        .collect();
-    assert!(
-        differing.is_empty() && union.len() == expected.len(),
-        "{} of {} rollups differ from a single run ({} written), e.g. {:?}",
-        differing.len(),
-        expected.len(),
-        union.len(),
-        differing
-            .first()
-            .map(|key| (key, union.get(*key), expected.get(*key)))
-    );
+    assert_same_closed_windows(&union_of_rollups(&dbs), &expected);
 }
 
 /// KPL-style aggregates of `per_aggregate` records grouped by the shard each vehicle hashes to.
@@ -651,7 +703,7 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         .iter()
         .enumerate()
         .map(|(i, ws)| {
-            let config = kinesis_config(ws, &source, EMIT_ON_STOP);
+            let config = kinesis_config(ws, &source, "");
             Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
         })
         .collect();
@@ -854,22 +906,7 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     // The shards' state moved with their leases, so the three databases together hold exactly
     // the rollups of one uninterrupted run.
     let dbs: Vec<PathBuf> = workspaces.iter().map(Workspace::db).collect();
-    let union = union_of_rollups(&dbs);
-    let differing: Vec<&RollupKey> = expected_rollups
-        .iter()
-        .filter(|(key, row)| union.get(*key) != Some(*row))
-        .map(|(key, _)| key)
-        .collect();
-    assert!(
-        differing.is_empty() && union.len() == expected_rollups.len(),
-        "{} of {} rollups differ from a single run ({} written), e.g. {:?}",
-        differing.len(),
-        expected_rollups.len(),
-        union.len(),
-        differing
-            .first()
-            .map(|key| (union.get(*key), expected_rollups.get(*key)))
-    );
+    assert_same_closed_windows(&union_of_rollups(&dbs), &expected_rollups);
 }
 
 /// Records decoded, from a run summary.

@@ -476,9 +476,15 @@ impl Lanes {
         self.each(Operators::finish)
     }
 
-    /// Shutdown: partial windows if configured.
+    /// Shutdown: partial windows if configured. Per-stream lanes emit nothing: their open
+    /// windows continue on the worker that takes each lease next, and a partial result from a
+    /// worker that has just lost a lease (before it noticed) would tie in version with the new
+    /// owner's result.
     pub fn on_shutdown(&mut self) -> Vec<Output> {
-        self.each(Operators::on_shutdown)
+        match &mut self.mode {
+            Mode::Single(operators) => operators.on_shutdown(),
+            Mode::PerStream(_) => Vec::new(),
+        }
     }
 
     fn each(&mut self, mut produce: impl FnMut(&mut Operators) -> Vec<Output>) -> Vec<Output> {

@@ -257,6 +257,10 @@ pub async fn run(
             first_barrier_id,
         )?)
     };
+    if handoff && config.shutdown.open_windows == crate::config::OpenWindowsOnShutdown::EmitPartial
+    {
+        tracing::warn!("shutdown.open_windows = \"emit_partial\" has no effect with [source.kinesis.handoff]: open windows continue on the worker that takes each lease next");
+    }
     if config.source.kind == crate::config::SourceKind::Kinesis {
         for rollup in &config.rollups {
             if !rollup

@@ -95,8 +95,10 @@ pub async fn run_source<S: Source>(
         }
     };
     drop(outbox);
+    // `changed` marks the newest value seen: deliver it as is.
     while commits.changed().await.is_ok() {
-        apply_commit(&mut source, &mut commits).await?;
+        let committed = commits.borrow_and_update().clone();
+        deliver(&mut source, &committed).await?;
     }
     source.close().await?;
     Ok(end)
@@ -109,8 +111,14 @@ async fn apply_commit<S: Source>(
 ) -> Result<(), PipelineError> {
     if commits.has_changed().unwrap_or(false) {
         let committed = commits.borrow_and_update().clone();
-        source.hand_over(&committed.lanes);
-        source.commit(&committed.positions).await?;
+        deliver(source, &committed).await?;
     }
+    Ok(())
+}
+
+/// Hands a commit to the source.
+async fn deliver<S: Source>(source: &mut S, committed: &Committed) -> Result<(), PipelineError> {
+    source.hand_over(&committed.lanes);
+    source.commit(&committed.positions).await?;
     Ok(())
 }

@@ -65,8 +65,12 @@ struct Held {
     stop: CancellationToken,
     /// Committed but not yet written to the table (written every `checkpoint_interval`).
     unwritten: Option<LeaseCheckpoint>,
-    /// The lane state committed with `unwritten`, stored just before it (with `handoff`).
+    /// The lane state committed with `unwritten`, stored just before it (with `handoff`); or,
+    /// without `unwritten`, a newer state at the checkpointed position (windows closed by
+    /// idleness, partial results emitted at shutdown), stored alone.
     unwritten_lane: Option<(Offset, LaneState)>,
+    /// The lane state last stored.
+    stored_lane: Option<LaneState>,
     /// When this worker last wrote its checkpoint (`None`: not yet).
     last_write: Option<Instant>,
 }
@@ -231,7 +235,7 @@ impl Coordinator {
             .held
             .iter()
             .filter(|(_, held)| {
-                held.unwritten.is_some()
+                (held.unwritten.is_some() || held.unwritten_lane.is_some())
                     && held.last_write.is_none_or(|at| at.elapsed() >= interval)
             })
             .map(|(key, _)| key.clone())
@@ -530,6 +534,7 @@ impl Coordinator {
                 stop,
                 unwritten,
                 unwritten_lane: None,
+                stored_lane: None,
                 last_write: None,
             },
         );
@@ -611,10 +616,26 @@ impl Coordinator {
             let Some(checkpoint) = checkpoint_of(&position.offset) else {
                 continue;
             };
+            if checkpoint == held.lease.checkpoint {
+                // No new records, but the state may have moved on at this position.
+                let changed = lanes.get(&position.partition).filter(|state| {
+                    held.stored_lane
+                        .as_ref()
+                        .is_none_or(|stored| stored.as_slice() != state.as_slice())
+                });
+                if let (Some(state), Some(_)) = (changed, &self.handoff) {
+                    held.unwritten_lane = Some((position.offset.clone(), Arc::clone(state)));
+                    if held
+                        .last_write
+                        .is_none_or(|at| at.elapsed() >= self.config.checkpoint_interval.std())
+                    {
+                        now_due.push(position.partition.clone());
+                    }
+                }
+                continue;
+            }
             // Only forward: a position from before this lease was last taken is stale.
-            if checkpoint == held.lease.checkpoint
-                || !local_is_ahead(&position.offset, &held.lease.checkpoint)
-            {
+            if !local_is_ahead(&position.offset, &held.lease.checkpoint) {
                 continue;
             }
             let end = checkpoint.is_shard_end();
@@ -650,7 +671,7 @@ impl Coordinator {
             return Ok(());
         };
         let Some(checkpoint) = held.unwritten.clone() else {
-            return Ok(());
+            return self.write_lane_only(key).await;
         };
         let end = checkpoint.is_shard_end();
         if end
@@ -673,6 +694,10 @@ impl Coordinator {
         if let (Some(store), Some((position, state))) = (&self.handoff, &held.unwritten_lane) {
             // The state first: a checkpoint is never ahead of the stored lane.
             store.put(key, position, &self.me, state).await?;
+            let state = Arc::clone(state);
+            if let Some(held) = self.held.get_mut(key) {
+                held.stored_lane = Some(state);
+            }
         }
         let Some(held) = self.held.get(key) else {
             return Ok(());
@@ -705,6 +730,22 @@ impl Coordinator {
             }
             None => self.lose(key),
         }
+        Ok(())
+    }
+
+    /// Stores a newer lane state at the checkpointed position (no lease write).
+    async fn write_lane_only(&mut self, key: &str) -> Result<(), CallError> {
+        let Some(held) = self.held.get_mut(key) else {
+            return Ok(());
+        };
+        let (Some(store), Some((position, state))) = (&self.handoff, held.unwritten_lane.take())
+        else {
+            return Ok(());
+        };
+        store.put(key, &position, &self.me, &state).await?;
+        tracing::debug!(shard = key, position = %position, "lane state stored");
+        held.stored_lane = Some(state);
+        held.last_write = Some(Instant::now());
         Ok(())
     }
 
