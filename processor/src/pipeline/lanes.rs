@@ -633,6 +633,229 @@ impl PerStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{OpenWindowsOnShutdown, RollupConfig, TimeConfig};
+    use crate::pipeline::output::Rollup;
+    use telemetry::{Record, Signal};
+
+    const HALF: u128 = 1 << 127;
+
+    fn factory() -> OperatorsFactory {
+        Box::new(|_| {
+            let rollup: RollupConfig =
+                toml::from_str("name = \"r\"\nwindow = { kind = \"tumbling\", size = \"1m\" }")
+                    .expect("rollup");
+            let time = TimeConfig {
+                max_out_of_orderness: crate::config::DurationText(0),
+                ..TimeConfig::default()
+            };
+            Ok(Operators::new(
+                &[rollup],
+                &time,
+                models::rules::RuleEngine::new(Vec::new()),
+                Vec::new(),
+                Vec::new(),
+                OpenWindowsOnShutdown::EmitPartial,
+            )?
+            .with_source_idleness())
+        })
+    }
+
+    /// A vehicle id whose hash lies in the lower (or upper) half of the key space.
+    fn vehicle_in(upper: bool) -> String {
+        (0..)
+            .map(|i| format!("veh-{i}"))
+            .find(|id| (vehicle_hash(id) >= HALF) == upper)
+            .expect("some id")
+    }
+
+    fn record(vehicle: &str, seconds: i64) -> Record {
+        Record {
+            vehicle_id: vehicle.into(),
+            event_time_ms: seconds * 1_000,
+            fleet: None,
+            attributes: Vec::new(),
+            signals: vec![Signal {
+                name: "speed".into(),
+                value: seconds as f64,
+            }],
+        }
+    }
+
+    fn batch(stream: &str, records: Vec<Record>) -> DecodedBatch {
+        DecodedBatch {
+            stream: Arc::from(stream),
+            stream_finished: false,
+            stream_idle: false,
+            partition_finished: false,
+            partition: Arc::from(stream),
+            records: records
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64, r))
+                .collect(),
+            dead_letters: Vec::new(),
+            read_at_ms: 0,
+            record_ids: Vec::new(),
+            lane: None,
+        }
+    }
+
+    fn open(stream: &str, range: HashRange, seed: LaneSeed) -> DecodedBatch {
+        let mut marker = batch(stream, Vec::new());
+        marker.lane = Some(LaneEvent::Open { range, seed });
+        marker
+    }
+
+    fn seconds(vehicle: &str, range: std::ops::Range<i64>) -> Vec<Record> {
+        range.map(|s| record(vehicle, s)).collect()
+    }
+
+    /// (vehicle, window start, count) of the rollups among `outputs`.
+    fn counts(outputs: &[Output]) -> Vec<(String, i64, u64)> {
+        outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Rollup(Rollup {
+                    vehicle_id: Some(vehicle),
+                    window_start_ms,
+                    result,
+                    ..
+                }) => Some((vehicle.to_string(), *window_start_ms, result.summary.count)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn run(lanes: &mut Lanes, batch: DecodedBatch) -> Vec<Output> {
+        lanes
+            .process(batch, &PipelineCounters::default())
+            .expect("process")
+    }
+
+    #[test]
+    fn a_resumed_lane_continues_where_the_stored_one_stopped() {
+        let v = vehicle_in(false);
+        let mut first = Lanes::per_stream(factory(), 1);
+        run(&mut first, open("s", (0, u128::MAX), LaneSeed::Fresh));
+        assert!(counts(&run(&mut first, batch("s", seconds(&v, 0..30)))).is_empty());
+        let (task_state, lanes) = first.snapshot();
+        assert!(
+            task_state.is_empty(),
+            "per-stream state goes to the hand-off store"
+        );
+        let stored = Arc::clone(&lanes["s"]);
+
+        let mut second = Lanes::per_stream(factory(), 1);
+        run(
+            &mut second,
+            open("s", (0, u128::MAX), LaneSeed::Resume(stored)),
+        );
+        let outputs = run(&mut second, batch("s", seconds(&v, 30..61)));
+        assert_eq!(
+            counts(&outputs),
+            [(v.clone(), 0, 60)],
+            "both halves in one window"
+        );
+    }
+
+    #[test]
+    fn split_children_continue_the_parent_and_write_only_their_own_vehicles() {
+        let (low, high) = (vehicle_in(false), vehicle_in(true));
+        let mut parent = Lanes::per_stream(factory(), 1);
+        run(&mut parent, open("p", (0, u128::MAX), LaneSeed::Fresh));
+        let mut both = seconds(&low, 0..20);
+        both.extend(seconds(&high, 0..20));
+        let mut last = batch("p", both);
+        last.partition_finished = true;
+        assert!(counts(&run(&mut parent, last)).is_empty());
+        let (_, lanes) = parent.snapshot();
+        let final_state = Arc::clone(&lanes["p"]);
+        assert!(
+            !parent.snapshot().1.contains_key("p"),
+            "a finished lane is snapshotted once, then dropped"
+        );
+
+        let mut children = Lanes::per_stream(factory(), 1);
+        for (child, range, vehicle) in [
+            ("c1", (0, HALF - 1), &low),
+            ("c2", (HALF, u128::MAX), &high),
+        ] {
+            let seed = LaneSeed::Inherit(vec![Arc::clone(&final_state)]);
+            run(&mut children, open(child, range, seed));
+            let outputs = run(&mut children, batch(child, seconds(vehicle, 20..61)));
+            assert_eq!(
+                counts(&outputs),
+                [(vehicle.to_string(), 0, 60)],
+                "{child} writes its own vehicle's whole window, and only that"
+            );
+        }
+        // The children hold copies of the other vehicle's first window too, but never write
+        // it: closing everything yields each vehicle's second window once.
+        let mut rest = counts(&children.finish());
+        rest.sort();
+        let mut expected = vec![(low.clone(), 60_000, 1), (high.clone(), 60_000, 1)];
+        expected.sort();
+        assert_eq!(rest, expected);
+    }
+
+    #[test]
+    fn a_merged_child_continues_both_parents() {
+        let (low, high) = (vehicle_in(false), vehicle_in(true));
+        let mut states = Vec::new();
+        for (parent, range, vehicle) in [
+            ("p1", (0, HALF - 1), &low),
+            ("p2", (HALF, u128::MAX), &high),
+        ] {
+            let mut lanes = Lanes::per_stream(factory(), 1);
+            run(&mut lanes, open(parent, range, LaneSeed::Fresh));
+            let mut last = batch(parent, seconds(vehicle, 0..10));
+            last.partition_finished = true;
+            run(&mut lanes, last);
+            states.push(Arc::clone(&lanes.snapshot().1[parent]));
+        }
+        let mut child = Lanes::per_stream(factory(), 1);
+        run(
+            &mut child,
+            open("c", (0, u128::MAX), LaneSeed::Inherit(states)),
+        );
+        let mut records = seconds(&low, 10..61);
+        records.extend(seconds(&high, 10..61));
+        records.sort_by_key(|r| r.event_time_ms);
+        let mut outputs = counts(&run(&mut child, batch("c", records)));
+        outputs.sort();
+        let mut expected = vec![(low.clone(), 0, 60), (high.clone(), 0, 60)];
+        expected.sort();
+        assert_eq!(outputs, expected);
+    }
+
+    #[test]
+    fn an_idle_lane_follows_the_most_advanced_lane_and_a_lost_one_is_dropped() {
+        let v = vehicle_in(false);
+        let w = vehicle_in(true);
+        let mut lanes = Lanes::per_stream(factory(), 1);
+        run(&mut lanes, open("a", (0, HALF - 1), LaneSeed::Fresh));
+        run(&mut lanes, open("b", (HALF, u128::MAX), LaneSeed::Fresh));
+        run(&mut lanes, open("c", (0, u128::MAX), LaneSeed::Fresh));
+        assert!(counts(&run(&mut lanes, batch("a", seconds(&v, 0..30)))).is_empty());
+        run(&mut lanes, batch("c", seconds(&v, 0..30)));
+        let mut lost = batch("c", Vec::new());
+        lost.lane = Some(LaneEvent::Close);
+        run(&mut lanes, lost);
+        assert_eq!(lanes.lane_count(), 2, "the lost lane is gone");
+        assert!(counts(&run(&mut lanes, batch("b", seconds(&w, 0..200)))).len() >= 3);
+        let mut idle = batch("a", Vec::new());
+        idle.stream_idle = true;
+        assert_eq!(
+            counts(&run(&mut lanes, idle)),
+            [(v.clone(), 0, 30)],
+            "the quiet lane's window closes at the busy lane's watermark"
+        );
+        assert!(
+            lanes.on_shutdown().is_empty(),
+            "lanes emit no partial results"
+        );
+        assert!(!lanes.snapshot().1.contains_key("c"));
+    }
 
     #[test]
     fn vehicle_hashes_follow_the_kinesis_partition_key_mapping() {
