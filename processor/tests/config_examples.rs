@@ -151,6 +151,39 @@ fn the_iam_policy_grants_what_config_aws_toml_uses() {
         "s3:ListBucket",
         &format!(":::{}", config.state.s3.bucket)
     ));
+    // The hand-off objects: a resource `…/prefix*` covers every key under that prefix.
+    let handoff = config
+        .source
+        .kinesis
+        .handoff
+        .clone()
+        .expect("hand-off configured");
+    let object = format!("arn:aws:s3:::{}/{}", handoff.bucket, handoff.prefix);
+    let covers = |action: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|statement| {
+                let resources: Vec<&str> = match &statement["Resource"] {
+                    serde_json::Value::String(one) => vec![one.as_str()],
+                    serde_json::Value::Array(many) => {
+                        many.iter().filter_map(|v| v.as_str()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let actions = statement["Action"].to_string();
+                statement["Effect"] == "Allow"
+                    && actions.contains(&format!("\"{action}\""))
+                    && resources.iter().any(|r| {
+                        r.strip_suffix('*')
+                            .is_some_and(|prefix| object.starts_with(prefix))
+                    })
+            })
+    };
+    for action in ["s3:GetObject", "s3:PutObject"] {
+        assert!(covers(action), "{action} on {object}*");
+    }
     let dead_letters = format!(
         "{}/{}*",
         config.dead_letter.s3.bucket, config.dead_letter.s3.prefix

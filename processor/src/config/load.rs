@@ -265,6 +265,20 @@ mod tests {
     }
 
     #[test]
+    fn a_handoff_store_needs_a_bucket() {
+        let text = "[source]\nkind = \"kinesis\"\n[source.kinesis]\nstream_name = \"s\"\nhandoff = { prefix = \"lanes/\" }\n[time]\nidle_timeout = \"30s\"\n";
+        let err = parse(text, "t", &[]).unwrap_err().to_string();
+        assert!(err.contains("source.kinesis.handoff.bucket"), "{err}");
+        let ok = text.replace("{ prefix", "{ bucket = \"b\", prefix");
+        let config = parse(&ok, "t", &[]).expect("valid");
+        let handoff = config.source.kinesis.handoff.expect("set");
+        assert_eq!(
+            (handoff.bucket.as_str(), handoff.prefix.as_str()),
+            ("b", "lanes/")
+        );
+    }
+
+    #[test]
     fn every_validation_problem_is_reported_at_once() {
         let text = r#"
 [source]
