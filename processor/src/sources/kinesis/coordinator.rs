@@ -240,6 +240,7 @@ impl Coordinator {
             })
             .map(|(key, _)| key.clone())
             .collect();
+        self.store_lanes(&due).await?;
         for key in due {
             self.write_checkpoint(&key).await?;
         }
@@ -660,8 +661,51 @@ impl Coordinator {
                 now_due.push(position.partition.clone());
             }
         }
+        self.store_lanes(&now_due).await?;
         for key in now_due {
             self.write_checkpoint(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the pending lane states of `keys` concurrently (a task with many shards must not
+    /// delay its renewals by one S3 round trip per shard), ahead of their checkpoints.
+    async fn store_lanes(&mut self, keys: &[String]) -> Result<(), CallError> {
+        let Some(store) = &self.handoff else {
+            return Ok(());
+        };
+        let mut puts = tokio::task::JoinSet::new();
+        for key in keys {
+            let Some((position, state)) = self
+                .held
+                .get(key)
+                .and_then(|held| held.unwritten_lane.clone())
+            else {
+                continue;
+            };
+            let (store, key, me) = (store.clone(), key.clone(), self.me.clone());
+            puts.spawn(async move {
+                store.put(&key, &position, &me, &state).await?;
+                Ok::<_, CallError>((key, state))
+            });
+        }
+        while let Some(joined) = puts.join_next().await {
+            let (key, state) =
+                joined.map_err(|err| CallError::Fatal(format!("storing a lane: {err}")))??;
+            if let Some(held) = self.held.get_mut(&key) {
+                // Stored: the checkpoint may follow (or, at an unchanged position, nothing).
+                if held
+                    .unwritten_lane
+                    .as_ref()
+                    .is_some_and(|(_, pending)| Arc::ptr_eq(pending, &state))
+                {
+                    held.unwritten_lane = None;
+                    if held.unwritten.is_none() {
+                        held.last_write = Some(Instant::now());
+                    }
+                }
+                held.stored_lane = Some(state);
+            }
         }
         Ok(())
     }
@@ -758,6 +802,7 @@ impl Coordinator {
             held.stop.cancel();
         }
         let keys: Vec<String> = self.held.keys().cloned().collect();
+        self.store_lanes(&keys).await?;
         for key in &keys {
             self.write_checkpoint(key).await?;
         }
