@@ -38,7 +38,12 @@ fn kinesis_config(workspace: &Workspace, source: &str, extra: &str) -> PathBuf {
 
 /// Rollups without version and finality (a stopped stream ends with partial windows emitted).
 fn rollup_values(db: &Path) -> BTreeMap<RollupKey, RollupRow> {
-    read_rollups(db)
+    without_versions(read_rollups(db))
+}
+
+/// `rollups` with every version 1 and final, to compare values only.
+fn without_versions(rollups: BTreeMap<RollupKey, RollupRow>) -> BTreeMap<RollupKey, RollupRow> {
+    rollups
         .into_iter()
         .map(|(key, mut row)| {
             row.version = 1;
@@ -118,6 +123,37 @@ fn assert_same_closed_windows(
     );
 }
 
+/// Worker processes sharing `stream` with their state handed over through a fresh bucket, each
+/// in its own workspace (`extra`: more `[source.kinesis]` lines), started and waited for until
+/// the leases are shared as `balanced` (sorted owner counts); also returns how long that took.
+fn spawn_handoff_workers(
+    aws: &Aws,
+    stream: &str,
+    table: &str,
+    extra: &str,
+    balanced: &[usize],
+) -> (S3Bucket, Vec<Workspace>, Vec<Worker>, Duration) {
+    let bucket = S3Bucket::create("handoff");
+    let source = source_toml(stream, table, &format!("{extra}{}", handoff_toml(&bucket)));
+    let workspaces: Vec<Workspace> = balanced.iter().map(|_| Workspace::new()).collect();
+    let mut workers: Vec<Worker> = workspaces
+        .iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let config = kinesis_config(ws, &source, "");
+            Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
+        })
+        .collect();
+    let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
+    let took = wait_until(
+        &format!("leases shared {balanced:?}"),
+        Duration::from_secs(30),
+        &mut refs,
+        || sorted_owner_counts(&aws.leases(table)) == balanced,
+    );
+    (bucket, workspaces, workers, took)
+}
+
 /// The rollups of several workers' databases as one table: the highest version of each key. A
 /// key two workers wrote with one version must carry identical values.
 fn union_of_rollups(dbs: &[PathBuf]) -> BTreeMap<RollupKey, RollupRow> {
@@ -135,14 +171,7 @@ fn union_of_rollups(dbs: &[PathBuf]) -> BTreeMap<RollupKey, RollupRow> {
             }
         }
     }
-    union
-        .into_iter()
-        .map(|(key, mut row)| {
-            row.version = 1;
-            row.is_final = true;
-            (key, row)
-        })
-        .collect()
+    without_versions(union)
 }
 
 /// Runs one worker (`name`) with `config` until every shard is checkpointed at `last`, then
@@ -280,6 +309,31 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
     assert_same_closed_windows(&union, &expected);
 }
 
+/// The shards the resharding tests close: shard 0 is split, shards 1 and 2 are merged.
+const PARENTS: [&str; 3] = [
+    "shardId-000000000000",
+    "shardId-000000000001",
+    "shardId-000000000002",
+];
+
+/// Puts a third of `records` into a 3-shard `stream`, splits shard 0, puts the next third, merges
+/// shards 1 and 2, and puts the rest; returns the last sequence number written to each shard.
+fn reshard_while_producing(
+    aws: &Aws,
+    stream: &str,
+    records: &[(String, Vec<u8>)],
+) -> BTreeMap<String, String> {
+    let third = records.len() / 3;
+    let mut last = aws.put(stream, &records[..third]);
+    std::thread::sleep(Duration::from_millis(500));
+    aws.split(stream, PARENTS[0]);
+    last.extend(aws.put(stream, &records[third..2 * third]));
+    std::thread::sleep(Duration::from_millis(500));
+    aws.merge(stream, PARENTS[1], PARENTS[2]);
+    last.extend(aws.put(stream, &records[2 * third..]));
+    last
+}
+
 #[test]
 fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_parents() {
     let (_reference, input, expected) = reference(60, 600);
@@ -292,31 +346,19 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     let config = kinesis_config(&workspace, &source, EMIT_ON_STOP);
     let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
 
-    let third = records.len() / 3;
-    let mut last = aws.put(&stream, &records[..third]);
-    std::thread::sleep(Duration::from_millis(500));
-    aws.split(&stream, "shardId-000000000000");
-    last.extend(aws.put(&stream, &records[third..2 * third]));
-    std::thread::sleep(Duration::from_millis(500));
-    aws.merge(&stream, "shardId-000000000001", "shardId-000000000002");
-    last.extend(aws.put(&stream, &records[2 * third..]));
+    let last = reshard_while_producing(&aws, &stream, &records);
     assert!(
         last.len() >= 5,
         "records landed in parents and children: {last:?}"
     );
 
-    let parents = [
-        "shardId-000000000000",
-        "shardId-000000000001",
-        "shardId-000000000002",
-    ];
     wait_until(
         "every shard read and the finished parents cleaned up",
         Duration::from_secs(120),
         &mut [&mut worker],
         || {
             let leases = aws.leases(&table);
-            all_read(&leases, &last) && parents.iter().all(|p| !leases.contains_key(*p))
+            all_read(&leases, &last) && PARENTS.iter().all(|p| !leases.contains_key(*p))
         },
     );
     let leases = aws.leases(&table);
@@ -349,7 +391,7 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
     assert_eq!(rows.len(), 6, "{rows:?}");
     for row in &rows {
         let shard = row["shard"].as_str().unwrap();
-        if parents.contains(&shard) {
+        if PARENTS.contains(&shard) {
             assert_eq!(row["state"], "closed", "{row}");
             assert_eq!(row["checkpoint"], "(read and cleaned up)", "{row}");
             assert!(!row["children"].as_array().unwrap().is_empty(), "{row}");
@@ -405,43 +447,14 @@ fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
     let aws = Aws::new();
     let stream = aws.create_stream(3);
     let table = unique_name("leases");
-    let bucket = S3Bucket::create("handoff");
-    let source = source_toml(
+    let (_bucket, workspaces, mut workers, _) = spawn_handoff_workers(
+        &aws,
         &stream,
         &table,
-        &format!("shard_sync_interval = \"1s\"{}", handoff_toml(&bucket)),
+        "shard_sync_interval = \"1s\"",
+        &[1, 2],
     );
-    let workspaces: Vec<Workspace> = (0..2).map(|_| Workspace::new()).collect();
-    let mut workers: Vec<Worker> = workspaces
-        .iter()
-        .enumerate()
-        .map(|(i, ws)| {
-            let config = kinesis_config(ws, &source, "");
-            Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
-        })
-        .collect();
-    {
-        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
-        wait_until(
-            "the leases shared 1/2",
-            Duration::from_secs(30),
-            &mut refs,
-            || sorted_owner_counts(&aws.leases(&table)) == [1, 2],
-        );
-    }
-    let third = records.len() / 3;
-    let mut last = aws.put(&stream, &records[..third]);
-    std::thread::sleep(Duration::from_millis(500));
-    aws.split(&stream, "shardId-000000000000");
-    last.extend(aws.put(&stream, &records[third..2 * third]));
-    std::thread::sleep(Duration::from_millis(500));
-    aws.merge(&stream, "shardId-000000000001", "shardId-000000000002");
-    last.extend(aws.put(&stream, &records[2 * third..]));
-    let parents = [
-        "shardId-000000000000",
-        "shardId-000000000001",
-        "shardId-000000000002",
-    ];
+    let last = reshard_while_producing(&aws, &stream, &records);
     {
         let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
         wait_until(
@@ -450,7 +463,7 @@ fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
             &mut refs,
             || {
                 let leases = aws.leases(&table);
-                all_read(&leases, &last) && parents.iter().all(|p| !leases.contains_key(*p))
+                all_read(&leases, &last) && PARENTS.iter().all(|p| !leases.contains_key(*p))
             },
         );
     }
@@ -692,31 +705,9 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     let stream = aws.create_stream(8);
     let table = unique_name("leases");
     let half = records.len() / 2;
-    let bucket = S3Bucket::create("handoff");
-    let source = source_toml(
-        &stream,
-        &table,
-        &format!("failover_time = \"3s\"{}", handoff_toml(&bucket)),
-    );
-    let workspaces: Vec<Workspace> = (0..3).map(|_| Workspace::new()).collect();
-    let mut workers: Vec<Worker> = workspaces
-        .iter()
-        .enumerate()
-        .map(|(i, ws)| {
-            let config = kinesis_config(ws, &source, "");
-            Worker::spawn(&config, ws.dir.path(), &format!("worker{i}"))
-        })
-        .collect();
-    {
-        let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
-        let took = wait_until(
-            "leases balanced 2/3/3",
-            Duration::from_secs(30),
-            &mut refs,
-            || sorted_owner_counts(&aws.leases(&table)) == [2, 3, 3],
-        );
-        eprintln!("balanced in {took:?}");
-    }
+    let (_bucket, workspaces, mut workers, took) =
+        spawn_handoff_workers(&aws, &stream, &table, "failover_time = \"3s\"", &[2, 3, 3]);
+    eprintln!("balanced in {took:?}");
     // Balanced means stable: no lease changes hands for a while (no ping-pong).
     let owners = |leases: &BTreeMap<String, BTreeMap<String, String>>| -> BTreeMap<String, String> {
         leases

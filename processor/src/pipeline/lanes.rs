@@ -150,57 +150,45 @@ impl Lane {
         Ok(Segment { range, operators })
     }
 
+    /// The lane `seed` describes: a resumed lane keeps its segments as they were; a child takes
+    /// its parents' segments clipped to its own range.
     fn open(
         range: HashRange,
         seed: &LaneSeed,
         factory: &mut dyn FnMut() -> Result<Operators, PipelineError>,
     ) -> Result<Self, PipelineError> {
-        match seed {
-            LaneSeed::Fresh => Self::fresh(range, factory),
-            LaneSeed::Resume(bytes) => {
-                let snapshot = Self::decode(bytes)?;
-                let mut segments = Vec::new();
-                for segment in &snapshot.segments {
-                    segments.push(Self::restore_segment(
-                        segment.range,
-                        &segment.operators,
-                        factory,
-                    )?);
-                }
-                if segments.is_empty() {
-                    return Self::fresh(range, factory);
-                }
-                Ok(Self {
-                    range,
-                    segments,
-                    idle: false,
-                })
-            }
-            LaneSeed::Inherit(parents) => {
-                let mut segments = Vec::new();
-                for parent in parents {
-                    let snapshot = Self::decode(parent)?;
-                    for segment in &snapshot.segments {
-                        let answers_for = segment.range.unwrap_or(snapshot.range);
-                        if let Some(clipped) = intersect(answers_for, range) {
-                            segments.push(Self::restore_segment(
-                                Some(clipped),
-                                &segment.operators,
-                                factory,
-                            )?);
-                        }
+        let (stored, clip) = match seed {
+            LaneSeed::Fresh => return Self::fresh(range, factory),
+            LaneSeed::Resume(bytes) => (std::slice::from_ref(bytes), false),
+            LaneSeed::Inherit(parents) => (parents.as_slice(), true),
+        };
+        let mut segments = Vec::new();
+        for bytes in stored {
+            let snapshot = Self::decode(bytes)?;
+            for segment in &snapshot.segments {
+                let answers_for = if clip {
+                    match intersect(segment.range.unwrap_or(snapshot.range), range) {
+                        Some(clipped) => Some(clipped),
+                        None => continue,
                     }
-                }
-                if segments.is_empty() {
-                    return Self::fresh(range, factory);
-                }
-                Ok(Self {
-                    range,
-                    segments,
-                    idle: false,
-                })
+                } else {
+                    segment.range
+                };
+                segments.push(Self::restore_segment(
+                    answers_for,
+                    &segment.operators,
+                    factory,
+                )?);
             }
         }
+        if segments.is_empty() {
+            return Self::fresh(range, factory);
+        }
+        Ok(Self {
+            range,
+            segments,
+            idle: false,
+        })
     }
 
     fn snapshot(&self) -> Vec<u8> {

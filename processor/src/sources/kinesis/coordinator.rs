@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::balance::plan_takes;
 use super::calls::CallError;
 use super::handoff::HandoffStore;
-use super::lease::{compare_sequence_numbers, Lease, LeaseCheckpoint};
+use super::lease::{compare_with_checkpoint, Lease, LeaseCheckpoint};
 use super::lease_table::LeaseTable;
 use super::metrics::KinesisMetrics;
 use super::reader::{stream_marker, ShardReader, StartAt};
@@ -124,25 +124,7 @@ fn checkpoint_of(offset: &Offset) -> Option<LeaseCheckpoint> {
 /// True when `local` (this worker's stored position) is past the lease checkpoint, so reading
 /// resumes from it rather than re-reading records its state already holds.
 fn local_is_ahead(local: &Offset, lease: &LeaseCheckpoint) -> bool {
-    match (local, lease) {
-        (Offset::Finished, LeaseCheckpoint::ShardEnd) => false,
-        (Offset::Finished, _) => true,
-        (_, LeaseCheckpoint::ShardEnd) => false,
-        (Offset::Sequence { .. }, checkpoint) if checkpoint.is_initial() => true,
-        (
-            Offset::Sequence {
-                sequence_number: ours,
-                sub_sequence_number: our_sub,
-            },
-            LeaseCheckpoint::Sequence {
-                sequence_number: theirs,
-                sub_sequence_number: their_sub,
-            },
-        ) => compare_sequence_numbers(ours, theirs)
-            .then(our_sub.cmp(their_sub))
-            .is_gt(),
-        _ => false,
-    }
+    compare_with_checkpoint(local, lease).is_some_and(std::cmp::Ordering::is_gt)
 }
 
 impl Coordinator {

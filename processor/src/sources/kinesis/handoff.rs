@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
 use super::calls::{classify, with_retries, CallError};
-use super::lease::{compare_sequence_numbers, LeaseCheckpoint};
+use super::lease::{compare_with_checkpoint, LeaseCheckpoint};
 use super::metrics::KinesisMetrics;
 use crate::config::{AwsConfig, HandoffConfig, KinesisSourceConfig};
 use crate::position::Offset;
@@ -43,24 +43,7 @@ impl StoredLane {
     /// True when the object's position is at or past the lease `checkpoint`, so reading may
     /// resume after it with its state.
     pub fn covers(&self, checkpoint: &LeaseCheckpoint) -> bool {
-        match (&self.position, checkpoint) {
-            (Offset::Finished, _) => true,
-            (_, LeaseCheckpoint::ShardEnd) => false,
-            (Offset::Sequence { .. }, checkpoint) if checkpoint.is_initial() => true,
-            (
-                Offset::Sequence {
-                    sequence_number: ours,
-                    sub_sequence_number: our_sub,
-                },
-                LeaseCheckpoint::Sequence {
-                    sequence_number: theirs,
-                    sub_sequence_number: their_sub,
-                },
-            ) => compare_sequence_numbers(ours, theirs)
-                .then(our_sub.cmp(their_sub))
-                .is_ge(),
-            _ => false,
-        }
+        compare_with_checkpoint(&self.position, checkpoint).is_some_and(std::cmp::Ordering::is_ge)
     }
 }
 

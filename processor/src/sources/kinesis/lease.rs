@@ -29,6 +29,33 @@ pub mod attr {
     pub const ENDING_HASH_KEY: &str = "endingHashKey";
 }
 
+/// Orders a read position against a lease checkpoint: `Greater` when `offset` is further into
+/// the shard. `None` for offsets a Kinesis shard never has (bytes, records).
+pub fn compare_with_checkpoint(
+    offset: &crate::position::Offset,
+    checkpoint: &LeaseCheckpoint,
+) -> Option<std::cmp::Ordering> {
+    use crate::position::Offset;
+    use std::cmp::Ordering;
+    match (offset, checkpoint) {
+        (Offset::Finished, LeaseCheckpoint::ShardEnd) => Some(Ordering::Equal),
+        (Offset::Finished, _) => Some(Ordering::Greater),
+        (_, LeaseCheckpoint::ShardEnd) => Some(Ordering::Less),
+        (Offset::Sequence { .. }, checkpoint) if checkpoint.is_initial() => Some(Ordering::Greater),
+        (
+            Offset::Sequence {
+                sequence_number: ours,
+                sub_sequence_number: our_sub,
+            },
+            LeaseCheckpoint::Sequence {
+                sequence_number: theirs,
+                sub_sequence_number: their_sub,
+            },
+        ) => Some(compare_sequence_numbers(ours, theirs).then(our_sub.cmp(their_sub))),
+        _ => None,
+    }
+}
+
 /// Orders two Kinesis sequence numbers (see [`compare_sequence_numbers`]'s doc).
 #[cfg(test)]
 mod sequence_order_tests {
