@@ -818,7 +818,14 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             .count();
         assert!(
             continued >= 1,
-            "{shard}: the taker continued the dead worker's stored state"
+            "{shard}: the taker continued the dead worker's stored state; logs:\n{}",
+            workers
+                .iter()
+                .chain([&dead])
+                .flat_map(|w| w.log_text().lines().map(str::to_owned).collect::<Vec<_>>())
+                .filter(|l| l.contains(shard.as_str()) && !l.contains("\"DEBUG\""))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     {

@@ -381,6 +381,11 @@ impl Coordinator {
         for lease in &gained {
             starts.push(self.lane_start(lease).await?);
         }
+        // Owned before announced: the announcement moves the shard's position, and the source
+        // drops position-moving batches of shards it does not own.
+        if let Ok(mut owned) = self.shared.owned.lock() {
+            owned.extend(gained.iter().map(|lease| lease.key.clone()));
+        }
         // Announce every new shard to the watermark before any of them is read, so records
         // of one are not late because another was read first.
         for (lease, (event, resume_after)) in gained.iter().zip(&starts) {
