@@ -259,9 +259,17 @@ impl Source for KinesisSource {
         // pipeline never waits for the lease table. Positions are cumulative, so the newest
         // replaces any not yet applied.
         if let Ok(mut pending) = self.shared.pending_commit.lock() {
+            let mut lanes = std::mem::take(&mut self.lanes);
+            // A shard's last lane (at its end) comes with one commit only: keep it when a newer
+            // commit replaces that one before the coordinator applied it.
+            if let Some(replaced) = pending.take() {
+                for (shard, state) in replaced.lanes {
+                    lanes.entry(shard).or_insert(state);
+                }
+            }
             *pending = Some(CommitRequest {
                 positions: positions.to_vec(),
-                lanes: std::mem::take(&mut self.lanes),
+                lanes,
             });
         }
         Ok(())
@@ -300,5 +308,52 @@ impl Source for KinesisSource {
             "Kinesis source closed"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::Offset;
+
+    fn position(shard: &str, offset: Offset) -> Position {
+        Position {
+            partition: shard.to_owned(),
+            offset,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replaced_commit_keeps_lanes_the_newer_one_lacks() {
+        let mut source = KinesisSource::new(
+            KinesisSourceConfig::default(),
+            AwsConfig::default(),
+            1 << 20,
+            Duration::from_secs(1),
+        );
+        let lane = |byte: u8| Arc::new(vec![byte]);
+        source.hand_over(&LaneStates::from([
+            ("ended".to_owned(), lane(1)),
+            ("open".to_owned(), lane(2)),
+        ]));
+        source
+            .commit(&[position("ended", Offset::Finished)])
+            .await
+            .unwrap();
+        // The ended shard's lane was dropped after that barrier; the coordinator has not run.
+        source.hand_over(&LaneStates::from([("open".to_owned(), lane(3))]));
+        source
+            .commit(&[position("ended", Offset::Finished)])
+            .await
+            .unwrap();
+        let pending = source
+            .shared
+            .pending_commit
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(pending.lanes["ended"], lane(1), "the final lane survives");
+        assert_eq!(pending.lanes["open"], lane(3), "the newer state wins");
     }
 }
