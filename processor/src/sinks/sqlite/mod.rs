@@ -55,6 +55,13 @@ impl SqliteSink {
                 .execute_batch(schema::MIGRATE_FROM_V1)
                 .map_err(sqlite_error("migrating the schema"))?;
         }
+        let old_rollups_key = rollups_keyed_by_group(&connection)?;
+        if old_rollups_key {
+            tracing::info!(db = %path.display(), "re-keying the rollups table by time (schema 7); this copies every row once");
+            connection
+                .execute_batch(schema::MIGRATE_ROLLUPS_ASIDE)
+                .map_err(sqlite_error("migrating rollups"))?;
+        }
         let old_alerts = table_lacks_column(&connection, "alerts", "source")?;
         if old_alerts {
             connection
@@ -68,6 +75,11 @@ impl SqliteSink {
             connection
                 .execute_batch(schema::MIGRATE_ALERTS_COPY)
                 .map_err(sqlite_error("migrating alerts"))?;
+        }
+        if old_rollups_key {
+            connection
+                .execute_batch(&format!("BEGIN; {} COMMIT;", schema::MIGRATE_ROLLUPS_COPY))
+                .map_err(sqlite_error("migrating rollups"))?;
         }
         // Columns added after their table first shipped.
         for &(table, column, kind) in schema::LATE_COLUMNS {
@@ -325,6 +337,19 @@ fn table_lacks_column(
         .map_err(sqlite_error("inspecting the schema"))
 }
 
+/// True when the `rollups` table exists with its schema 2–6 key `(rollup, group_key, …)`.
+fn rollups_keyed_by_group(connection: &Connection) -> Result<bool, SinkError> {
+    connection
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_index_list('rollups') AS list
+             JOIN pragma_index_info(list.name) AS info
+             WHERE list.origin = 'pk' AND info.seqno = 1 AND info.name = 'group_key'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite_error("inspecting the schema"))
+}
+
 /// `{"p50": 12.3, "p95": 40.1}` (keys are the quantile in percent).
 pub fn quantiles_json(quantiles: &[(f64, f64)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = quantiles
@@ -428,6 +453,60 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 2, "the new table has its indexes");
+    }
+
+    #[test]
+    fn a_rollups_table_keyed_by_group_is_rekeyed_by_time_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        drop(SqliteSink::open(&path, 10).unwrap());
+        {
+            // Turn the fresh table back into the schema-6 layout, with one row.
+            let connection = Connection::open(&path).unwrap();
+            let create: String = connection
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'rollups'",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            let old = create.replace(
+                "PRIMARY KEY (rollup, window_start_ms, group_key)",
+                "PRIMARY KEY (rollup, group_key, window_start_ms)",
+            );
+            assert_ne!(old, create);
+            connection
+                .execute_batch(&format!(
+                    "DROP TABLE rollups; {old};
+                     CREATE INDEX rollups_by_time ON rollups (window_start_ms);
+                     INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms,
+                       count, sum, min, max, mean, first, last, last_time_ms, version, is_final)
+                     VALUES ('r', 'vehicle=v', 60000, 120000, 2, 3.0, 1.0, 2.0, 1.5, 1.0, 2.0,
+                       61000, 1, 1);"
+                ))
+                .unwrap();
+            assert!(rollups_keyed_by_group(&connection).unwrap());
+        }
+        let sink = SqliteSink::open(&path, 10).unwrap();
+        assert!(!rollups_keyed_by_group(&sink.connection).unwrap());
+        let (count, mean): (i64, f64) = sink
+            .connection
+            .query_row(
+                "SELECT count, mean FROM rollups WHERE group_key = 'vehicle=v'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, mean), (2, 1.5));
+        let indexes: Vec<String> = sink
+            .connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes, ["rollups_by_fleet", "rollups_by_vehicle_time"]);
     }
 
     #[test]
