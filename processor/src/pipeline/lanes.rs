@@ -420,7 +420,17 @@ impl Lanes {
                     }
                     Some(LaneEvent::Open { range, seed }) => {
                         let next = per_stream.next_barrier;
-                        let lane = Lane::open(range, &seed, &mut || (per_stream.factory)(next))?;
+                        let mut make = || (per_stream.factory)(next);
+                        let lane = match Lane::open(range, &seed, &mut make) {
+                            Ok(lane) => lane,
+                            // A lane written by another version (during a rolling deploy) must
+                            // not stop every task that takes the shard: it starts over, loudly.
+                            Err(PipelineError::IncompatibleState(reason)) => {
+                                tracing::error!(stream = %key, %reason, "cannot continue the shard's handed-over state; its open windows start over");
+                                Lane::fresh(range, &mut make)?
+                            }
+                            Err(err) => return Err(err),
+                        };
                         per_stream.lanes.insert(Arc::clone(&key), lane);
                     }
                     None => {}
@@ -814,6 +824,16 @@ mod tests {
         let mut expected = vec![(low.clone(), 0, 60), (high.clone(), 0, 60)];
         expected.sort();
         assert_eq!(outputs, expected);
+    }
+
+    #[test]
+    fn an_unreadable_handed_over_lane_starts_over_instead_of_failing() {
+        let v = vehicle_in(false);
+        let mut lanes = Lanes::per_stream(factory(), 1);
+        let garbage = LaneSeed::Resume(Arc::new(vec![0xff; 7]));
+        run(&mut lanes, open("s", (0, u128::MAX), garbage));
+        let outputs = run(&mut lanes, batch("s", seconds(&v, 0..61)));
+        assert_eq!(counts(&outputs), [(v.clone(), 0, 60)]);
     }
 
     #[test]
