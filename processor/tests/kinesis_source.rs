@@ -494,6 +494,19 @@ fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
     }
     let dbs: Vec<PathBuf> = workspaces.iter().map(Workspace::db).collect();
     assert_same_closed_windows(&union_of_rollups(&dbs), &expected);
+    // `fleetstream leases` shows where each child's stored state stands: at its checkpoint.
+    let config = workspaces[0].path("config.toml");
+    let listing = common::fleetstream(&["leases", "--config", config.to_str().unwrap(), "--json"]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let children: Vec<&serde_json::Value> = rows.iter().filter(|r| r["state"] == "open").collect();
+    assert_eq!(children.len(), 3, "{rows:?}");
+    for row in children {
+        assert_eq!(row["handoff"]["position"], row["checkpoint"], "{row}");
+        assert!(row["handoff"]["bytes"].as_i64().unwrap() > 0, "{row}");
+    }
 }
 
 /// KPL-style aggregates of `per_aggregate` records grouped by the shard each vehicle hashes to.

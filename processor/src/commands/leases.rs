@@ -1,5 +1,6 @@
 //! `fleetstream leases --config FILE`: the lease table as an operator reads it — every shard,
-//! its owner, counter, checkpoint, lag and lineage.
+//! its owner, counter, checkpoint, lag and lineage, and with `[source.kinesis.handoff]` where
+//! each shard's stored state stands.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::cli::LeasesArgs;
+use crate::sources::kinesis::handoff::{HandoffStore, StoredLaneInfo};
 use crate::sources::kinesis::lease::{Lease, LeaseCheckpoint};
 use crate::sources::kinesis::lease_table::LeaseTable;
 use crate::sources::kinesis::metrics::KinesisMetrics;
@@ -30,6 +32,8 @@ pub struct LeaseRow {
     pub checkpoint: String,
     /// Milliseconds the checkpoint is behind the tip, when measured.
     pub behind_ms: Option<i64>,
+    /// The shard's stored state (with `[source.kinesis.handoff]`).
+    pub handoff: Option<StoredLaneInfo>,
     /// Parent shards.
     pub parents: Vec<String>,
     /// Child shards.
@@ -59,6 +63,7 @@ pub fn rows(shards: &[ShardInfo], leases: &[Lease]) -> Vec<LeaseRow> {
                 counter: lease.map(|l| l.counter),
                 checkpoint,
                 behind_ms: None,
+                handoff: None,
                 parents: shard.parents.clone(),
                 children: kids,
             }
@@ -73,6 +78,7 @@ pub fn rows(shards: &[ShardInfo], leases: &[Lease]) -> Vec<LeaseRow> {
                 counter: Some(lease.counter),
                 checkpoint: checkpoint_text(&lease.checkpoint),
                 behind_ms: None,
+                handoff: None,
                 parents: lease.parents.clone(),
                 children: lease.children.clone(),
             });
@@ -91,13 +97,37 @@ fn checkpoint_text(checkpoint: &LeaseCheckpoint) -> String {
     }
 }
 
-/// Renders rows as an aligned table.
+/// A stored lane as a table cell: `position (size, age)`.
+fn handoff_text(info: &StoredLaneInfo, now_ms: i64) -> String {
+    let size = if info.bytes >= 1_000_000 {
+        format!("{:.1} MB", info.bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} KB", info.bytes as f64 / 1e3)
+    };
+    match info.written_at_ms {
+        Some(at) => {
+            let age = (now_ms - at).max(0) as f64 / 1000.0;
+            let age = if age < 120.0 {
+                format!("{age:.0} s")
+            } else {
+                format!("{:.0} min", age / 60.0)
+            };
+            format!("{} ({size}, {age} ago)", info.position)
+        }
+        None => format!("{} ({size})", info.position),
+    }
+}
+
+/// Renders rows as an aligned table; the `HANDOFF` column appears when any row has a stored
+/// lane.
 pub fn table(rows: &[LeaseRow]) -> String {
     let dash = || "-".to_owned();
-    let cells: Vec<[String; 8]> = rows
+    let with_handoff = rows.iter().any(|row| row.handoff.is_some());
+    let now_ms = crate::pipeline::wall_clock_ms();
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            [
+            let mut cells = vec![
                 row.shard.clone(),
                 row.state.to_owned(),
                 row.owner.clone().unwrap_or_else(dash),
@@ -114,10 +144,18 @@ pub fn table(rows: &[LeaseRow]) -> String {
                 } else {
                     row.children.join(",")
                 },
-            ]
+            ];
+            if with_handoff {
+                cells.push(
+                    row.handoff
+                        .as_ref()
+                        .map_or_else(dash, |info| handoff_text(info, now_ms)),
+                );
+            }
+            cells
         })
         .collect();
-    let header = [
+    let mut header = vec![
         "SHARD",
         "STATE",
         "OWNER",
@@ -127,6 +165,9 @@ pub fn table(rows: &[LeaseRow]) -> String {
         "PARENTS",
         "CHILDREN",
     ];
+    if with_handoff {
+        header.push("HANDOFF");
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -143,7 +184,7 @@ pub fn table(rows: &[LeaseRow]) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(header.to_vec());
+    line(header);
     for row in &cells {
         line(row.iter().map(String::as_str).collect());
     }
@@ -213,6 +254,21 @@ pub fn leases(args: &LeasesArgs) -> ExitCode {
                 }
             }
         }
+        if let Some(handoff) = &kinesis_config.handoff {
+            let store = HandoffStore::open(
+                &config.aws,
+                handoff,
+                Arc::new(kinesis_config.clone()),
+                Arc::clone(&metrics),
+            )
+            .await;
+            for row in rows.iter_mut().filter(|row| row.counter.is_some()) {
+                row.handoff = store
+                    .describe(&row.shard)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         Ok::<_, String>((table.name().to_owned(), rows))
     });
     match result {
@@ -271,5 +327,17 @@ mod tests {
         let text = table(&rows);
         assert!(text.starts_with("SHARD"), "{text}");
         assert!(text.contains("s1     open    worker-a  9"), "{text}");
+        assert!(!text.contains("HANDOFF"), "no column without hand-off");
+
+        let mut with_state = rows.clone();
+        with_state[1].handoff = Some(StoredLaneInfo {
+            position: "42/3".to_owned(),
+            owner: "worker-a".to_owned(),
+            bytes: 12_300,
+            written_at_ms: Some(crate::pipeline::wall_clock_ms() - 4_000),
+        });
+        let text = table(&with_state);
+        assert!(text.lines().next().unwrap().ends_with("HANDOFF"), "{text}");
+        assert!(text.contains("42/3 (12.3 KB, 4 s ago)"), "{text}");
     }
 }

@@ -47,6 +47,19 @@ impl StoredLane {
     }
 }
 
+/// What `fleetstream leases` shows of a stored lane (from its metadata, without reading it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredLaneInfo {
+    /// The position the state includes (`seq/sub`, or `end`).
+    pub position: String,
+    /// The worker that wrote it.
+    pub owner: String,
+    /// Object size in bytes.
+    pub bytes: i64,
+    /// When it was written (milliseconds since the epoch).
+    pub written_at_ms: Option<i64>,
+}
+
 /// Reads and writes the stored lanes of one stream.
 #[derive(Clone)]
 pub struct HandoffStore {
@@ -114,6 +127,8 @@ impl HandoffStore {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&key)
+                .metadata("position", position_text(position))
+                .metadata("owner", owner)
                 .body(ByteStream::from(body.clone()));
             async move { request.send().await.map(|_| ()).map_err(classify) }
         })
@@ -163,12 +178,55 @@ impl HandoffStore {
         }
     }
 
+    /// `shard`'s stored lane as its metadata describes it (one `HeadObject`), if any.
+    pub async fn describe(&self, shard: &str) -> Result<Option<StoredLaneInfo>, CallError> {
+        let key = self.key(shard);
+        with_retries(&self.config.retry, "HeadObject", &self.metrics, || {
+            let request = self.client.head_object().bucket(&self.bucket).key(&key);
+            async move {
+                match request.send().await {
+                    Ok(head) => {
+                        let meta = head.metadata().cloned().unwrap_or_default();
+                        Ok(Some(StoredLaneInfo {
+                            position: meta.get("position").cloned().unwrap_or_default(),
+                            owner: meta.get("owner").cloned().unwrap_or_default(),
+                            bytes: head.content_length().unwrap_or(0),
+                            written_at_ms: head.last_modified().and_then(|at| at.to_millis().ok()),
+                        }))
+                    }
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|service| service.is_not_found()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(err) => Err(classify(err)),
+                }
+            }
+        })
+        .await
+        .map_err(|err| self.failed(shard, "describing", err))
+    }
+
     fn failed(&self, shard: &str, what: &str, err: CallError) -> CallError {
         let context = format!("{what} the lane {}", self.url(shard));
         match err {
             CallError::Fatal(reason) => CallError::Fatal(format!("{context}: {reason}")),
             other => CallError::Fatal(format!("{context}: {other}")),
         }
+    }
+}
+
+/// A position as `fleetstream leases` writes checkpoints: `seq/sub`, or `end`.
+fn position_text(position: &Offset) -> String {
+    match position {
+        Offset::Sequence {
+            sequence_number,
+            sub_sequence_number,
+        } => format!("{sequence_number}/{sub_sequence_number}"),
+        Offset::Finished => "end".to_owned(),
+        other => other.to_string(),
     }
 }
 
