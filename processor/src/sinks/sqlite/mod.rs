@@ -506,7 +506,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(indexes, ["rollups_by_fleet", "rollups_by_vehicle_time"]);
+        assert_eq!(indexes, ["rollups_by_vehicle_time"]);
     }
 
     #[test]

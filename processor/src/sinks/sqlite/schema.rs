@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS rollups (
     PRIMARY KEY (rollup, window_start_ms, group_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollups_by_vehicle_time ON rollups (vehicle_id, window_start_ms);
-CREATE INDEX IF NOT EXISTS rollups_by_fleet ON rollups (fleet, window_start_ms);
+-- Per-fleet queries read a time range by the primary key and filter it: an index on a column
+-- of a few values cost as much to maintain as the vehicle index (≈ 3.5 µs per row).
+DROP INDEX IF EXISTS rollups_by_fleet;
 
 CREATE TABLE IF NOT EXISTS alerts (
     vehicle_id     TEXT    NOT NULL,
