@@ -26,7 +26,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use super::anomalies::AnomalyCounts;
@@ -36,6 +35,7 @@ use super::operators::Operators;
 use super::output::Output;
 use super::PipelineError;
 use crate::control::{CommandQueue, QueuedCommand};
+use crate::sources::kinesis::kpl::partition_key_hash;
 use crate::sources::{HashRange, LaneEvent, LaneSeed, LaneStates};
 
 /// Builds empty operators for a new lane or segment, given the id of the next barrier.
@@ -57,12 +57,6 @@ struct SegmentSnapshot {
     /// `None`: the lane's whole range, no filtering.
     range: Option<HashRange>,
     operators: Vec<u8>,
-}
-
-/// The position of `vehicle_id` in the 128-bit hash-key space (Kinesis: MD5 of the partition
-/// key, read as a big-endian number).
-pub fn vehicle_hash(vehicle_id: &str) -> u128 {
-    u128::from_be_bytes(Md5::digest(vehicle_id.as_bytes()).into())
 }
 
 fn contains(range: HashRange, hash: u128) -> bool {
@@ -95,13 +89,33 @@ struct Segment {
 }
 
 impl Segment {
-    /// Keeps only outputs of vehicles in this segment's range.
-    fn keep_own(&self, outputs: &mut Vec<Output>) {
+    /// Runs `produce` on this segment's operators and appends what it emits for vehicles in
+    /// the segment's range to `outputs`.
+    fn emit(
+        &mut self,
+        produce: impl FnOnce(&mut Operators) -> Vec<Output>,
+        outputs: &mut Vec<Output>,
+    ) {
+        let mut produced = produce(&mut self.operators);
         if let Some(range) = self.range {
-            outputs.retain(|output| {
-                output_vehicle(output).is_none_or(|vehicle| contains(range, vehicle_hash(vehicle)))
+            produced.retain(|output| {
+                output_vehicle(output)
+                    .is_none_or(|vehicle| contains(range, partition_key_hash(vehicle)))
             });
         }
+        outputs.append(&mut produced);
+    }
+
+    /// Moves the watermark forward to `watermark` (see [`Operators::follow`]).
+    fn follow(&mut self, watermark: i64, outputs: &mut Vec<Output>) {
+        self.emit(
+            |operators| {
+                let mut produced = Vec::new();
+                operators.follow(watermark, &mut produced);
+                produced
+            },
+            outputs,
+        );
     }
 }
 
@@ -214,7 +228,7 @@ impl Lane {
         if self.segments.len() == 1 {
             return 0;
         }
-        let hash = vehicle_hash(vehicle_id);
+        let hash = partition_key_hash(vehicle_id);
         self.segments
             .iter()
             .position(|segment| segment.range.is_none_or(|range| contains(range, hash)))
@@ -230,13 +244,10 @@ impl Lane {
         }
         let mut outputs = Vec::new();
         if self.segments.len() == 1 {
-            let segment = &mut self.segments[0];
-            let mut produced = segment.operators.process(batch, counters);
-            segment.keep_own(&mut produced);
-            return produced;
+            self.segments[0].emit(|operators| operators.process(batch, counters), &mut outputs);
+            return outputs;
         }
-        // Several segments: each gets its vehicles' records; markers and dead letters go to the
-        // first (they carry no vehicle state).
+        // Several segments: each gets its vehicles' records; dead letters carry no vehicle state.
         let mut parts: Vec<Vec<(u64, telemetry::Record)>> = vec![Vec::new(); self.segments.len()];
         let DecodedBatch {
             stream,
@@ -254,7 +265,7 @@ impl Lane {
             let index = self.segment_of(&record.vehicle_id);
             parts[index].push((offset, record));
         }
-        let mut dead_letters = Some(dead_letters);
+        outputs.extend(dead_letters.into_iter().map(Output::DeadLetter));
         for (segment, records) in self.segments.iter_mut().zip(parts) {
             if records.is_empty() && !stream_idle && !stream_finished {
                 continue;
@@ -266,26 +277,18 @@ impl Lane {
                 partition_finished,
                 partition: Arc::clone(&partition),
                 records,
-                dead_letters: dead_letters.take().unwrap_or_default(),
+                dead_letters: Vec::new(),
                 read_at_ms,
                 record_ids: record_ids.clone(),
                 lane: None,
             };
-            let mut produced = segment.operators.process(part, counters);
-            segment.keep_own(&mut produced);
-            outputs.append(&mut produced);
-        }
-        if let Some(letters) = dead_letters {
-            outputs.extend(letters.into_iter().map(Output::DeadLetter));
+            segment.emit(|operators| operators.process(part, counters), &mut outputs);
         }
         // Segments no record reaches any more follow the lane.
         if let Some(lead) = self.watermark() {
             for segment in &mut self.segments {
                 if !segment.operators.has_streams() {
-                    let mut produced = Vec::new();
-                    segment.operators.follow(lead, &mut produced);
-                    segment.keep_own(&mut produced);
-                    outputs.append(&mut produced);
+                    segment.follow(lead, &mut outputs);
                 }
             }
         }
@@ -302,22 +305,7 @@ impl Lane {
 
     fn follow(&mut self, watermark: i64, outputs: &mut Vec<Output>) {
         for segment in &mut self.segments {
-            let mut produced = Vec::new();
-            segment.operators.follow(watermark, &mut produced);
-            segment.keep_own(&mut produced);
-            outputs.append(&mut produced);
-        }
-    }
-
-    fn each_output(
-        &mut self,
-        mut produce: impl FnMut(&mut Operators) -> Vec<Output>,
-        outputs: &mut Vec<Output>,
-    ) {
-        for segment in &mut self.segments {
-            let mut produced = produce(&mut segment.operators);
-            segment.keep_own(&mut produced);
-            outputs.append(&mut produced);
+            segment.follow(watermark, outputs);
         }
     }
 }
@@ -409,7 +397,7 @@ impl Lanes {
         counters: &PipelineCounters,
     ) -> Result<Vec<Output>, PipelineError> {
         let commands = self.take_commands();
-        let mut outputs = match &mut self.mode {
+        let outputs = match &mut self.mode {
             Mode::Single(operators) => operators.process(batch, counters),
             Mode::PerStream(per_stream) => {
                 let key = Arc::clone(&batch.stream);
@@ -461,7 +449,6 @@ impl Lanes {
                 outputs
             }
         };
-        outputs.shrink_to_fit();
         let open = self.open_entries();
         counters
             .open_window_entries
@@ -471,7 +458,18 @@ impl Lanes {
 
     /// End of input: everything closes.
     pub fn finish(&mut self) -> Vec<Output> {
-        self.each(Operators::finish)
+        match &mut self.mode {
+            Mode::Single(operators) => operators.finish(),
+            Mode::PerStream(per_stream) => {
+                let mut outputs = Vec::new();
+                for lane in per_stream.lanes.values_mut() {
+                    for segment in &mut lane.segments {
+                        segment.emit(Operators::finish, &mut outputs);
+                    }
+                }
+                outputs
+            }
+        }
     }
 
     /// Shutdown: partial windows if configured. Per-stream lanes emit nothing: their open
@@ -485,28 +483,17 @@ impl Lanes {
         }
     }
 
-    fn each(&mut self, mut produce: impl FnMut(&mut Operators) -> Vec<Output>) -> Vec<Output> {
-        match &mut self.mode {
-            Mode::Single(operators) => produce(operators),
-            Mode::PerStream(per_stream) => {
-                let mut outputs = Vec::new();
-                for lane in per_stream.lanes.values_mut() {
-                    lane.each_output(&mut produce, &mut outputs);
-                }
-                outputs
-            }
-        }
-    }
-
-    fn all_operators(&self) -> Vec<&Operators> {
+    /// Folds `step` over every lane's operators (finished lanes included), without allocating:
+    /// it runs for every batch.
+    fn fold_operators<T>(&self, init: T, mut step: impl FnMut(T, &Operators) -> T) -> T {
         match &self.mode {
-            Mode::Single(operators) => vec![operators],
+            Mode::Single(operators) => step(init, operators),
             Mode::PerStream(per_stream) => per_stream
                 .lanes
                 .values()
                 .chain(per_stream.finished.values())
-                .flat_map(|lane| lane.segments.iter().map(|segment| &segment.operators))
-                .collect(),
+                .flat_map(|lane| lane.segments.iter())
+                .fold(init, |acc, segment| step(acc, &segment.operators)),
         }
     }
 
@@ -531,40 +518,24 @@ impl Lanes {
 
     /// Anomaly model counts over every lane.
     pub fn anomaly_counts(&self) -> AnomalyCounts {
-        self.all_operators()
-            .into_iter()
-            .fold(AnomalyCounts::default(), |total, operators| {
-                let counts = operators.anomaly_counts();
-                AnomalyCounts {
-                    resident: total.resident + counts.resident,
-                    evicted: total.evicted + counts.evicted,
-                    reloaded: total.reloaded + counts.reloaded,
-                }
-            })
+        self.fold_operators(AnomalyCounts::default(), |total, operators| {
+            let counts = operators.anomaly_counts();
+            AnomalyCounts {
+                resident: total.resident + counts.resident,
+                evicted: total.evicted + counts.evicted,
+                reloaded: total.reloaded + counts.reloaded,
+            }
+        })
     }
 
     /// Approximate bytes of window state over every lane.
     pub fn state_bytes(&self) -> usize {
-        self.all_operators()
-            .into_iter()
-            .map(Operators::state_bytes)
-            .sum()
+        self.fold_operators(0, |total, operators| total + operators.state_bytes())
     }
 
     /// Open window entries over every lane.
     pub fn open_entries(&self) -> usize {
-        self.all_operators()
-            .into_iter()
-            .map(Operators::open_entries)
-            .sum()
-    }
-
-    /// Lanes read here now.
-    pub fn lane_count(&self) -> usize {
-        match &self.mode {
-            Mode::Single(_) => 1,
-            Mode::PerStream(per_stream) => per_stream.lanes.len(),
-        }
+        self.fold_operators(0, |total, operators| total + operators.open_entries())
     }
 
     /// The state to store at a barrier: the task's own snapshot (one lane), or each stream's
@@ -596,7 +567,7 @@ impl PerStream {
     ) {
         let mut waiting = Vec::new();
         for command in commands {
-            let hash = vehicle_hash(&command.vehicle_id);
+            let hash = partition_key_hash(&command.vehicle_id);
             let target = self
                 .lanes
                 .values_mut()
@@ -662,7 +633,7 @@ mod tests {
     fn vehicle_in(upper: bool) -> String {
         (0..)
             .map(|i| format!("veh-{i}"))
-            .find(|id| (vehicle_hash(id) >= HALF) == upper)
+            .find(|id| (partition_key_hash(id) >= HALF) == upper)
             .expect("some id")
     }
 
@@ -849,7 +820,8 @@ mod tests {
         let mut lost = batch("c", Vec::new());
         lost.lane = Some(LaneEvent::Close);
         run(&mut lanes, lost);
-        assert_eq!(lanes.lane_count(), 2, "the lost lane is gone");
+        let held: Vec<String> = lanes.snapshot().1.into_keys().collect();
+        assert_eq!(held, ["a", "b"], "the lost lane is gone");
         assert!(counts(&run(&mut lanes, batch("b", seconds(&w, 0..200)))).len() >= 3);
         let mut idle = batch("a", Vec::new());
         idle.stream_idle = true;
@@ -863,19 +835,6 @@ mod tests {
             "lanes emit no partial results"
         );
         assert!(!lanes.snapshot().1.contains_key("c"));
-    }
-
-    #[test]
-    fn vehicle_hashes_follow_the_kinesis_partition_key_mapping() {
-        // The digest read as a big-endian number, as Kinesis maps partition keys.
-        let digest = Md5::digest(b"veh-1");
-        let expected = u128::from_be_bytes(digest.into());
-        assert_eq!(vehicle_hash("veh-1"), expected);
-        assert_eq!(
-            vehicle_hash("veh-1") >> 120,
-            u128::from(digest[0]),
-            "the first digest byte is the most significant"
-        );
     }
 
     #[test]
