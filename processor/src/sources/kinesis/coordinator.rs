@@ -75,6 +75,13 @@ struct Held {
     last_write: Option<Instant>,
 }
 
+impl Held {
+    /// True when nothing was written for this lease within `interval` (or ever).
+    fn quiet_for(&self, interval: Duration) -> bool {
+        self.last_write.is_none_or(|at| at.elapsed() >= interval)
+    }
+}
+
 /// What the coordinator last saw of another worker's lease, to tell a dead owner.
 struct Observed {
     counter: u64,
@@ -218,14 +225,11 @@ impl Coordinator {
             .iter()
             .filter(|(_, held)| {
                 (held.unwritten.is_some() || held.unwritten_lane.is_some())
-                    && held.last_write.is_none_or(|at| at.elapsed() >= interval)
+                    && held.quiet_for(interval)
             })
             .map(|(key, _)| key.clone())
             .collect();
-        self.store_lanes(&due).await?;
-        for key in due {
-            self.write_checkpoint(&key).await?;
-        }
+        self.write_due(&due).await?;
         self.announce_lost().await;
         Ok(())
     }
@@ -596,6 +600,7 @@ impl Coordinator {
         positions: &[Position],
         lanes: &LaneStates,
     ) -> Result<(), CallError> {
+        let interval = self.config.checkpoint_interval.std();
         let mut now_due = Vec::new();
         for position in positions {
             let Some(held) = self.held.get_mut(&position.partition) else {
@@ -613,10 +618,7 @@ impl Coordinator {
                 });
                 if let (Some(state), Some(_)) = (changed, &self.handoff) {
                     held.unwritten_lane = Some((position.offset.clone(), Arc::clone(state)));
-                    if held
-                        .last_write
-                        .is_none_or(|at| at.elapsed() >= self.config.checkpoint_interval.std())
-                    {
+                    if held.quiet_for(interval) {
                         now_due.push(position.partition.clone());
                     }
                 }
@@ -639,24 +641,25 @@ impl Coordinator {
                 .committed(&position.partition, &position.offset);
             let enough_records =
                 self.config.checkpoint_records > 0 && records >= self.config.checkpoint_records;
-            if end
-                || enough_records
-                || held
-                    .last_write
-                    .is_none_or(|at| at.elapsed() >= self.config.checkpoint_interval.std())
-            {
+            if end || enough_records || held.quiet_for(interval) {
                 now_due.push(position.partition.clone());
             }
         }
-        self.store_lanes(&now_due).await?;
-        for key in now_due {
-            self.write_checkpoint(&key).await?;
+        self.write_due(&now_due).await
+    }
+
+    /// Writes what `keys` have pending: their lane states first (so a checkpoint is never ahead
+    /// of the stored lane), then their lease checkpoints.
+    async fn write_due(&mut self, keys: &[String]) -> Result<(), CallError> {
+        self.store_lanes(keys).await?;
+        for key in keys {
+            self.write_checkpoint(key).await?;
         }
         Ok(())
     }
 
     /// Stores the pending lane states of `keys` concurrently (a task with many shards must not
-    /// delay its renewals by one S3 round trip per shard), ahead of their checkpoints.
+    /// delay its renewals by one S3 round trip per shard).
     async fn store_lanes(&mut self, keys: &[String]) -> Result<(), CallError> {
         let Some(store) = &self.handoff else {
             return Ok(());
@@ -681,18 +684,13 @@ impl Coordinator {
                 joined.map_err(|err| CallError::Fatal(format!("storing a lane: {err}")))??;
             if let Some(held) = self.held.get_mut(&key) {
                 // Stored: the checkpoint may follow (or, at an unchanged position, nothing).
-                if held
-                    .unwritten_lane
-                    .as_ref()
-                    .is_some_and(|(_, pending)| Arc::ptr_eq(pending, &state))
-                {
-                    held.unwritten_lane = None;
-                    if held.unwritten.is_none() {
-                        held.last_write = Some(Instant::now());
-                    }
+                held.unwritten_lane = None;
+                if held.unwritten.is_none() {
+                    held.last_write = Some(Instant::now());
                 }
                 held.stored_lane = Some(state);
             }
+            tracing::debug!(shard = %key, "lane state stored");
         }
         Ok(())
     }
@@ -702,7 +700,7 @@ impl Coordinator {
             return Ok(());
         };
         let Some(checkpoint) = held.unwritten.clone() else {
-            return self.write_lane_only(key).await;
+            return Ok(());
         };
         let end = checkpoint.is_shard_end();
         if end
@@ -719,17 +717,6 @@ impl Coordinator {
         } else {
             Vec::new()
         };
-        let Some(held) = self.held.get(key) else {
-            return Ok(());
-        };
-        if let (Some(store), Some((position, state))) = (&self.handoff, &held.unwritten_lane) {
-            // The state first: a checkpoint is never ahead of the stored lane.
-            store.put(key, position, &self.me, state).await?;
-            let state = Arc::clone(state);
-            if let Some(held) = self.held.get_mut(key) {
-                held.stored_lane = Some(state);
-            }
-        }
         let Some(held) = self.held.get(key) else {
             return Ok(());
         };
@@ -755,28 +742,11 @@ impl Coordinator {
                     held.lease.checkpoint = checkpoint;
                     held.lease.owner_switches = 0;
                     held.unwritten = None;
-                    held.unwritten_lane = None;
                     held.last_write = Some(Instant::now());
                 }
             }
             None => self.lose(key),
         }
-        Ok(())
-    }
-
-    /// Stores a newer lane state at the checkpointed position (no lease write).
-    async fn write_lane_only(&mut self, key: &str) -> Result<(), CallError> {
-        let Some(held) = self.held.get_mut(key) else {
-            return Ok(());
-        };
-        let (Some(store), Some((position, state))) = (&self.handoff, held.unwritten_lane.take())
-        else {
-            return Ok(());
-        };
-        store.put(key, &position, &self.me, &state).await?;
-        tracing::debug!(shard = key, position = %position, "lane state stored");
-        held.stored_lane = Some(state);
-        held.last_write = Some(Instant::now());
         Ok(())
     }
 
@@ -789,10 +759,7 @@ impl Coordinator {
             held.stop.cancel();
         }
         let keys: Vec<String> = self.held.keys().cloned().collect();
-        self.store_lanes(&keys).await?;
-        for key in &keys {
-            self.write_checkpoint(key).await?;
-        }
+        self.write_due(&keys).await?;
         let keys: Vec<String> = self.held.keys().cloned().collect();
         for key in keys {
             let Some(held) = self.stop_holding(&key) else {
