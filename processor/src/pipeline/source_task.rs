@@ -118,7 +118,8 @@ async fn apply_commit<S: Source>(
 
 /// Hands a commit to the source.
 async fn deliver<S: Source>(source: &mut S, committed: &Committed) -> Result<(), PipelineError> {
-    source.hand_over(&committed.lanes);
-    source.commit(&committed.positions).await?;
+    source
+        .commit(&committed.positions, &committed.lanes)
+        .await?;
     Ok(())
 }

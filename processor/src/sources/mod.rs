@@ -151,15 +151,14 @@ pub trait Source: Send + 'static {
     ) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
 
     /// Called with positions whose derived outputs and state are durable (and already stored in
-    /// the state store). Sources with their own checkpoint (Kinesis leases) write it here.
+    /// the state store), and the per-stream operator states at those positions (empty unless
+    /// the stage keeps a lane per stream). Sources with their own checkpoint (Kinesis leases)
+    /// write it here; a source that moves streams between workers stores the lanes with it.
     fn commit(
         &mut self,
         positions: &[Position],
+        lanes: &LaneStates,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
-
-    /// Called just before [`Source::commit`] with the per-stream operator states of the same
-    /// checkpoint; a source that moves streams between workers stores them with its positions.
-    fn hand_over(&mut self, _lanes: &LaneStates) {}
 
     /// Called once after the last commit of a run: hand shared resources back (Kinesis
     /// releases its leases so other workers take them at once).
@@ -261,18 +260,16 @@ impl Source for ConfiguredSource {
         }
     }
 
-    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+    async fn commit(
+        &mut self,
+        positions: &[Position],
+        lanes: &LaneStates,
+    ) -> Result<(), SourceError> {
         match self {
-            ConfiguredSource::File(source) => source.commit(positions).await,
-            ConfiguredSource::Stdin(source) => source.commit(positions).await,
-            ConfiguredSource::Simulator(source) => source.commit(positions).await,
-            ConfiguredSource::Kinesis(source) => source.commit(positions).await,
-        }
-    }
-
-    fn hand_over(&mut self, lanes: &LaneStates) {
-        if let ConfiguredSource::Kinesis(source) = self {
-            source.hand_over(lanes);
+            ConfiguredSource::File(source) => source.commit(positions, lanes).await,
+            ConfiguredSource::Stdin(source) => source.commit(positions, lanes).await,
+            ConfiguredSource::Simulator(source) => source.commit(positions, lanes).await,
+            ConfiguredSource::Kinesis(source) => source.commit(positions, lanes).await,
         }
     }
 

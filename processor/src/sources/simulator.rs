@@ -150,7 +150,11 @@ impl Source for SimulatorSource {
         }))
     }
 
-    async fn commit(&mut self, _positions: &[Position]) -> Result<(), SourceError> {
+    async fn commit(
+        &mut self,
+        _positions: &[Position],
+        _lanes: &crate::sources::LaneStates,
+    ) -> Result<(), SourceError> {
         Ok(())
     }
 }

@@ -94,7 +94,11 @@ impl Source for StdinSource {
         }))
     }
 
-    async fn commit(&mut self, _positions: &[Position]) -> Result<(), SourceError> {
+    async fn commit(
+        &mut self,
+        _positions: &[Position],
+        _lanes: &crate::sources::LaneStates,
+    ) -> Result<(), SourceError> {
         Ok(())
     }
 }

@@ -179,7 +179,11 @@ impl Source for FileSource {
         }))
     }
 
-    async fn commit(&mut self, _positions: &[Position]) -> Result<(), SourceError> {
+    async fn commit(
+        &mut self,
+        _positions: &[Position],
+        _lanes: &crate::sources::LaneStates,
+    ) -> Result<(), SourceError> {
         // File positions live only in the state store, which the committer has already written.
         Ok(())
     }

@@ -66,8 +66,6 @@ pub struct KinesisSource {
     coordinator: Option<Arc<tokio::sync::Mutex<Coordinator>>>,
     ticker_stop: CancellationToken,
     dropped_batches: u64,
-    /// Lane states handed over for the next commit.
-    lanes: LaneStates,
 }
 
 /// A worker id unique to this process: host, process id and a random suffix.
@@ -124,7 +122,6 @@ impl KinesisSource {
             coordinator: None,
             ticker_stop: CancellationToken::new(),
             dropped_batches: 0,
-            lanes: LaneStates::new(),
         }
     }
 
@@ -254,12 +251,16 @@ impl Source for KinesisSource {
         }
     }
 
-    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+    async fn commit(
+        &mut self,
+        positions: &[Position],
+        lanes: &LaneStates,
+    ) -> Result<(), SourceError> {
         // The coordinator writes lease checkpoints on its next cycle (within 100 ms): the
         // pipeline never waits for the lease table. Positions are cumulative, so the newest
         // replaces any not yet applied.
         if let Ok(mut pending) = self.shared.pending_commit.lock() {
-            let mut lanes = std::mem::take(&mut self.lanes);
+            let mut lanes = lanes.clone();
             // A shard's last lane (at its end) comes with one commit only: keep it when a newer
             // commit replaces that one before the coordinator applied it.
             if let Some(replaced) = pending.take() {
@@ -273,10 +274,6 @@ impl Source for KinesisSource {
             });
         }
         Ok(())
-    }
-
-    fn hand_over(&mut self, lanes: &LaneStates) {
-        self.lanes = lanes.clone();
     }
 
     async fn close(&mut self) -> Result<(), SourceError> {
@@ -332,20 +329,12 @@ mod tests {
             Duration::from_secs(1),
         );
         let lane = |byte: u8| Arc::new(vec![byte]);
-        source.hand_over(&LaneStates::from([
-            ("ended".to_owned(), lane(1)),
-            ("open".to_owned(), lane(2)),
-        ]));
-        source
-            .commit(&[position("ended", Offset::Finished)])
-            .await
-            .unwrap();
+        let ended = [position("ended", Offset::Finished)];
+        let first = LaneStates::from([("ended".to_owned(), lane(1)), ("open".to_owned(), lane(2))]);
+        source.commit(&ended, &first).await.unwrap();
         // The ended shard's lane was dropped after that barrier; the coordinator has not run.
-        source.hand_over(&LaneStates::from([("open".to_owned(), lane(3))]));
-        source
-            .commit(&[position("ended", Offset::Finished)])
-            .await
-            .unwrap();
+        let second = LaneStates::from([("open".to_owned(), lane(3))]);
+        source.commit(&ended, &second).await.unwrap();
         let pending = source
             .shared
             .pending_commit
