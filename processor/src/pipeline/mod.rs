@@ -34,7 +34,7 @@ use crate::sinks::build::{open_sinks, OpenedSinks};
 use crate::sinks::runner::{run_sink, SinkAck, SinkMessage};
 use crate::sinks::SinkError;
 use crate::sources::{ConfiguredSource, Source, SourceError};
-use crate::state::{ConfiguredStateStore, StateError, StateStore};
+use crate::state::{ConfiguredStateStore, ModelReader, StateError, StateStore};
 use counters::PipelineCounters;
 pub use messages::{Barrier, StageMessage};
 use operators::{OperatorOutlets, Operators};
@@ -142,7 +142,7 @@ fn named_input_binding(
 /// checkpoint barrier (anomaly model versions).
 fn build_operators(
     config: &Config,
-    model_reader: Option<crate::state::ModelReader>,
+    model_reader: Option<&crate::state::ModelReader>,
     unsaved_models: &crate::state::UnsavedModels,
     next_barrier: u64,
 ) -> Result<Operators, PipelineError> {
@@ -186,16 +186,10 @@ fn build_operators(
     }
     if !config.anomaly.is_empty() {
         let mut anomalies = Vec::new();
-        let mut reader = model_reader;
-        for (index, entry) in config.anomaly.iter().enumerate() {
-            let reader = if index + 1 == config.anomaly.len() {
-                reader.take()
-            } else {
-                reader.as_ref().map(|r| r.try_clone()).transpose()?
-            };
+        for entry in &config.anomaly {
             let source = anomalies::ModelSource {
                 unsaved: unsaved_models.clone(),
-                reader,
+                reader: model_reader.map(ModelReader::try_clone).transpose()?,
             };
             anomalies.push(anomalies::AnomalyOperator::new(
                 entry.clone(),
@@ -245,14 +239,13 @@ pub async fn run(
         let config = config.clone();
         let unsaved = unsaved_models.clone();
         let factory: lanes::OperatorsFactory = Box::new(move |next_barrier| {
-            let reader = model_reader.as_ref().map(|r| r.try_clone()).transpose()?;
-            build_operators(&config, reader, &unsaved, next_barrier)
+            build_operators(&config, model_reader.as_ref(), &unsaved, next_barrier)
         });
         lanes::Lanes::per_stream(factory, first_barrier_id)
     } else {
         lanes::Lanes::single(build_operators(
             config,
-            model_reader,
+            model_reader.as_ref(),
             &unsaved_models,
             first_barrier_id,
         )?)
