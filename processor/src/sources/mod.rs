@@ -113,6 +113,28 @@ pub struct SourceBatch {
     pub lane: Option<LaneEvent>,
 }
 
+impl SourceBatch {
+    /// A batch of `stream` (its own partition) read now, with nothing in it: the base the
+    /// sources fill in (`..SourceBatch::empty(stream)`), and as is a heartbeat or marker.
+    pub fn empty(stream: Arc<str>) -> Self {
+        Self {
+            partition: Arc::clone(&stream),
+            stream,
+            stream_finished: false,
+            stream_idle: false,
+            frames: Vec::new(),
+            end: None,
+            partition_finished: false,
+            problems: Vec::new(),
+            record_ids: Vec::new(),
+            skipped: Vec::new(),
+            read_at_ms: crate::pipeline::wall_clock_ms(),
+            progress_units: 0,
+            lane: None,
+        }
+    }
+}
+
 /// Why a source failed (not a record's fault: those become dead letters).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

@@ -130,15 +130,8 @@ impl Source for SimulatorSource {
             self.encode(record, &mut frames);
         }
         Ok(Some(SourceBatch {
-            partition: Arc::clone(&self.partition),
-            stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
-            stream_idle: false,
-            record_ids: Vec::new(),
-            skipped: Vec::new(),
-            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: frames.len() as u64,
-            lane: None,
             frames,
             end: Some(if self.finished {
                 Offset::Finished
@@ -146,7 +139,7 @@ impl Source for SimulatorSource {
                 Offset::Records(self.produced)
             }),
             partition_finished: self.finished,
-            problems: Vec::new(),
+            ..SourceBatch::empty(Arc::clone(&self.partition))
         }))
     }
 

@@ -74,10 +74,7 @@ impl Source for StdinSource {
             None => {}
         }
         Ok(Some(SourceBatch {
-            partition: Arc::clone(&self.partition),
-            stream: Arc::clone(&self.partition),
             stream_finished: self.finished,
-            stream_idle: false,
             frames,
             end: Some(if self.finished {
                 Offset::Finished
@@ -85,12 +82,8 @@ impl Source for StdinSource {
                 Offset::Bytes(self.scanner.safe_resume_offset())
             }),
             partition_finished: self.finished,
-            problems: Vec::new(),
-            record_ids: Vec::new(),
-            skipped: Vec::new(),
-            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: read.unwrap_or(0) as u64,
-            lane: None,
+            ..SourceBatch::empty(Arc::clone(&self.partition))
         }))
     }
 

@@ -131,19 +131,10 @@ impl Source for FileSource {
             if !self.announced_end {
                 self.announced_end = true;
                 return Ok(Some(SourceBatch {
-                    partition: Arc::clone(&self.stream),
-                    stream: Arc::clone(&self.stream),
                     stream_finished: true,
-                    stream_idle: false,
-                    frames: Vec::new(),
                     end: Some(Offset::Finished),
                     partition_finished: true,
-                    problems: Vec::new(),
-                    record_ids: Vec::new(),
-                    skipped: Vec::new(),
-                    read_at_ms: crate::pipeline::wall_clock_ms(),
-                    progress_units: 0,
-                    lane: None,
+                    ..SourceBatch::empty(Arc::clone(&self.stream))
                 }));
             }
             return Ok(None);
@@ -160,9 +151,7 @@ impl Source for FileSource {
         self.announced_end |= stream_finished;
         Ok(Some(SourceBatch {
             partition,
-            stream: Arc::clone(&self.stream),
             stream_finished,
-            stream_idle: false,
             frames: chunk.frames,
             end: Some(if chunk.finished {
                 Offset::Finished
@@ -171,11 +160,8 @@ impl Source for FileSource {
             }),
             partition_finished: chunk.finished,
             problems: chunk.problem.into_iter().collect(),
-            record_ids: Vec::new(),
-            skipped: Vec::new(),
-            read_at_ms: crate::pipeline::wall_clock_ms(),
             progress_units: chunk.disk_bytes,
-            lane: None,
+            ..SourceBatch::empty(Arc::clone(&self.stream))
         }))
     }
 

@@ -28,19 +28,8 @@ const READ_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
 /// heartbeat.
 pub fn stream_marker(shard: &str, finished: bool) -> SourceBatch {
     SourceBatch {
-        partition: Arc::from(shard),
-        stream: Arc::from(shard),
         stream_finished: finished,
-        stream_idle: false,
-        frames: Vec::new(),
-        end: None,
-        partition_finished: false,
-        problems: Vec::new(),
-        record_ids: Vec::new(),
-        skipped: Vec::new(),
-        read_at_ms: crate::pipeline::wall_clock_ms(),
-        progress_units: 0,
-        lane: None,
+        ..SourceBatch::empty(Arc::from(shard))
     }
 }
 
@@ -207,24 +196,19 @@ impl ShardReader {
                 caught_up_since = None;
                 false
             };
+            // A closed shard's event time lives on in its children: it keeps holding the
+            // watermark until they are announced (or it goes idle), so their first records are
+            // not late because sibling shards ran ahead meanwhile (`stream_finished` stays false).
             let batch = SourceBatch {
-                partition: Arc::clone(&self.shard),
-                stream: Arc::clone(&self.shard),
-                // A closed shard's event time lives on in its children: it keeps holding the
-                // watermark until they are announced (or it goes idle), so their first records
-                // are not late because sibling shards ran ahead meanwhile.
-                stream_finished: false,
                 stream_idle: idle,
                 frames: converted.frames,
                 // `None` when nothing was read: a heartbeat that moves no position.
                 end,
                 partition_finished: closed,
-                problems: Vec::new(),
                 record_ids: converted.record_ids,
                 skipped: converted.skipped,
-                read_at_ms: crate::pipeline::wall_clock_ms(),
                 progress_units: converted.bytes,
-                lane: None,
+                ..SourceBatch::empty(Arc::clone(&self.shard))
             };
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
