@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS rollups (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollups_by_vehicle_time ON rollups (vehicle_id, window_start_ms);
 -- Per-fleet queries read a time range by the primary key and filter it: an index on a column
--- of a few values cost as much to maintain as the vehicle index (≈ 3.5 µs per row).
+-- of a few values cost as much to maintain as the vehicle index.
 DROP INDEX IF EXISTS rollups_by_fleet;
 
 CREATE TABLE IF NOT EXISTS alerts (
@@ -134,7 +134,7 @@ ALTER TABLE rollups RENAME TO rollups_v1;
 /// Moves a pre-schema-7 `rollups` table (keyed by group first) aside, so the table keyed by time
 /// first can be created; [`MIGRATE_ROLLUPS_COPY`] then copies its rows over. Keyed by time, the
 /// windows a checkpoint closes are appended at the end of the table instead of being spread over
-/// every group's rows (≈ 10 % less CPU end to end on W1), and its own time index is not needed.
+/// every group's rows, and its own time index is not needed (see the W1 figure in the README).
 pub const MIGRATE_ROLLUPS_ASIDE: &str = r#"
 DROP INDEX IF EXISTS rollups_by_vehicle_time;
 DROP INDEX IF EXISTS rollups_by_time;
