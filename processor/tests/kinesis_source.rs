@@ -53,8 +53,8 @@ fn without_versions(rollups: BTreeMap<RollupKey, RollupRow>) -> BTreeMap<RollupK
         .collect()
 }
 
-/// A simulated input and the rollups of a plain file run over it.
-fn reference(vehicles: u32, seconds: u32) -> (Workspace, PathBuf, BTreeMap<RollupKey, RollupRow>) {
+/// A simulated input, as records keyed by vehicle id, and the rollups of a plain file run over it.
+fn reference(vehicles: u32, seconds: u32) -> (Records, BTreeMap<RollupKey, RollupRow>) {
     let workspace = Workspace::new();
     let input = workspace.path("input.ndjson");
     simulate(&input, vehicles, seconds, 0.0, 11);
@@ -62,8 +62,11 @@ fn reference(vehicles: u32, seconds: u32) -> (Workspace, PathBuf, BTreeMap<Rollu
     common::run_summary(&config, &[]);
     let rollups = rollup_values(&workspace.db());
     assert!(!rollups.is_empty());
-    (workspace, input, rollups)
+    (keyed_lines(&input), rollups)
 }
+
+/// Records to put: (partition key, data).
+type Records = Vec<(String, Vec<u8>)>;
 
 const EMIT_ON_STOP: &str = "[shutdown]\nopen_windows = \"emit_partial\"\n";
 
@@ -197,8 +200,7 @@ fn read_all(
 
 #[test]
 fn one_worker_reads_every_record_of_four_shards_in_order() {
-    let (_reference, input, expected) = reference(100, 500);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(100, 500);
     assert_eq!(records.len(), 50_000);
     let aws = Aws::new();
     let stream = aws.create_stream(4);
@@ -241,8 +243,7 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
 
 #[test]
 fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
-    let (_reference, input, expected) = reference(40, 300);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(40, 300);
     let aws = Aws::new();
     let stream = aws.create_stream(4);
     let table = unique_name("leases");
@@ -336,8 +337,7 @@ fn reshard_while_producing(
 
 #[test]
 fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_parents() {
-    let (_reference, input, expected) = reference(60, 600);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(60, 600);
     let aws = Aws::new();
     let stream = aws.create_stream(3);
     let workspace = Workspace::new();
@@ -442,8 +442,7 @@ fn split_and_merge_while_producing_lose_nothing_and_children_wait_for_their_pare
 
 #[test]
 fn with_handoff_two_workers_resharding_while_producing_match_a_single_run() {
-    let (_reference, input, expected) = reference(60, 600);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(60, 600);
     let aws = Aws::new();
     let stream = aws.create_stream(3);
     let table = unique_name("leases");
@@ -528,8 +527,7 @@ fn aggregate_by_shard(
 #[test]
 fn kpl_aggregates_are_unpacked_and_checkpointed_by_sub_sequence_number() {
     use processor::sources::kinesis::kpl::{aggregate, SubRecord, MAGIC};
-    let (_reference, input, expected) = reference(40, 300);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(40, 300);
     let aws = Aws::new();
     let stream = aws.create_stream(2);
     let shards = aws.open_shards(&stream);
@@ -624,8 +622,7 @@ fn aws_error(status: u16, code: &str, content_type: &str) -> serde_json::Value {
 fn throttling_server_errors_and_expired_iterators_lose_nothing() {
     use common::emulators::{moto_url, FaultProxy};
     use common::kinesis::kinesalite_url;
-    let (_reference, input, expected) = reference(40, 300);
-    let records = keyed_lines(&input);
+    let (records, expected) = reference(40, 300);
     let aws = Aws::new();
     let stream = aws.create_stream(2);
     let last = aws.put(&stream, &records);
@@ -701,11 +698,11 @@ fn dead_letter_ids(workspace: &Workspace) -> BTreeMap<String, usize> {
 
 #[test]
 fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
-    let (_reference, input, expected_rollups) = reference(80, 400);
+    let (records, expected_rollups) = reference(80, 400);
     // Every record carries one field beyond decode.max_abs_signal_value (1e12), so every record
     // read leaves exactly one dead letter naming its shard and sequence number: a record-level
     // trace of who read what.
-    let records: Vec<(String, Vec<u8>)> = keyed_lines(&input)
+    let records: Records = records
         .into_iter()
         .map(|(key, data)| {
             let text = String::from_utf8(data).unwrap();
@@ -932,8 +929,7 @@ fn decoded(summary: &str) -> u64 {
 
 #[test]
 fn latest_and_at_timestamp_start_where_they_say() {
-    let (_reference, input, _) = reference(10, 100);
-    let records = keyed_lines(&input);
+    let (records, _) = reference(10, 100);
     let (before, after) = records.split_at(records.len() / 2);
     let aws = Aws::new();
 
@@ -992,8 +988,7 @@ fn latest_and_at_timestamp_start_where_they_say() {
 
 #[test]
 fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
-    let (_reference, input, _) = reference(10, 500);
-    let records = keyed_lines(&input);
+    let (records, _) = reference(10, 500);
     let aws = Aws::new();
     let stream = aws.create_stream(1);
     let last = aws.put(&stream, &records);
@@ -1033,8 +1028,7 @@ fn checkpoints_follow_the_record_count_when_the_interval_is_long() {
 #[test]
 fn shutdown_does_not_hang_when_the_lease_table_is_gone() {
     use common::emulators::{moto_url, FaultProxy};
-    let (_reference, input, _) = reference(10, 100);
-    let records = keyed_lines(&input);
+    let (records, _) = reference(10, 100);
     let aws = Aws::new();
     let stream = aws.create_stream(2);
     let last = aws.put(&stream, &records);
