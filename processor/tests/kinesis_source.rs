@@ -242,6 +242,45 @@ fn one_worker_reads_every_record_of_four_shards_in_order() {
 }
 
 #[test]
+fn produce_puts_every_record_plain_and_as_kpl_aggregates() {
+    let (records, expected) = reference(20, 300);
+    let aws = Aws::new();
+    for (variant, extra_args) in [("plain", vec![]), ("kpl", vec!["--aggregate", "20"])] {
+        let workspace = Workspace::new();
+        let input = workspace.path("input.ndjson");
+        let lines: Vec<&[u8]> = records.iter().map(|(_, data)| data.as_slice()).collect();
+        std::fs::write(&input, lines.join(&b'\n')).unwrap();
+        let stream = unique_name("produced");
+        let table = unique_name("leases");
+        let config = kinesis_config(&workspace, &source_toml(&stream, &table, ""), EMIT_ON_STOP);
+        let mut args = vec![
+            "produce",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--create-stream",
+            "2",
+        ];
+        args.extend(extra_args);
+        let output = common::fleetstream(&args);
+        let produced: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("a JSON summary");
+        assert_eq!(produced["records"], records.len(), "{variant}: {produced}");
+        let last: BTreeMap<String, String> =
+            serde_json::from_value(produced["last_sequence_numbers"].clone()).unwrap();
+        assert_eq!(last.len(), 2, "{variant}: both shards got records");
+        let (_, summary) = read_all(&aws, &config, &workspace, &table, &last, variant);
+        assert_eq!(
+            decoded(&summary),
+            records.len() as u64,
+            "{variant}: {summary}"
+        );
+        assert_eq!(rollup_values(&workspace.db()), expected, "{variant}");
+    }
+}
+
+#[test]
 fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
     let (records, expected) = reference(40, 300);
     let aws = Aws::new();

@@ -11,6 +11,8 @@ use aws_sdk_kinesis::Client;
 use serde::Serialize;
 
 use crate::cli::ProduceArgs;
+use crate::sinks::delivery::RetryConfig;
+use crate::sources::kinesis::calls::{classify, with_retries};
 use crate::sources::kinesis::kpl::aggregate_by_shard;
 use crate::sources::kinesis::metrics::KinesisMetrics;
 use crate::sources::kinesis::shards::list_shards;
@@ -84,12 +86,16 @@ async fn create_stream(client: &Client, stream: &str, shards: i32) -> Result<(),
     Err(format!("stream {stream} did not become active within 60 s"))
 }
 
+/// Puts `entries` with `PutRecords` (500 records / 5 MiB per call). Failed calls (throttling,
+/// 5xx) and failed records are retried within `retry`'s budget, with its backoff.
 async fn put_all(
     client: &Client,
     stream: &str,
     entries: Vec<(String, Vec<u8>, usize)>,
+    retry: &RetryConfig,
     summary: &mut ProduceSummary,
 ) -> Result<(), String> {
+    let metrics = KinesisMetrics::default();
     let mut index = 0;
     while index < entries.len() {
         let mut end = index;
@@ -102,7 +108,7 @@ async fn put_all(
             end += 1;
         }
         let mut pending: Vec<usize> = (index..end).collect();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = retry.backoff();
         while !pending.is_empty() {
             let request: Vec<PutRecordsRequestEntry> = pending
                 .iter()
@@ -115,18 +121,15 @@ async fn put_all(
                 })
                 .collect::<Result<_, _>>()?;
             summary.calls += 1;
-            let output = client
-                .put_records()
-                .stream_name(stream)
-                .set_records(Some(request))
-                .send()
-                .await
-                .map_err(|err| {
-                    format!(
-                        "PutRecords: {}",
-                        aws_sdk_kinesis::error::DisplayErrorContext(&err)
-                    )
-                })?;
+            let output = with_retries(retry, "PutRecords", &metrics, || {
+                let call = client
+                    .put_records()
+                    .stream_name(stream)
+                    .set_records(Some(request.clone()));
+                async move { call.send().await.map_err(classify) }
+            })
+            .await
+            .map_err(|err| format!("PutRecords: {err}"))?;
             let mut failed = Vec::new();
             for (&i, result) in pending.iter().zip(output.records()) {
                 match (
@@ -146,8 +149,13 @@ async fn put_all(
             }
             if !failed.is_empty() {
                 summary.retried += failed.len() as u64;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let delay = backoff.next_delay().ok_or_else(|| {
+                    format!(
+                        "PutRecords: {} records still failing after the retry budget",
+                        failed.len()
+                    )
+                })?;
+                tokio::time::sleep(delay).await;
             }
             pending = failed;
         }
@@ -220,7 +228,14 @@ pub fn produce(args: &ProduceArgs) -> ExitCode {
             seconds: 0.0,
             last_sequence_numbers: BTreeMap::new(),
         };
-        put_all(&client, &kinesis.stream_name, entries, &mut summary).await?;
+        put_all(
+            &client,
+            &kinesis.stream_name,
+            entries,
+            &kinesis.retry,
+            &mut summary,
+        )
+        .await?;
         Ok::<_, String>(summary)
     });
     match result {
