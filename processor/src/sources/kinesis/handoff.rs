@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use super::calls::{classify, with_retries, CallError};
+use super::calls::{with_retries, CallError};
 use super::lease::{compare_with_checkpoint, LeaseCheckpoint};
 use super::metrics::KinesisMetrics;
 use crate::config::{AwsConfig, HandoffConfig, KinesisSourceConfig};
@@ -130,7 +130,7 @@ impl HandoffStore {
                 .metadata("position", position_text(position))
                 .metadata("owner", owner)
                 .body(ByteStream::from(body.clone()));
-            async move { request.send().await.map(|_| ()).map_err(classify) }
+            async move { request.send().await.map(|_| ()).map_err(s3_error) }
         })
         .await
         .map_err(|err| self.failed(shard, "storing", err))
@@ -156,7 +156,7 @@ impl HandoffStore {
                     {
                         Ok(None)
                     }
-                    Err(err) => Err(classify(err)),
+                    Err(err) => Err(s3_error(err)),
                 }
             }
         })
@@ -201,7 +201,7 @@ impl HandoffStore {
                     {
                         Ok(None)
                     }
-                    Err(err) => Err(classify(err)),
+                    Err(err) => Err(s3_error(err)),
                 }
             }
         })
@@ -215,6 +215,22 @@ impl HandoffStore {
             CallError::Fatal(reason) => CallError::Fatal(format!("{context}: {reason}")),
             other => CallError::Fatal(format!("{context}: {other}")),
         }
+    }
+}
+
+/// An S3 failure as a [`CallError`]: retryable by the rule the other S3 clients follow
+/// ([`crate::aws::s3_retryable`]), fatal otherwise.
+fn s3_error<E>(
+    err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> CallError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let text = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+    if crate::aws::s3_retryable(&err) {
+        CallError::Transient(text)
+    } else {
+        CallError::Fatal(text)
     }
 }
 
