@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 
 use crate::builder::{Decoded, RecordBuilder};
 use crate::error::{RecordError, RecordErrorKind};
-use crate::frame::{Frame, FrameKind, FrameScanner};
+use crate::frame::{Frame, FrameKind, FrameScanner, TRUNCATED_BY_NEXT_RECORD};
 use crate::gzip::{decompress_capped, is_gzip};
 use crate::long::decode_long;
 use crate::mapping::decode_mapped;
@@ -86,18 +86,63 @@ impl Decoder {
         self.decode_payload_plain(payload)
     }
 
-    /// Decodes an uncompressed payload. Wide-layout objects are parsed in place in one pass (the
-    /// common case); anything else, and any object that fails to parse, is delimited by the
-    /// [`FrameScanner`] so one broken record never takes its neighbours with it.
+    /// Decodes an uncompressed payload (see [`Self::decode_plain_into`]).
     fn decode_payload_plain(&self, payload: &[u8]) -> Vec<Outcome> {
         // Newlines count NDJSON records exactly and cost little to count; growing a vector of
         // outcomes instead would copy it.
         let mut outcomes = Vec::with_capacity(memchr::memchr_iter(b'\n', payload).count() + 1);
+        self.decode_plain_into(payload, &mut outcomes);
+        outcomes
+    }
+
+    /// Decodes one piece of a stream that starts at stream offset `start` on a frame boundary,
+    /// appending its outcomes (offsets in the stream) to `out`. A reader cuts pieces where a
+    /// line starts with `{` ([`crate::frame::last_record_line_start`]) or at the end of its
+    /// input, as `end` says; the outcomes are then exactly those of scanning the whole stream
+    /// with a [`FrameScanner`] and decoding every frame, so pieces can be decoded in parallel.
+    pub fn decode_segment(
+        &self,
+        bytes: &[u8],
+        start: u64,
+        end: SegmentEnd,
+        out: &mut Vec<Outcome>,
+    ) {
+        let first = out.len();
+        out.reserve(memchr::memchr_iter(b'\n', bytes).count() + 1);
+        self.decode_plain_into(bytes, out);
+        let piece_len = bytes.len() as u64;
+        for outcome in &mut out[first..] {
+            match outcome {
+                Ok(decoded) => decoded.offset += start,
+                Err(rejected) => {
+                    let error = &mut rejected.error;
+                    // Only a value still open where the piece ends reaches its last byte (a
+                    // closed value ends at its bracket, garbage before the line's newline).
+                    let open_at_end = error.offset + error.len == piece_len
+                        && matches!(
+                            error.kind,
+                            RecordErrorKind::Truncated(_) | RecordErrorKind::TooLarge { .. }
+                        );
+                    if open_at_end && end == SegmentEnd::NewRecordFollows {
+                        error.kind = RecordErrorKind::Truncated(TRUNCATED_BY_NEXT_RECORD);
+                    }
+                    error.offset += start;
+                }
+            }
+        }
+    }
+
+    /// Decodes an uncompressed payload into `outcomes`. Wide-layout objects are parsed in place
+    /// in one pass (the common case); anything else, and any object that fails to parse, is
+    /// delimited by the [`FrameScanner`] so one broken record never takes its neighbours with
+    /// it.
+    fn decode_plain_into(&self, payload: &[u8], outcomes: &mut Vec<Outcome>) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
+        let first = outcomes.len();
         let mut position = skip_whitespace(payload, 0);
         while position < payload.len() {
-            let index = outcomes.len();
+            let index = outcomes.len() - first;
             if payload[position] == b'{' && self.format == Format::Wide {
                 let rest_text = text.and_then(|text| text.get(position..));
                 if let Some((outcome, end)) =
@@ -110,9 +155,8 @@ impl Decoder {
             }
             let frame = FrameScanner::first_frame(payload, position, self.options.max_record_bytes);
             position = skip_whitespace(payload, frame.end as usize);
-            self.decode_frame(&frame, index, &mut outcomes);
+            self.decode_frame(&frame, index, outcomes);
         }
-        outcomes
     }
 
     /// Parses one wide object starting at `start`; `None` when it is not syntactically valid
@@ -134,7 +178,7 @@ impl Decoder {
             None => true,
             Some(byte) => byte.is_ascii_whitespace() || *byte == b'{' || *byte == b'[',
         };
-        if !follows_cleanly {
+        if !follows_cleanly || opens_a_line_with_a_brace(&rest[..consumed]) {
             return None;
         }
         let outcome = self.finish_object(builder, Ok(()), &rest[..consumed], start as u64, index);
@@ -272,6 +316,21 @@ impl Decoder {
             })),
         }
     }
+}
+
+/// True when a line inside `bytes` starts with `{`: the scanner ends a record there (a cut-off
+/// NDJSON line), so such an object is left to it even when it parses.
+fn opens_a_line_with_a_brace(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', bytes).any(|newline| bytes.get(newline + 1) == Some(&b'{'))
+}
+
+/// How the input continues after a piece given to [`Decoder::decode_segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// The input ends with the piece.
+    InputEnds,
+    /// The next piece starts with a line beginning with `{`.
+    NewRecordFollows,
 }
 
 /// The first index at or after `from` that is not JSON whitespace.

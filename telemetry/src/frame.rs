@@ -13,6 +13,11 @@
 //! - bytes outside any value run to the next newline or `{`/`[` and are reported as garbage;
 //! - a record longer than `max_frame_bytes` is skipped to its end and reported with its prefix.
 
+/// Why a value still open where its input ends is truncated.
+pub const TRUNCATED_AT_INPUT_END: &str = "input ends inside the record";
+/// Why a value still open where the next line starts with `{` is truncated.
+pub const TRUNCATED_BY_NEXT_RECORD: &str = "a new record starts on the next line";
+
 /// How a frame ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
@@ -44,6 +49,21 @@ enum State {
     Between,
     Value,
     Garbage,
+}
+
+/// The last offset in `bytes` where a line starts with `{` (just after a `\n`), if any. The
+/// scanner always starts a new frame there, whatever came before (see the recovery rules), so
+/// input cut at such an offset frames exactly as if it had been scanned in one piece: that lets
+/// readers hand independent pieces to parallel decoders.
+pub fn last_record_line_start(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(newline) = memchr::memrchr(b'\n', &bytes[..end]) {
+        if bytes.get(newline + 1) == Some(&b'{') {
+            return Some(newline + 1);
+        }
+        end = newline;
+    }
+    None
 }
 
 /// Incremental top-level JSON value splitter; see the module documentation.
@@ -124,7 +144,7 @@ impl FrameScanner {
                 let kind = if self.oversize {
                     FrameKind::Oversize
                 } else {
-                    FrameKind::Truncated("input ends inside the record")
+                    FrameKind::Truncated(TRUNCATED_AT_INPUT_END)
                 };
                 self.emit(kind, self.consumed, out);
             }
@@ -214,8 +234,13 @@ impl FrameScanner {
             if self.in_string {
                 if self.escape {
                     self.escape = false;
-                    index += 1;
-                    continue;
+                    // An escaped raw newline still ends the line inside the string (JSON
+                    // strings hold no raw newline), so a `{` opening the next line always
+                    // starts a record: readers may cut the input there.
+                    if chunk[index] != b'\n' {
+                        index += 1;
+                        continue;
+                    }
                 }
                 match memchr::memchr3(b'"', b'\\', b'\n', &chunk[index..]) {
                     None => index = chunk.len(),
@@ -245,7 +270,7 @@ impl FrameScanner {
                 self.append(&chunk[run_start..index], index - run_start);
                 self.consumed += (index - run_start) as u64;
                 self.emit(
-                    FrameKind::Truncated("a new record starts on the next line"),
+                    FrameKind::Truncated(TRUNCATED_BY_NEXT_RECORD),
                     self.consumed,
                     out,
                 );

@@ -407,3 +407,86 @@ fn future_times_can_be_clamped_and_missing_times_fall_back_to_arrival() {
         42_000_000_000_000
     );
 }
+
+/// Input made of valid records, broken records, multi-line and concatenated values, garbage and
+/// stray brackets and escapes, so cuts land in every scanner state.
+fn stream_pieces() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        Just(WIDE.to_owned()),
+        Just("\n".to_owned()),
+        Just(" ".to_owned()),
+        Just("{".to_owned()),
+        Just("}".to_owned()),
+        Just("[".to_owned()),
+        Just("]".to_owned()),
+        Just("\"".to_owned()),
+        Just("\\".to_owned()),
+        Just("garbage".to_owned()),
+        Just(r#"{"vehicle_id":"a\"#.to_owned()),
+        Just(r#"{"vehicle_id":"v","ts":1767225600000,"signals":"#.to_owned()),
+        Just("{\"vehicle_id\":\"v\",\n\"ts\":1767225600000,\"signals\":{\"x\":1}}".to_owned()),
+        Just("{\"vehicle_id\":\"v\",\"ts\":1767225600000,\"signals\":\n{\"x\":1}}".to_owned()),
+        Just(format!("[{WIDE},{WIDE}]")),
+        Just(format!(
+            r#"{{"vehicle_id":"v","ts":1767225600000,"signals":{{"x":"{}"}}}}"#,
+            "y".repeat(300)
+        )),
+    ];
+    proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat().into_bytes())
+}
+
+/// What matters of an outcome: where it is, and the record or the error (indexes count within
+/// a payload, which a file does not have).
+fn summary(outcome: &Outcome) -> String {
+    match outcome {
+        Ok(decoded) => format!(
+            "{} ok {:?} {:?}",
+            decoded.offset, decoded.decoded, decoded.raw
+        ),
+        Err(rejected) => {
+            let error = &rejected.error;
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                error.offset, error.len, error.vehicle_id, error.kind, rejected.raw
+            )
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn pieces_cut_where_a_line_opens_a_record_decode_like_the_whole_stream(
+        stream in stream_pieces(),
+        cuts in proptest::collection::vec(0usize..2000, 0..4),
+    ) {
+        let options = DecodeOptions { max_record_bytes: 256, ..DecodeOptions::default() };
+        let decoder = Decoder::new(Format::Wide, options);
+        let mut frames = Vec::new();
+        let mut scanner = telemetry::FrameScanner::new(256);
+        scanner.feed(&stream, &mut frames);
+        scanner.finish(&mut frames);
+        let mut whole = Vec::new();
+        for frame in &frames {
+            decoder.decode_frame(frame, 0, &mut whole);
+        }
+
+        // Cut at the last record line start before each random point, as a reader would.
+        let mut boundaries: Vec<usize> = cuts
+            .into_iter()
+            .filter_map(|cut| telemetry::last_record_line_start(&stream[..cut.min(stream.len())]))
+            .collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for boundary in boundaries {
+            decoder.decode_segment(&stream[start..boundary], start as u64, telemetry::SegmentEnd::NewRecordFollows, &mut pieces);
+            start = boundary;
+        }
+        decoder.decode_segment(&stream[start..], start as u64, telemetry::SegmentEnd::InputEnds, &mut pieces);
+        let whole: Vec<String> = whole.iter().map(summary).collect();
+        let pieces: Vec<String> = pieces.iter().map(summary).collect();
+        proptest::prop_assert_eq!(pieces, whole);
+    }
+}

@@ -18,8 +18,8 @@ pub mod watermark;
 
 pub use aggregate::{Accumulator, AggregateResult, AggregateSpec, SummaryStats};
 pub use engine::{
-    EmitMode, EngineConfig, EngineSnapshot, IncompatibleSnapshot, Rejection, WindowEngine,
-    WindowOutput,
+    EmitMode, EngineConfig, EngineSnapshot, IncompatibleSnapshot, KeyHasher, Rejection,
+    WindowEngine, WindowOutput,
 };
 pub use spec::WindowKind;
 pub use watermark::WatermarkTracker;

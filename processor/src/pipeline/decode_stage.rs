@@ -108,6 +108,9 @@ fn decode_batch(
     for frame in &batch.frames {
         decoder.decode_frame(frame, 0, &mut outcomes);
     }
+    if let Some(segment) = &batch.segment {
+        decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut outcomes);
+    }
     let mut records = Vec::with_capacity(outcomes.len());
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use rustc_hash::FxHashSet;
 use telemetry::Record;
-use windows::{EngineSnapshot, Rejection, WindowEngine, WindowOutput};
+use windows::{EngineSnapshot, KeyHasher, Rejection, WindowEngine, WindowOutput};
 
 use super::output::Rollup;
 use crate::config::{GroupDimension, RollupConfig};
@@ -58,6 +58,23 @@ impl Interner {
     }
 }
 
+/// Hashes a key so that the keys of one record (one vehicle's signals, which differ only in
+/// `signal_slot`) land in neighbouring buckets, with distinct control bytes: a record then
+/// touches a few adjacent cache lines of the window's table instead of one random line per
+/// signal. Signal ids are interned early, so they are small and close together.
+fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
+    use std::hash::BuildHasher;
+    KeyHasher::new(move |key: &GroupKey| {
+        let mut rest = *key;
+        let signal = match signal_slot {
+            Some(slot) => u64::from(std::mem::take(&mut rest[slot])),
+            None => 0,
+        };
+        let base = rustc_hash::FxBuildHasher.hash_one(rest);
+        base.wrapping_add(signal) ^ (signal << 57)
+    })
+}
+
 /// What a rollup checkpoints: its window engine and the interned values its keys refer to.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RollupSnapshot {
@@ -94,6 +111,11 @@ impl RollupOperator {
             ),
         };
         interner.rebuild();
+        let signal_slot = config
+            .group_by
+            .iter()
+            .position(|dimension| *dimension == GroupDimension::Signal);
+        let engine = engine.with_key_hasher(signals_side_by_side(signal_slot));
         Ok(Self {
             name: Arc::from(config.name.as_str()),
             dimensions: config.group_by.clone(),

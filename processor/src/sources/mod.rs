@@ -90,6 +90,8 @@ pub struct SourceBatch {
     pub stream_idle: bool,
     /// Delimited raw records, in partition order.
     pub frames: Vec<Frame>,
+    /// Raw input after the frames, for the decode stage to delimit (see [`Segment`]).
+    pub segment: Option<Segment>,
     /// Position just past the last frame (exclusive); resuming here reads the next batch.
     /// `None` for a batch that moves no position (a heartbeat, a stream marker, a read that
     /// returned nothing).
@@ -113,6 +115,19 @@ pub struct SourceBatch {
     pub lane: Option<LaneEvent>,
 }
 
+/// Raw input starting on a frame boundary, delimited and decoded by the decode stage rather
+/// than by the source, so framing runs on the decode workers and costs no copy per record
+/// (see [`telemetry::Decoder::decode_segment`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Offset of the first byte in the partition.
+    pub start: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// How the partition continues after the bytes.
+    pub end: telemetry::SegmentEnd,
+}
+
 impl SourceBatch {
     /// A batch of `stream` (its own partition) read now, with nothing in it: the base the
     /// sources fill in (`..SourceBatch::empty(stream)`), and as is a heartbeat or marker.
@@ -123,6 +138,7 @@ impl SourceBatch {
             stream_finished: false,
             stream_idle: false,
             frames: Vec::new(),
+            segment: None,
             end: None,
             partition_finished: false,
             problems: Vec::new(),

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{EngineConfig, Rejection, WindowOutput};
+use super::{EngineConfig, KeyHasher, Rejection, WindowOutput};
 use crate::aggregate::Accumulator;
 use crate::spec::aligned_starts;
 
@@ -23,13 +23,49 @@ struct Slot {
     final_emitted: bool,
 }
 
+/// The slots of one window, hashed with the engine's [`KeyHasher`] (which may place related
+/// keys next to each other). Serialized as a map from key to slot; a restored table is
+/// re-hashed by [`AlignedState::rehash`] before use.
+#[derive(Debug, Clone)]
+struct SlotTable<K> {
+    table: HashTable<(K, Slot)>,
+}
+
+impl<K> Default for SlotTable<K> {
+    fn default() -> Self {
+        Self {
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<K: Serialize> Serialize for SlotTable<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.table.iter().map(|(key, slot)| (key, slot)))
+    }
+}
+
+impl<'de, K: DeserializeOwned + Eq + Hash> Deserialize<'de> for SlotTable<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries: Vec<(K, Slot)> = rustc_hash::FxHashMap::<K, Slot>::deserialize(deserializer)?
+            .into_iter()
+            .collect();
+        let hasher = KeyHasher::<K>::default();
+        let mut table = HashTable::with_capacity(entries.len());
+        for entry in entries {
+            table.insert_unique(hasher.hash(&entry.0), entry, |(key, _)| hasher.hash(key));
+        }
+        Ok(Self { table })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "K: Serialize + Eq + Hash",
     deserialize = "K: DeserializeOwned + Eq + Hash"
 ))]
 pub(super) struct AlignedState<K: Eq + Hash> {
-    windows: BTreeMap<i64, FxHashMap<K, Slot>>,
+    windows: BTreeMap<i64, SlotTable<K>>,
     /// Starts of windows holding at least one dirty slot.
     dirty: BTreeSet<i64>,
     entries: usize,
@@ -46,9 +82,23 @@ impl<K: Eq + Hash> Default for AlignedState<K> {
 }
 
 impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
+    /// Re-hashes every table with `hasher` (after a restore, or when the hasher changes).
+    pub(super) fn rehash(&mut self, hasher: &KeyHasher<K>) {
+        for window in self.windows.values_mut() {
+            let entries: Vec<(K, Slot)> = std::mem::take(&mut window.table).into_iter().collect();
+            let mut table = HashTable::with_capacity(entries.len());
+            for entry in entries {
+                table.insert_unique(hasher.hash(&entry.0), entry, |(key, _)| hasher.hash(key));
+            }
+            window.table = table;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn add(
         &mut self,
         config: &EngineConfig,
+        hasher: &KeyHasher<K>,
         watermark: Option<i64>,
         key: &K,
         time_ms: i64,
@@ -59,6 +109,7 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
             return Ok(());
         };
         let mut rejection = None;
+        let hash = hasher.hash(key);
         for start in aligned_starts(time_ms, size, slide, offset) {
             let end = start + size;
             if let Some(watermark_ms) = watermark {
@@ -71,9 +122,9 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                     continue;
                 }
             }
-            let window = self.windows.entry(start).or_default();
-            let slot = match window.get_mut(key) {
-                Some(slot) => slot,
+            let window = &mut self.windows.entry(start).or_default().table;
+            let slot = match window.find_mut(hash, |(candidate, _)| candidate == key) {
+                Some((_, slot)) => slot,
                 None => {
                     if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
                         rejection.get_or_insert(Rejection::StateCap {
@@ -85,12 +136,16 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                         continue;
                     }
                     self.entries += 1;
-                    window.entry(key.clone()).or_insert_with(|| Slot {
+                    let slot = Slot {
                         accumulator: Accumulator::new(&config.aggregates),
                         emitted: 0,
                         dirty: false,
                         final_emitted: false,
-                    })
+                    };
+                    &mut window
+                        .insert_unique(hash, (key.clone(), slot), |(key, _)| hasher.hash(key))
+                        .into_mut()
+                        .1
                 }
             };
             slot.accumulator
@@ -117,7 +172,15 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
         for start in closed {
             self.dirty.remove(&start);
             if let Some(window) = self.windows.get_mut(&start) {
-                emit_window(config, start, start + size, window, true, false, out);
+                emit_window(
+                    config,
+                    start,
+                    start + size,
+                    &mut window.table,
+                    true,
+                    false,
+                    out,
+                );
             }
         }
         while let Some((&start, _)) = self.windows.first_key_value() {
@@ -125,7 +188,7 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                 break;
             }
             if let Some((_, window)) = self.windows.pop_first() {
-                self.entries -= window.len();
+                self.entries -= window.table.len();
             }
         }
     }
@@ -146,7 +209,7 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                 config,
                 start,
                 start + size,
-                window,
+                &mut window.table,
                 false,
                 only_changed,
                 out,
@@ -161,24 +224,24 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
     pub(super) fn state_bytes(&self) -> usize {
         self.windows
             .values()
-            .flat_map(|window| window.values())
-            .map(|slot| slot.accumulator.state_bytes() + std::mem::size_of::<(K, Slot)>())
+            .flat_map(|window| window.table.iter())
+            .map(|(_, slot)| slot.accumulator.state_bytes() + std::mem::size_of::<(K, Slot)>())
             .sum()
     }
 }
 
 /// Emits the slots of one window that need it, in key order.
-fn emit_window<K: Clone + Ord + Hash>(
+fn emit_window<K: Clone + Ord>(
     config: &EngineConfig,
     start: i64,
     end: i64,
-    window: &mut FxHashMap<K, Slot>,
+    window: &mut HashTable<(K, Slot)>,
     closed: bool,
     only_changed: bool,
     out: &mut Vec<WindowOutput<K>>,
 ) {
-    let mut keys: Vec<&K> = window
-        .iter()
+    let mut due: Vec<&mut (K, Slot)> = window
+        .iter_mut()
         .filter(|(_, slot)| {
             if closed {
                 slot.dirty || !slot.final_emitted
@@ -186,14 +249,9 @@ fn emit_window<K: Clone + Ord + Hash>(
                 slot.dirty || !only_changed
             }
         })
-        .map(|(key, _)| key)
         .collect();
-    keys.sort_unstable();
-    let keys: Vec<K> = keys.into_iter().cloned().collect();
-    for key in keys {
-        let Some(slot) = window.get_mut(&key) else {
-            continue;
-        };
+    due.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, slot) in due {
         let Some(result) = slot.accumulator.result(&config.aggregates, end) else {
             continue;
         };
@@ -201,7 +259,7 @@ fn emit_window<K: Clone + Ord + Hash>(
         slot.dirty = false;
         slot.final_emitted = closed;
         out.push(WindowOutput {
-            key,
+            key: key.clone(),
             start_ms: start,
             end_ms: end,
             result,

@@ -309,6 +309,28 @@ proptest! {
     }
 
     #[test]
+    fn a_key_hasher_never_changes_results(kind in kinds(), events in disordered(), cut in 0usize..150) {
+        // Every key in one bucket, and keys side by side: both must give the default's output,
+        // also across a snapshot restored under another hasher.
+        let cut = cut.min(events.len());
+        let mut plain = WindowEngine::new(config(kind));
+        let mut max_seen = i64::MIN / 2;
+        let mut expected = run(&mut plain, &events, &mut max_seen);
+        expected.extend(plain.advance_watermark(i64::MAX / 2));
+
+        let mut colliding = WindowEngine::new(config(kind)).with_key_hasher(KeyHasher::new(|_: &Key| 7));
+        let mut max_seen = i64::MIN / 2;
+        let mut actual = run(&mut colliding, &events[..cut], &mut max_seen);
+        let bytes = postcard::to_stdvec(&colliding.snapshot()).unwrap();
+        let mut adjacent = WindowEngine::restore(config(kind), postcard::from_bytes(&bytes).unwrap())
+            .unwrap()
+            .with_key_hasher(KeyHasher::new(|key: &Key| u64::from(*key)));
+        actual.extend(run(&mut adjacent, &events[cut..], &mut max_seen));
+        actual.extend(adjacent.advance_watermark(i64::MAX / 2));
+        prop_assert_eq!(actual, expected);
+    }
+
+    #[test]
     fn every_kind_with_lateness_equals_the_batch_computation_of_what_it_accepted(
         // Hopping windows are left out: an event late for one of its windows still counts in
         // its open ones, so "what it accepted" is not a set of events (the next test).

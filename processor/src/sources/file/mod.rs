@@ -153,6 +153,7 @@ impl Source for FileSource {
             partition,
             stream_finished,
             frames: chunk.frames,
+            segment: chunk.segment,
             end: Some(if chunk.finished {
                 Offset::Finished
             } else {

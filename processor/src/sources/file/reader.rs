@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use telemetry::gzip::{is_gzip, CappedGzipReader};
-use telemetry::{Frame, FrameScanner};
+use telemetry::{last_record_line_start, Frame, FrameScanner, SegmentEnd};
 
-use crate::sources::PartitionProblem;
+use crate::sources::{PartitionProblem, Segment};
 
 /// Counts bytes read from the underlying file, compressed or not (for progress).
 struct CountingReader<R> {
@@ -25,13 +25,28 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// What one chunk read produced.
+/// What one chunk read produced: frames, or a piece of raw input for the decode stage to frame.
 pub(crate) struct Chunk {
     pub(crate) frames: Vec<Frame>,
+    pub(crate) segment: Option<Segment>,
     pub(crate) resume_offset: u64,
     pub(crate) finished: bool,
     pub(crate) problem: Option<PartitionProblem>,
     pub(crate) disk_bytes: u64,
+}
+
+/// How a partition's bytes are delimited.
+enum Framing {
+    /// Pieces cut where a line opens a record ([`last_record_line_start`]): the decode workers
+    /// frame them in parallel, without a copy per record. `pending` holds the bytes from
+    /// offset `pending_start` that no piece has taken yet.
+    Pieces {
+        pending: Vec<u8>,
+        pending_start: u64,
+    },
+    /// The incremental scanner, here in the reader: for input where no line opens a record
+    /// within reach (a pretty-printed array, one huge value), so memory stays bounded.
+    Scanner(FrameScanner),
 }
 
 /// An open file positioned at a frame boundary.
@@ -39,8 +54,10 @@ pub(crate) struct PartitionReader {
     path: PathBuf,
     reader: Box<dyn Read + Send>,
     gzip: bool,
-    scanner: FrameScanner,
-    buffer: Vec<u8>,
+    framing: Framing,
+    read_bytes: usize,
+    max_record_bytes: usize,
+    scanner_buffer: Vec<u8>,
     disk_bytes: Arc<AtomicU64>,
     reported_disk_bytes: u64,
 }
@@ -88,57 +105,146 @@ impl PartitionReader {
             path: path.to_owned(),
             reader,
             gzip,
-            scanner: FrameScanner::starting_at(max_record_bytes, start),
-            buffer: vec![0; read_bytes],
+            framing: Framing::Pieces {
+                pending: Vec::with_capacity(read_bytes),
+                pending_start: start,
+            },
+            read_bytes: read_bytes.max(1),
+            max_record_bytes,
+            scanner_buffer: Vec::new(),
             disk_bytes,
             reported_disk_bytes,
         })
     }
 
-    /// Reads up to one chunk and returns the frames it completed.
+    /// Reads up to one chunk and returns the frames or the piece it completed.
     pub(crate) fn read_chunk(&mut self) -> Chunk {
-        let mut frames = Vec::new();
-        let mut problem = None;
-        let finished = match self.reader.read(&mut self.buffer) {
+        let mut chunk = match &mut self.framing {
+            Framing::Pieces { .. } => self.read_piece(),
+            Framing::Scanner(_) => self.read_frames(),
+        };
+        let total_disk = self.disk_bytes.load(Ordering::Relaxed);
+        chunk.disk_bytes = total_disk - self.reported_disk_bytes;
+        self.reported_disk_bytes = total_disk;
+        chunk
+    }
+
+    fn read_piece(&mut self) -> Chunk {
+        let Framing::Pieces {
+            pending,
+            pending_start,
+        } = &mut self.framing
+        else {
+            return self.read_frames();
+        };
+        let read = (&mut self.reader)
+            .take(self.read_bytes as u64)
+            .read_to_end(pending);
+        let (finished, problem) = match read {
+            Ok(0) => (true, None),
+            Ok(_) => (false, None),
+            Err(err) => {
+                let offset = *pending_start + pending.len() as u64;
+                (
+                    true,
+                    Some(read_problem(&self.path, self.gzip, &err, offset)),
+                )
+            }
+        };
+        let mut chunk = Chunk {
+            frames: Vec::new(),
+            segment: None,
+            resume_offset: *pending_start,
+            finished,
+            problem,
+            disk_bytes: 0,
+        };
+        if finished {
+            if !pending.is_empty() {
+                chunk.segment = Some(Segment {
+                    start: *pending_start,
+                    bytes: std::mem::take(pending),
+                    end: SegmentEnd::InputEnds,
+                });
+            }
+            return chunk;
+        }
+        match last_record_line_start(pending) {
+            Some(cut) => {
+                let mut rest = Vec::with_capacity(self.read_bytes + (pending.len() - cut));
+                rest.extend_from_slice(&pending[cut..]);
+                pending.truncate(cut);
+                chunk.segment = Some(Segment {
+                    start: *pending_start,
+                    bytes: std::mem::replace(pending, rest),
+                    end: SegmentEnd::NewRecordFollows,
+                });
+                *pending_start += cut as u64;
+                chunk.resume_offset = *pending_start;
+            }
+            None if pending.len() > self.read_bytes + self.max_record_bytes => {
+                // No line opens a record within reach: the scanner takes over for the rest
+                // of the file, starting with what is pending.
+                let mut scanner = FrameScanner::starting_at(self.max_record_bytes, *pending_start);
+                scanner.feed(pending, &mut chunk.frames);
+                chunk.resume_offset = scanner.safe_resume_offset();
+                self.framing = Framing::Scanner(scanner);
+            }
+            None => {}
+        }
+        chunk
+    }
+
+    fn read_frames(&mut self) -> Chunk {
+        let mut chunk = Chunk {
+            frames: Vec::new(),
+            segment: None,
+            resume_offset: 0,
+            finished: true,
+            problem: None,
+            disk_bytes: 0,
+        };
+        let Framing::Scanner(scanner) = &mut self.framing else {
+            return chunk;
+        };
+        if self.scanner_buffer.len() != self.read_bytes {
+            self.scanner_buffer = vec![0; self.read_bytes];
+        }
+        chunk.finished = match self.reader.read(&mut self.scanner_buffer) {
             Ok(0) => {
-                self.scanner.finish(&mut frames);
+                scanner.finish(&mut chunk.frames);
                 true
             }
             Ok(read) => {
-                self.scanner.feed(&self.buffer[..read], &mut frames);
+                scanner.feed(&self.scanner_buffer[..read], &mut chunk.frames);
                 false
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => false,
             Err(err) => {
-                self.scanner.finish(&mut frames);
-                let reason = if self.gzip && err.to_string().contains("cap exceeded") {
-                    format!(
-                        "gzip file {} decompresses to more than decode.max_decompressed_bytes; \
-                         the rest of the file is skipped",
-                        self.path.display()
-                    )
-                } else {
-                    format!(
-                        "reading {} failed: {err}; the rest of the file is skipped",
-                        self.path.display()
-                    )
-                };
-                problem = Some(PartitionProblem {
-                    offset: self.scanner.consumed(),
-                    reason,
-                });
+                scanner.finish(&mut chunk.frames);
+                let offset = scanner.consumed();
+                chunk.problem = Some(read_problem(&self.path, self.gzip, &err, offset));
                 true
             }
         };
-        let total_disk = self.disk_bytes.load(Ordering::Relaxed);
-        let disk_bytes = total_disk - self.reported_disk_bytes;
-        self.reported_disk_bytes = total_disk;
-        Chunk {
-            frames,
-            resume_offset: self.scanner.safe_resume_offset(),
-            finished,
-            problem,
-            disk_bytes,
-        }
+        chunk.resume_offset = scanner.safe_resume_offset();
+        chunk
     }
+}
+
+/// The problem that ends a partition when reading `path` fails at `offset`.
+fn read_problem(path: &Path, gzip: bool, err: &io::Error, offset: u64) -> PartitionProblem {
+    let reason = if gzip && err.to_string().contains("cap exceeded") {
+        format!(
+            "gzip file {} decompresses to more than decode.max_decompressed_bytes; \
+             the rest of the file is skipped",
+            path.display()
+        )
+    } else {
+        format!(
+            "reading {} failed: {err}; the rest of the file is skipped",
+            path.display()
+        )
+    };
+    PartitionProblem { offset, reason }
 }
