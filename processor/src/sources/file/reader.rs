@@ -248,3 +248,111 @@ fn read_problem(path: &Path, gzip: bool, err: &io::Error, offset: u64) -> Partit
     };
     PartitionProblem { offset, reason }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::{DecodeOptions, Decoder, Format, Outcome};
+
+    const RECORD: &str = r#"{"vehicle_id":"v1","ts":1767225600000,"signals":{"x":1.5}}"#;
+
+    fn decoder() -> Decoder {
+        Decoder::new(
+            Format::Wide,
+            DecodeOptions {
+                max_record_bytes: 200,
+                ..DecodeOptions::default()
+            },
+        )
+    }
+
+    fn summary(outcome: &Outcome) -> String {
+        match outcome {
+            Ok(decoded) => format!("{} {:?}", decoded.offset, decoded.decoded),
+            Err(rejected) => format!("{} {:?}", rejected.error.offset, rejected.error.kind),
+        }
+    }
+
+    /// Every chunk of the file from `start`, decoded; with the resume offset after each chunk.
+    fn read_all(path: &Path, start: u64, read_bytes: usize) -> (Vec<String>, Vec<u64>, bool) {
+        let mut reader = PartitionReader::open(path, start, read_bytes, 200, u64::MAX).unwrap();
+        let decoder = decoder();
+        let (mut outcomes, mut resumes, mut used_pieces) = (Vec::new(), Vec::new(), false);
+        loop {
+            let chunk = reader.read_chunk();
+            for frame in &chunk.frames {
+                decoder.decode_frame(frame, 0, &mut outcomes);
+            }
+            if let Some(segment) = &chunk.segment {
+                used_pieces = true;
+                decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut outcomes);
+            }
+            if chunk.finished {
+                break;
+            }
+            resumes.push(chunk.resume_offset);
+        }
+        (outcomes.iter().map(summary).collect(), resumes, used_pieces)
+    }
+
+    /// The whole file through the scanner in one piece, decoded.
+    fn scanned(bytes: &[u8]) -> Vec<String> {
+        let decoder = decoder();
+        let mut outcomes = Vec::new();
+        for frame in FrameScanner::split(bytes, 200) {
+            decoder.decode_frame(&frame, 0, &mut outcomes);
+        }
+        outcomes.iter().map(summary).collect()
+    }
+
+    #[test]
+    fn pieces_decode_like_the_scanner_and_every_resume_offset_continues_exactly() {
+        let mut text = String::new();
+        for i in 0..40 {
+            match i % 7 {
+                3 => text.push_str("{\"vehicle_id\":\"cut\",\"ts\":\n"),
+                5 => text.push_str("garbage\n"),
+                _ => text.push_str(&format!("{}\n", RECORD.replace("v1", &format!("v{i}")))),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input.ndjson");
+        std::fs::write(&path, &text).unwrap();
+        let whole = scanned(text.as_bytes());
+        let (outcomes, resumes, used_pieces) = read_all(&path, 0, 97);
+        assert!(used_pieces);
+        assert_eq!(outcomes, whole);
+        for resume in resumes {
+            let (rest, _, _) = read_all(&path, resume, 97);
+            let expected: Vec<String> = whole
+                .iter()
+                .filter(|outcome| {
+                    let offset: u64 = outcome.split(' ').next().unwrap().parse().unwrap();
+                    offset >= resume
+                })
+                .cloned()
+                .collect();
+            assert_eq!(rest, expected, "resuming at {resume}");
+        }
+    }
+
+    #[test]
+    fn input_where_no_line_opens_a_record_falls_back_to_the_scanner() {
+        // A pretty-printed array: no line starts with `{`, so no piece can be cut; the reader
+        // hands over to the scanner once more than a chunk and a record are pending.
+        let mut text = String::from("[\n");
+        for _ in 0..30 {
+            text.push_str(&format!("  {RECORD},\n"));
+        }
+        text.push_str(&format!("  {RECORD}\n]\n{RECORD}\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pretty.json");
+        std::fs::write(&path, &text).unwrap();
+        let (outcomes, resumes, used_pieces) = read_all(&path, 0, 64);
+        assert!(!used_pieces, "the scanner framed the file");
+        assert_eq!(outcomes, scanned(text.as_bytes()));
+        assert!(outcomes[0].contains("TooLarge"), "{}", outcomes[0]);
+        assert!(outcomes[1].contains("v1"), "{}", outcomes[1]);
+        assert!(resumes.iter().all(|resume| *resume <= text.len() as u64));
+    }
+}
