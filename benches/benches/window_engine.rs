@@ -8,7 +8,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -28,7 +27,7 @@ fn records() -> Vec<Record> {
 
 fn run(config: &RollupConfig, records: &[Record]) -> usize {
     let mut rollup = RollupOperator::new(config, None).expect("valid rollup");
-    let fleets = BTreeMap::new();
+    let fleets = processor::pipeline::operators::FleetOf::default();
     let mut out = Vec::new();
     let mut max_seen = i64::MIN;
     for (index, record) in records.iter().enumerate() {

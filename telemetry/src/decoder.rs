@@ -107,12 +107,22 @@ impl Decoder {
         end: SegmentEnd,
         out: &mut Vec<Outcome>,
     ) {
-        let first = out.len();
         out.reserve(memchr::memchr_iter(b'\n', bytes).count() + 1);
-        self.decode_plain_into(bytes, out);
+        self.decode_segment_each(bytes, start, end, |outcome| out.push(outcome));
+    }
+
+    /// [`Self::decode_segment`], handing each outcome to `each` as it is decoded (no
+    /// intermediate vector: a record is moved once fewer).
+    pub fn decode_segment_each(
+        &self,
+        bytes: &[u8],
+        start: u64,
+        end: SegmentEnd,
+        mut each: impl FnMut(Outcome),
+    ) {
         let piece_len = bytes.len() as u64;
-        for outcome in &mut out[first..] {
-            match outcome {
+        self.decode_plain_each(bytes, &mut |mut outcome| {
+            match &mut outcome {
                 Ok(decoded) => decoded.offset += start,
                 Err(rejected) => {
                     let error = &mut rejected.error;
@@ -129,33 +139,41 @@ impl Decoder {
                     error.offset += start;
                 }
             }
-        }
+            each(outcome);
+        });
     }
 
-    /// Decodes an uncompressed payload into `outcomes`. Wide-layout objects are parsed in place
-    /// in one pass (the common case); anything else, and any object that fails to parse, is
-    /// delimited by the [`FrameScanner`] so one broken record never takes its neighbours with
-    /// it.
+    /// Decodes an uncompressed payload into `outcomes` (see [`Self::decode_plain_each`]).
     fn decode_plain_into(&self, payload: &[u8], outcomes: &mut Vec<Outcome>) {
+        self.decode_plain_each(payload, &mut |outcome| outcomes.push(outcome));
+    }
+
+    /// Decodes an uncompressed payload, handing each outcome to `each` in order. Wide-layout
+    /// objects are parsed in place in one pass (the common case); anything else, and any object
+    /// that fails to parse, is delimited by the [`FrameScanner`] so one broken record never
+    /// takes its neighbours with it.
+    fn decode_plain_each(&self, payload: &[u8], each: &mut dyn FnMut(Outcome)) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
-        let first = outcomes.len();
+        let mut index = 0;
+        let mut framed = Vec::new();
         let mut position = skip_whitespace(payload, 0);
         while position < payload.len() {
-            let index = outcomes.len() - first;
             if payload[position] == b'{' && self.format == Format::Wide {
                 let rest_text = text.and_then(|text| text.get(position..));
                 if let Some((outcome, end)) =
                     self.decode_wide_in_place(payload, rest_text, position, index)
                 {
-                    outcomes.push(outcome);
+                    each(outcome);
+                    index += 1;
                     position = skip_whitespace(payload, end);
                     continue;
                 }
             }
             let frame = FrameScanner::first_frame(payload, position, self.options.max_record_bytes);
             position = skip_whitespace(payload, frame.end as usize);
-            self.decode_frame(&frame, index, outcomes);
+            index += self.decode_frame(&frame, index, &mut framed);
+            framed.drain(..).for_each(&mut *each);
         }
     }
 

@@ -144,7 +144,7 @@ impl AnomalyOperator {
     pub fn advance_watermark(
         &mut self,
         watermark_ms: i64,
-        fleets: &BTreeMap<CompactString, CompactString>,
+        fleets: &super::operators::FleetOf,
         rows: &mut Vec<AnomalyRow>,
     ) {
         while let Some(record) = self.state.buffer.pop_before(watermark_ms) {
@@ -182,7 +182,7 @@ impl AnomalyOperator {
     fn add_to_window(
         &mut self,
         record: &Record,
-        fleets: &BTreeMap<CompactString, CompactString>,
+        fleets: &super::operators::FleetOf,
         rows: &mut Vec<AnomalyRow>,
     ) {
         let window = self.config.window.ms();
@@ -219,7 +219,7 @@ impl AnomalyOperator {
         &mut self,
         vehicle: &CompactString,
         sums: &WindowSums,
-        fleets: &BTreeMap<CompactString, CompactString>,
+        fleets: &super::operators::FleetOf,
         rows: &mut Vec<AnomalyRow>,
     ) {
         let means: Vec<Option<f64>> = sums
@@ -236,7 +236,7 @@ impl AnomalyOperator {
     fn push_row(
         &self,
         mut row: AnomalyRow,
-        fleets: &BTreeMap<CompactString, CompactString>,
+        fleets: &super::operators::FleetOf,
         rows: &mut Vec<AnomalyRow>,
     ) {
         if row.grade >= self.config.write_min_grade || row.alert.is_some() {

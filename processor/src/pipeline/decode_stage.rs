@@ -104,14 +104,11 @@ fn decode_batch(
     counters: &PipelineCounters,
     logged: &mut u64,
 ) -> DecodedBatch {
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.frames.len());
-    for frame in &batch.frames {
-        decoder.decode_frame(frame, 0, &mut outcomes);
-    }
-    if let Some(segment) = &batch.segment {
-        decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut outcomes);
-    }
-    let mut records = Vec::with_capacity(outcomes.len());
+    // A piece of NDJSON holds about one record per line.
+    let lines = batch.segment.as_ref().map_or(0, |segment| {
+        memchr::memchr_iter(b'\n', &segment.bytes).count() + 1
+    });
+    let mut records = Vec::with_capacity(batch.frames.len() + lines);
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),
@@ -121,47 +118,53 @@ fn decode_batch(
             .and_then(|index| batch.record_ids.get(index))
             .cloned(),
     };
-    for outcome in outcomes {
-        match outcome {
-            Ok(decoded) => {
-                if !decoded.decoded.issues.is_empty() {
-                    PipelineCounters::add(&counters.records_with_field_issues, 1);
-                    let issues = &decoded.decoded.issues;
-                    dead_letters.push(DeadLetter {
-                        location: location(decoded.offset),
-                        kind: DeadLetterKind::FieldsRejected,
-                        reason: issues
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        fields: issues.iter().map(|issue| issue.field.clone()).collect(),
-                        vehicle_id: Some(decoded.decoded.record.vehicle_id.to_string()),
-                        raw: decoded.raw.unwrap_or_default(),
-                    });
-                }
-                records.push((decoded.offset, decoded.decoded.record));
-            }
-            Err(rejected) => {
-                PipelineCounters::add(&counters.records_rejected, 1);
-                let at = location(rejected.error.offset);
-                let reason = rejected.error.kind.to_string();
-                if *logged < LOGGED_REJECTIONS {
-                    tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
-                    *logged += 1;
-                } else {
-                    tracing::debug!(position = %at, %reason, "record rejected");
-                }
+    let mut take = |outcome: Outcome| match outcome {
+        Ok(decoded) => {
+            if !decoded.decoded.issues.is_empty() {
+                PipelineCounters::add(&counters.records_with_field_issues, 1);
+                let issues = &decoded.decoded.issues;
                 dead_letters.push(DeadLetter {
-                    location: at,
-                    kind: DeadLetterKind::Rejected,
-                    reason,
-                    fields: Vec::new(),
-                    vehicle_id: rejected.error.vehicle_id,
-                    raw: rejected.raw,
+                    location: location(decoded.offset),
+                    kind: DeadLetterKind::FieldsRejected,
+                    reason: issues
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    fields: issues.iter().map(|issue| issue.field.clone()).collect(),
+                    vehicle_id: Some(decoded.decoded.record.vehicle_id.to_string()),
+                    raw: decoded.raw.unwrap_or_default(),
                 });
             }
+            records.push((decoded.offset, decoded.decoded.record));
         }
+        Err(rejected) => {
+            PipelineCounters::add(&counters.records_rejected, 1);
+            let at = location(rejected.error.offset);
+            let reason = rejected.error.kind.to_string();
+            if *logged < LOGGED_REJECTIONS {
+                tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
+                *logged += 1;
+            } else {
+                tracing::debug!(position = %at, %reason, "record rejected");
+            }
+            dead_letters.push(DeadLetter {
+                location: at,
+                kind: DeadLetterKind::Rejected,
+                reason,
+                fields: Vec::new(),
+                vehicle_id: rejected.error.vehicle_id,
+                raw: rejected.raw,
+            });
+        }
+    };
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for frame in &batch.frames {
+        decoder.decode_frame(frame, 0, &mut outcomes);
+        outcomes.drain(..).for_each(&mut take);
+    }
+    if let Some(segment) = &batch.segment {
+        decoder.decode_segment_each(&segment.bytes, segment.start, segment.end, &mut take);
     }
     for skipped in batch.skipped {
         PipelineCounters::add(&counters.records_rejected, 1);

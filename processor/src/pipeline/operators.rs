@@ -41,6 +41,10 @@ struct OperatorSnapshot {
     fleets: BTreeMap<CompactString, CompactString>,
 }
 
+/// The fleet each vehicle was last seen in, for output rows (looked up once per record, so a
+/// hash map; snapshots store it sorted).
+pub type FleetOf = rustc_hash::FxHashMap<CompactString, CompactString>;
+
 /// Rollups, rules and watermarks.
 pub struct Operators {
     watermarks: WatermarkTracker,
@@ -51,7 +55,7 @@ pub struct Operators {
     alarms: Vec<AlarmEngine>,
     anomalies: Vec<AnomalyOperator>,
     commands: Option<crate::control::CommandQueue>,
-    fleets: BTreeMap<CompactString, CompactString>,
+    fleets: FleetOf,
     open_windows_on_shutdown: OpenWindowsOnShutdown,
     idle_timeout_ms: i64,
 }
@@ -80,7 +84,7 @@ impl Operators {
             alarms,
             anomalies: Vec::new(),
             commands: None,
-            fleets: BTreeMap::new(),
+            fleets: FleetOf::default(),
             open_windows_on_shutdown,
             idle_timeout_ms: time.idle_timeout.ms(),
         })
@@ -190,7 +194,11 @@ impl Operators {
                 .iter()
                 .map(|anomaly| (anomaly.name().to_owned(), anomaly.snapshot()))
                 .collect(),
-            fleets: self.fleets.clone(),
+            fleets: self
+                .fleets
+                .iter()
+                .map(|(vehicle, fleet)| (vehicle.clone(), fleet.clone()))
+                .collect(),
         };
         postcard::to_stdvec(&snapshot)
             .unwrap_or_else(|err| unreachable!("snapshot serializes: {err}"))
@@ -237,7 +245,7 @@ impl Operators {
                 anomaly.restore(state);
             }
         }
-        self.fleets = snapshot.fleets;
+        self.fleets = snapshot.fleets.into_iter().collect();
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! One configured rollup: picks the values a record contributes, groups them, feeds its window
 //! engine and turns window results into [`Rollup`] outputs.
 
-use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -63,14 +63,19 @@ impl Interner {
 /// touches a few adjacent cache lines of the window's table instead of one random line per
 /// signal. Signal ids are interned early, so they are small and close together.
 fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
-    use std::hash::BuildHasher;
     KeyHasher::new(move |key: &GroupKey| {
         let mut rest = *key;
         let signal = match signal_slot {
             Some(slot) => u64::from(std::mem::take(&mut rest[slot])),
             None => 0,
         };
-        let base = rustc_hash::FxBuildHasher.hash_one(rest);
+        // Two independent multiplications mix each half into the high bits; folding them down
+        // spreads every input bit over the low bits, which pick the bucket.
+        let low = u64::from(rest[0]) | u64::from(rest[1]) << 32;
+        let high = u64::from(rest[2]) | u64::from(rest[3]) << 32;
+        let mixed =
+            low.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ high.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let base = mixed ^ (mixed >> 32);
         base.wrapping_add(signal) ^ (signal << 57)
     })
 }
@@ -201,7 +206,7 @@ impl RollupOperator {
         &mut self,
         watermark_ms: Option<i64>,
         now_ms: i64,
-        fleets: &BTreeMap<CompactString, CompactString>,
+        fleets: &super::operators::FleetOf,
         out: &mut Vec<Rollup>,
     ) {
         let mut results = match watermark_ms {
@@ -209,19 +214,21 @@ impl RollupOperator {
             None => Vec::new(),
         };
         results.extend(self.engine.poll(now_ms));
+        let first = out.len();
         out.extend(
             results
                 .into_iter()
                 .map(|result| self.rollup(result, fleets)),
         );
+        // In the stores' key order (window, then group key), so a window's rows append to the
+        // table's B-tree instead of landing all over it. Stable: one key's versions stay in order.
+        out[first..].sort_by(|a, b| {
+            (a.window_start_ms, &a.group_key).cmp(&(b.window_start_ms, &b.group_key))
+        });
     }
 
     /// Partial results of every open window (shutdown with `emit_partial`).
-    pub fn emit_partial(
-        &mut self,
-        fleets: &BTreeMap<CompactString, CompactString>,
-        out: &mut Vec<Rollup>,
-    ) {
+    pub fn emit_partial(&mut self, fleets: &super::operators::FleetOf, out: &mut Vec<Rollup>) {
         let results = self.engine.emit_partial();
         out.extend(
             results
@@ -240,11 +247,7 @@ impl RollupOperator {
         self.engine.state_bytes()
     }
 
-    fn rollup(
-        &self,
-        output: WindowOutput<GroupKey>,
-        fleets: &BTreeMap<CompactString, CompactString>,
-    ) -> Rollup {
+    fn rollup(&self, output: WindowOutput<GroupKey>, fleets: &super::operators::FleetOf) -> Rollup {
         let mut vehicle_id = None;
         let mut fleet = None;
         let mut signal = None;
@@ -254,7 +257,8 @@ impl RollupOperator {
             if !group_key.is_empty() {
                 group_key.push(',');
             }
-            group_key.push_str(&format!("{dimension}={value}"));
+            // Writing to a String cannot fail.
+            let _ = write!(group_key, "{dimension}={value}");
             match dimension {
                 GroupDimension::Vehicle => vehicle_id = Some(value.clone()),
                 GroupDimension::Fleet => fleet = Some(value.clone()),
