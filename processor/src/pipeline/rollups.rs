@@ -96,9 +96,10 @@ pub struct RollupOperator {
     single_signal: Option<CompactString>,
     engine: WindowEngine<GroupKey>,
     interner: Interner,
-    /// Signal ids of the previous record, by position: records of one model list their signals
-    /// in the same order, so most lookups are a string comparison instead of a hash.
+    /// Signal ids of the previous record, by position (see [`Self::signal_id`]).
     signal_cache: Vec<(CompactString, u32)>,
+    /// The (key, value) pairs of the record being added, kept to reuse the allocation.
+    entries: Vec<(GroupKey, f64)>,
 }
 
 impl RollupOperator {
@@ -133,6 +134,7 @@ impl RollupOperator {
             engine,
             interner,
             signal_cache: Vec::new(),
+            entries: Vec::new(),
         })
     }
 
@@ -155,9 +157,27 @@ impl RollupOperator {
         if let Some(watermark) = watermark_ms {
             self.engine.observe_watermark(watermark);
         }
-        let mut rejection = None;
-        let vehicle = self.interner.intern(&record.vehicle_id);
-        let item = Some(record.vehicle_id.as_bytes());
+        // The key's record-wide part once per record (a rollup without a vehicle dimension
+        // interns no vehicle id), then one key per selected signal.
+        let mut template: GroupKey = [0; 4];
+        let mut signal_slot = None;
+        for (index, dimension) in self.dimensions.iter().enumerate() {
+            template[index] = match dimension {
+                GroupDimension::Vehicle => self.interner.intern(&record.vehicle_id),
+                GroupDimension::Fleet => {
+                    self.interner.intern(record.fleet.as_deref().unwrap_or(""))
+                }
+                GroupDimension::Signal => {
+                    signal_slot = Some(index);
+                    0
+                }
+                GroupDimension::Attribute(name) => {
+                    self.interner.intern(record.attribute(name).unwrap_or(""))
+                }
+            };
+        }
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.clear();
         for (position, signal) in record.signals.iter().enumerate() {
             if self
                 .signals
@@ -166,39 +186,36 @@ impl RollupOperator {
             {
                 continue;
             }
-            let signal_id = match self.signal_cache.get(position) {
-                Some((name, id)) if *name == signal.name => *id,
-                _ => {
-                    let id = self.interner.intern(&signal.name);
-                    if position < self.signal_cache.len() {
-                        self.signal_cache[position] = (signal.name.clone(), id);
-                    } else if position == self.signal_cache.len() {
-                        self.signal_cache.push((signal.name.clone(), id));
-                    }
-                    id
-                }
-            };
-            let mut key: GroupKey = [0; 4];
-            for (slot, dimension) in key.iter_mut().zip(&self.dimensions) {
-                *slot = match dimension {
-                    GroupDimension::Vehicle => vehicle,
-                    GroupDimension::Fleet => {
-                        self.interner.intern(record.fleet.as_deref().unwrap_or(""))
-                    }
-                    GroupDimension::Signal => signal_id,
-                    GroupDimension::Attribute(name) => {
-                        self.interner.intern(record.attribute(name).unwrap_or(""))
-                    }
-                };
+            let mut key = template;
+            if let Some(slot) = signal_slot {
+                key[slot] = self.signal_id(position, &signal.name);
             }
-            if let Err(err) = self
-                .engine
-                .add(&key, record.event_time_ms, signal.value, item)
-            {
-                rejection.get_or_insert(err);
+            entries.push((key, signal.value));
+        }
+        let item = Some(record.vehicle_id.as_bytes());
+        let rejection = self
+            .engine
+            .add_many(record.event_time_ms, item, &entries)
+            .err();
+        self.entries = entries;
+        rejection
+    }
+
+    /// The interned id of the signal at `position` of a record: records of one model list their
+    /// signals in the same order, so most lookups are a string comparison instead of a hash.
+    fn signal_id(&mut self, position: usize, name: &CompactString) -> u32 {
+        match self.signal_cache.get(position) {
+            Some((cached, id)) if cached == name => *id,
+            _ => {
+                let id = self.interner.intern(name);
+                if position < self.signal_cache.len() {
+                    self.signal_cache[position] = (name.clone(), id);
+                } else if position == self.signal_cache.len() {
+                    self.signal_cache.push((name.clone(), id));
+                }
+                id
             }
         }
-        rejection
     }
 
     /// Results closed (or re-emitted) by `watermark_ms`, then emission-mode firings at `now_ms`.

@@ -94,69 +94,113 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
         }
     }
 
+    /// Adds every `(key, value)` of one event at `time_ms`: the same as adding them one by one
+    /// in order, with one window lookup per window instead of one per value. Returns the
+    /// rejection adding them one by one would have met first.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn add(
+    pub(super) fn add_many(
         &mut self,
         config: &EngineConfig,
         hasher: &KeyHasher<K>,
         watermark: Option<i64>,
-        key: &K,
         time_ms: i64,
-        value: f64,
         item: Option<&[u8]>,
+        entries: &[(K, f64)],
     ) -> Result<(), Rejection> {
         let Some((size, slide, offset)) = config.kind.aligned() else {
             return Ok(());
         };
-        let mut rejection = None;
-        let hash = hasher.hash(key);
-        for start in aligned_starts(time_ms, size, slide, offset) {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if entries.len() > 1 && size > slide && config.max_open_entries > 0 {
+            // Overlapping windows under a state cap: which entries still fit depends on the
+            // order the (window, key) entries open in, so keep the one-by-one order.
+            let mut first = None;
+            for entry in entries {
+                let added = self.add_many(
+                    config,
+                    hasher,
+                    watermark,
+                    time_ms,
+                    item,
+                    std::slice::from_ref(entry),
+                );
+                if let Err(rejection) = added {
+                    first.get_or_insert(rejection);
+                }
+            }
+            return first.map_or(Ok(()), Err);
+        }
+        // (entry, window) of the first rejection in entry-major order, as one-by-one adds meet it.
+        let mut first: Option<(usize, usize, Rejection)> = None;
+        let mut note = |entry: usize, window: usize, rejection: Rejection| {
+            if first
+                .as_ref()
+                .is_none_or(|(e, w, _)| (entry, window) < (*e, *w))
+            {
+                first = Some((entry, window, rejection));
+            }
+        };
+        for (window_index, start) in aligned_starts(time_ms, size, slide, offset).enumerate() {
             let end = start + size;
             if let Some(watermark_ms) = watermark {
                 if end + config.allowed_lateness_ms <= watermark_ms {
-                    rejection.get_or_insert(Rejection::Late {
-                        window_start_ms: start,
-                        window_end_ms: end,
-                        watermark_ms,
-                    });
+                    // Every entry misses this window; the first entry meets it first.
+                    note(
+                        0,
+                        window_index,
+                        Rejection::Late {
+                            window_start_ms: start,
+                            window_end_ms: end,
+                            watermark_ms,
+                        },
+                    );
                     continue;
                 }
             }
             let window = &mut self.windows.entry(start).or_default().table;
-            let slot = match window.find_mut(hash, |(candidate, _)| candidate == key) {
-                Some((_, slot)) => slot,
-                None => {
-                    if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
-                        rejection.get_or_insert(Rejection::StateCap {
-                            limit: config.max_open_entries,
-                        });
-                        if window.is_empty() {
-                            self.windows.remove(&start);
+            for (entry_index, (key, value)) in entries.iter().enumerate() {
+                let hash = hasher.hash(key);
+                let slot = match window.find_mut(hash, |(candidate, _)| candidate == key) {
+                    Some((_, slot)) => slot,
+                    None => {
+                        if config.max_open_entries > 0 && self.entries >= config.max_open_entries {
+                            note(
+                                entry_index,
+                                window_index,
+                                Rejection::StateCap {
+                                    limit: config.max_open_entries,
+                                },
+                            );
+                            continue;
                         }
-                        continue;
+                        self.entries += 1;
+                        let slot = Slot {
+                            accumulator: Accumulator::new(&config.aggregates),
+                            emitted: 0,
+                            dirty: false,
+                            final_emitted: false,
+                        };
+                        &mut window
+                            .insert_unique(hash, (key.clone(), slot), |(key, _)| hasher.hash(key))
+                            .into_mut()
+                            .1
                     }
-                    self.entries += 1;
-                    let slot = Slot {
-                        accumulator: Accumulator::new(&config.aggregates),
-                        emitted: 0,
-                        dirty: false,
-                        final_emitted: false,
-                    };
-                    &mut window
-                        .insert_unique(hash, (key.clone(), slot), |(key, _)| hasher.hash(key))
-                        .into_mut()
-                        .1
+                };
+                slot.accumulator
+                    .add(&config.aggregates, time_ms, *value, item);
+                if !slot.dirty {
+                    slot.dirty = true;
+                    self.dirty.insert(start);
                 }
-            };
-            slot.accumulator
-                .add(&config.aggregates, time_ms, value, item);
-            if !slot.dirty {
-                slot.dirty = true;
-                self.dirty.insert(start);
+                slot.final_emitted = false;
             }
-            slot.final_emitted = false;
+            if window.is_empty() {
+                self.windows.remove(&start);
+            }
         }
-        rejection.map_or(Ok(()), Err)
+        first.map_or(Ok(()), |(_, _, rejection)| Err(rejection))
     }
 
     pub(super) fn advance(

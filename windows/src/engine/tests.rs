@@ -558,3 +558,50 @@ fn restore_refuses_a_different_window_kind() {
     .unwrap_err();
     assert!(error.to_string().contains("size_ms: 60000"), "{error}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `add_many` is `add` per entry: the same outputs, the same state, and per event the
+    /// rejection the one-by-one adds met first, with lateness and a state cap in play.
+    #[test]
+    fn adding_an_events_values_together_equals_adding_them_one_by_one(
+        kind in kinds(),
+        events in proptest::collection::vec(
+            (0i64..300, 0i64..8_000, proptest::collection::vec((0u8..4, -50i64..50), 0..5)),
+            1..80,
+        ),
+        lateness in prop_oneof![Just(0i64), 1_000i64..20_000],
+        cap in prop_oneof![Just(0usize), 1usize..12],
+    ) {
+        let config = EngineConfig {
+            allowed_lateness_ms: lateness,
+            max_open_entries: cap,
+            ..config(kind)
+        };
+        let mut together = WindowEngine::new(config.clone());
+        let mut one_by_one = WindowEngine::new(config);
+        let (mut out_together, mut out_one_by_one) = (Vec::new(), Vec::new());
+        let mut max_seen = i64::MIN / 2;
+        for (seconds, delay, values) in events {
+            // Arrival up to 8 s behind the newest event, so some events are late.
+            let time = seconds * 1000;
+            max_seen = max_seen.max(time + delay);
+            let entries: Vec<(Key, f64)> = values.into_iter().map(|(k, v)| (k, v as f64)).collect();
+            let rejected_together = together.add_many(time, None, &entries).err();
+            let mut rejected_one_by_one = None;
+            for (key, value) in &entries {
+                if let Err(rejection) = one_by_one.add(key, time, *value, None) {
+                    rejected_one_by_one.get_or_insert(rejection);
+                }
+            }
+            prop_assert_eq!(rejected_together, rejected_one_by_one);
+            out_together.extend(together.advance_watermark(max_seen - 4_000));
+            out_one_by_one.extend(one_by_one.advance_watermark(max_seen - 4_000));
+            prop_assert_eq!(together.open_entries(), one_by_one.open_entries());
+        }
+        out_together.extend(together.advance_watermark(i64::MAX / 2));
+        out_one_by_one.extend(one_by_one.advance_watermark(i64::MAX / 2));
+        prop_assert_eq!(out_together, out_one_by_one);
+    }
+}
