@@ -151,7 +151,7 @@ impl<'o> RecordBuilder<'o> {
         value: Scalar<'_>,
     ) {
         let text = match value {
-            Scalar::Str(text) => CompactString::from(text.as_ref()),
+            Scalar::Str(text) => return self.add_attribute_text(name, &text),
             Scalar::Int(int) => CompactString::from(int.to_string()),
             Scalar::Float(float) => CompactString::from(float.to_string()),
             Scalar::Bool(flag) => CompactString::from(if flag { "true" } else { "false" }),
@@ -164,6 +164,16 @@ impl<'o> RecordBuilder<'o> {
                 return;
             }
         };
+        self.set_attribute(name, text);
+    }
+
+    /// [`Self::add_attribute`] of a string value (the common case, kept out of [`Scalar`] so
+    /// the value is not copied through memory on the hot path).
+    pub(crate) fn add_attribute_text(&mut self, name: &str, text: &str) {
+        self.set_attribute(name, CompactString::from(text));
+    }
+
+    fn set_attribute(&mut self, name: &str, text: CompactString) {
         match self.attributes.iter_mut().find(|(key, _)| key == name) {
             Some(slot) => slot.1 = text,
             None => self.attributes.push((CompactString::from(name), text)),
@@ -199,6 +209,17 @@ impl<'o> RecordBuilder<'o> {
                 return;
             }
         };
+        self.add_signal_number(field, name, number);
+    }
+
+    /// [`Self::add_signal`] of a number (the common case, kept out of [`Scalar`] so the value
+    /// travels in a register on the hot path).
+    pub(crate) fn add_signal_number(
+        &mut self,
+        field: impl FnOnce() -> String,
+        name: &str,
+        number: f64,
+    ) {
         if !number.is_finite() || number.abs() > self.options.max_abs_signal_value {
             self.issues.push(FieldIssue::new(
                 field(),

@@ -210,8 +210,8 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A flat object of scalars (or `null`), handing each member to `add` as it is read.
-    fn members(&mut self, mut add: impl FnMut(&'a str, Scalar<'a>)) -> Option<()> {
+    /// A flat object of scalars (or `null`): `read` reads each member's value after its name.
+    fn members(&mut self, mut read: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.skip_whitespace();
         if self.peek()? == b'n' {
             return self.literal(b"null", Scalar::Null).map(|_| ());
@@ -225,7 +225,7 @@ impl<'a> Cursor<'a> {
         loop {
             let name = self.string()?;
             self.eat(b':')?;
-            add(name, self.scalar()?);
+            read(self, name)?;
             self.skip_whitespace();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -265,11 +265,25 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                 VEHICLE_ID_FIELD if first_time(0) => raw.vehicle_id = Some(cursor.scalar()?),
                 TIME_FIELD if first_time(1) => raw.ts = Some(cursor.scalar()?),
                 "fleet" if first_time(2) => raw.fleet = Some(cursor.scalar()?),
-                "signals" if first_time(3) => cursor.members(|name, value| {
-                    builder.add_signal(|| format!("signals.{name}"), name, value);
+                "signals" if first_time(3) => cursor.members(|cursor, name| {
+                    let field = || format!("signals.{name}");
+                    cursor.skip_whitespace();
+                    if let b'-' | b'0'..=b'9' = cursor.peek()? {
+                        builder.add_signal_number(field, name, cursor.number()?.as_f64()?);
+                    } else {
+                        builder.add_signal(field, name, cursor.scalar()?);
+                    }
+                    Some(())
                 })?,
-                "attributes" if first_time(4) => cursor.members(|name, value| {
-                    builder.add_attribute(|| format!("attributes.{name}"), name, value);
+                "attributes" if first_time(4) => cursor.members(|cursor, name| {
+                    cursor.skip_whitespace();
+                    if cursor.peek()? == b'"' {
+                        builder.add_attribute_text(name, cursor.string()?);
+                    } else {
+                        let value = cursor.scalar()?;
+                        builder.add_attribute(|| format!("attributes.{name}"), name, value);
+                    }
+                    Some(())
                 })?,
                 _ => return None,
             }
