@@ -152,7 +152,7 @@ impl Decoder {
     /// objects are parsed in place in one pass (the common case); anything else, and any object
     /// that fails to parse, is delimited by the [`FrameScanner`] so one broken record never
     /// takes its neighbours with it.
-    fn decode_plain_each(&self, payload: &[u8], each: &mut dyn FnMut(Outcome)) {
+    fn decode_plain_each(&self, payload: &[u8], each: &mut impl FnMut(Outcome)) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
         let mut index = 0;
