@@ -11,6 +11,7 @@
 //! - [`cli`]: command-line interface; [`commands`]: what each command does.
 
 pub mod aws;
+pub mod buffers;
 pub mod cli;
 pub mod commands;
 pub mod config;

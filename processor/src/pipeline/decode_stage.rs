@@ -8,8 +8,10 @@ use tokio::sync::mpsc;
 use super::counters::PipelineCounters;
 use super::messages::{DecodedBatch, StageMessage};
 use super::output::{DeadLetter, DeadLetterKind};
+use crate::buffers::BufferPool;
 use crate::position::RecordLocation;
 use crate::sources::SourceBatch;
+use telemetry::Record;
 
 /// Rejections logged at `warn` before the rest go to `debug` (all are dead-lettered and counted).
 const LOGGED_REJECTIONS: u64 = 10;
@@ -81,12 +83,20 @@ pub fn run_decode(
     counters: Arc<PipelineCounters>,
 ) {
     let mut logged = 0;
+    // Batches in flight are bounded by the pipeline's channels; a few spares suffice.
+    let buffers = BufferPool::new(8);
     while let Some(message) = inbox.blocking_recv() {
         let forwarded = match message {
             StageMessage::Data(batch) => {
                 PipelineCounters::add(&counters.progress_units, batch.progress_units);
                 decoder.set_arrival_time_ms(super::wall_clock_ms());
-                StageMessage::Data(decode_batch(&decoder, batch, &counters, &mut logged))
+                StageMessage::Data(decode_batch(
+                    &decoder,
+                    batch,
+                    &counters,
+                    &mut logged,
+                    &buffers,
+                ))
             }
             StageMessage::Barrier(barrier) => StageMessage::Barrier(barrier),
             StageMessage::EndOfInput => StageMessage::EndOfInput,
@@ -103,12 +113,13 @@ fn decode_batch(
     batch: SourceBatch,
     counters: &PipelineCounters,
     logged: &mut u64,
+    buffers: &Arc<BufferPool<(u64, Record)>>,
 ) -> DecodedBatch {
     // A piece of NDJSON holds about one record per line.
     let lines = batch.segment.as_ref().map_or(0, |segment| {
         memchr::memchr_iter(b'\n', &segment.bytes).count() + 1
     });
-    let mut records = Vec::with_capacity(batch.frames.len() + lines);
+    let mut records = buffers.take(batch.frames.len() + lines);
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),

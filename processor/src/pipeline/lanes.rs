@@ -261,7 +261,8 @@ impl Lane {
             record_ids,
             lane: _,
         } = batch;
-        for (offset, record) in records {
+        let mut records = records;
+        for (offset, record) in records.drain(..) {
             let index = self.segment_of(&record.vehicle_id);
             parts[index].push((offset, record));
         }
@@ -276,7 +277,7 @@ impl Lane {
                 stream_idle,
                 partition_finished,
                 partition: Arc::clone(&partition),
-                records,
+                records: records.into(),
                 dead_letters: Vec::new(),
                 read_at_ms,
                 record_ids: record_ids.clone(),
@@ -661,7 +662,8 @@ mod tests {
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| (i as u64, r))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             dead_letters: Vec::new(),
             read_at_ms: 0,
             record_ids: Vec::new(),

@@ -43,8 +43,9 @@ pub struct DecodedBatch {
     pub partition_finished: bool,
     /// Partition, for the location of late records.
     pub partition: Arc<str>,
-    /// Usable records with their offset in the partition, in partition order.
-    pub records: Vec<(u64, Record)>,
+    /// Usable records with their offset in the partition, in partition order (the vector goes
+    /// back to the decode stage's pool when the batch is dropped).
+    pub records: crate::buffers::Pooled<(u64, Record)>,
     /// Rejected records and fields.
     pub dead_letters: Vec<DeadLetter>,
     /// When the source read the batch (see [`crate::sources::SourceBatch::read_at_ms`]).

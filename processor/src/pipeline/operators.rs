@@ -262,7 +262,8 @@ impl Operators {
             .into_iter()
             .map(Output::DeadLetter)
             .collect();
-        for (offset, record) in batch.records {
+        let mut records = batch.records;
+        for (offset, record) in records.drain(..) {
             if let Some(fleet) = &record.fleet {
                 if self.fleets.get(&record.vehicle_id) != Some(fleet) {
                     self.fleets.insert(record.vehicle_id.clone(), fleet.clone());

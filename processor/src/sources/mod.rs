@@ -122,8 +122,8 @@ pub struct SourceBatch {
 pub struct Segment {
     /// Offset of the first byte in the partition.
     pub start: u64,
-    /// The bytes.
-    pub bytes: Vec<u8>,
+    /// The bytes (returned to the reader's pool when the decode stage drops them).
+    pub bytes: crate::buffers::Pooled<u8>,
     /// How the partition continues after the bytes.
     pub end: telemetry::SegmentEnd,
 }

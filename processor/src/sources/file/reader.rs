@@ -9,6 +9,7 @@ use std::sync::Arc;
 use telemetry::gzip::{is_gzip, CappedGzipReader};
 use telemetry::{last_record_line_start, Frame, FrameScanner, SegmentEnd};
 
+use crate::buffers::{BufferPool, Pooled};
 use crate::sources::{PartitionProblem, Segment};
 
 /// Counts bytes read from the underlying file, compressed or not (for progress).
@@ -41,7 +42,7 @@ enum Framing {
     /// frame them in parallel, without a copy per record. `pending` holds the bytes from
     /// offset `pending_start` that no piece has taken yet.
     Pieces {
-        pending: Vec<u8>,
+        pending: Pooled<u8>,
         pending_start: u64,
     },
     /// The incremental scanner, here in the reader: for input where no line opens a record
@@ -55,6 +56,7 @@ pub(crate) struct PartitionReader {
     reader: Box<dyn Read + Send>,
     gzip: bool,
     framing: Framing,
+    buffers: Arc<BufferPool<u8>>,
     read_bytes: usize,
     max_record_bytes: usize,
     scanner_buffer: Vec<u8>,
@@ -101,14 +103,17 @@ impl PartitionReader {
             }
         }
         let reported_disk_bytes = disk_bytes.load(Ordering::Relaxed);
+        // Pieces in flight are bounded by the pipeline's channels; a few spares suffice.
+        let buffers = BufferPool::new(8);
         Ok(Self {
             path: path.to_owned(),
             reader,
             gzip,
             framing: Framing::Pieces {
-                pending: Vec::with_capacity(read_bytes),
+                pending: buffers.take(read_bytes),
                 pending_start: start,
             },
+            buffers,
             read_bytes: read_bytes.max(1),
             max_record_bytes,
             scanner_buffer: Vec::new(),
@@ -139,7 +144,7 @@ impl PartitionReader {
         };
         let read = (&mut self.reader)
             .take(self.read_bytes as u64)
-            .read_to_end(pending);
+            .read_to_end(&mut *pending);
         let (finished, problem) = match read {
             Ok(0) => (true, None),
             Ok(_) => (false, None),
@@ -171,7 +176,7 @@ impl PartitionReader {
         }
         match last_record_line_start(pending) {
             Some(cut) => {
-                let mut rest = Vec::with_capacity(self.read_bytes + (pending.len() - cut));
+                let mut rest = self.buffers.take(self.read_bytes + (pending.len() - cut));
                 rest.extend_from_slice(&pending[cut..]);
                 pending.truncate(cut);
                 chunk.segment = Some(Segment {
