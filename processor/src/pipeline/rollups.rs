@@ -64,15 +64,20 @@ impl Interner {
 /// signal. Signal ids are interned early, so they are small and close together.
 fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
     KeyHasher::new(move |key: &GroupKey| {
-        let mut rest = *key;
-        let signal = match signal_slot {
-            Some(slot) => u64::from(std::mem::take(&mut rest[slot])),
-            None => 0,
+        // Each slot read on its own (a copy of the key with the signal slot cleared would be
+        // read back across that narrower store, which stalls the CPU).
+        let part = |slot: usize| {
+            if signal_slot == Some(slot) {
+                0
+            } else {
+                u64::from(key[slot])
+            }
         };
+        let signal = signal_slot.map_or(0, |slot| u64::from(key[slot]));
         // Two independent multiplications mix each half into the high bits; folding them down
         // spreads every input bit over the low bits, which pick the bucket.
-        let low = u64::from(rest[0]) | u64::from(rest[1]) << 32;
-        let high = u64::from(rest[2]) | u64::from(rest[3]) << 32;
+        let low = part(0) | part(1) << 32;
+        let high = part(2) | part(3) << 32;
         let mixed =
             low.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ high.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         let base = mixed ^ (mixed >> 32);
@@ -144,7 +149,8 @@ impl RollupOperator {
         let signal_slot = config
             .group_by
             .iter()
-            .position(|dimension| *dimension == GroupDimension::Signal);
+            .position(|dimension| *dimension == GroupDimension::Signal)
+            .filter(|slot| *slot < GroupKey::default().len());
         let engine = engine.with_key_hasher(signals_side_by_side(signal_slot));
         Ok(Self {
             name: Arc::from(config.name.as_str()),
@@ -185,8 +191,8 @@ impl RollupOperator {
         // interns no vehicle id), then one key per selected signal.
         let mut template: GroupKey = [0; 4];
         let mut signal_slot = None;
-        for (index, dimension) in self.dimensions.iter().enumerate() {
-            template[index] = match dimension {
+        for (index, (slot, dimension)) in template.iter_mut().zip(&self.dimensions).enumerate() {
+            *slot = match dimension {
                 GroupDimension::Vehicle => self.interner.intern(&record.vehicle_id),
                 GroupDimension::Fleet => {
                     self.interner.intern(record.fleet.as_deref().unwrap_or(""))
