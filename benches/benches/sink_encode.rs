@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use processor::pipeline::output::{Output, Rollup};
+use processor::pipeline::output::Output;
 use processor::sinks::influxdb::encode_line;
 use processor::sinks::series::point_of;
 use processor::sinks::timestream::PendingRecord;
-use windows::AggregateResult;
 
 fn rollups(n: usize) -> Vec<Output> {
     let name: Arc<str> = Arc::from("signal_1m");
@@ -18,27 +17,8 @@ fn rollups(n: usize) -> Vec<Output> {
         .map(|i| {
             let mut summary = windows::SummaryStats::of(0, 10.0 + i as f64);
             summary.merge(&windows::SummaryStats::of(59_000, 12.5));
-            Output::Rollup(Rollup {
-                rollup: Arc::clone(&name),
-                group_key: format!("vehicle=veh-{:06},signal=speed_kmh", i % 1000),
-                vehicle_id: Some(format!("veh-{:06}", i % 1000).into()),
-                fleet: Some("fleet-01".into()),
-                signal: Some("speed_kmh".into()),
-                window_start_ms: 1_767_225_600_000 + (i as i64 / 1000) * 60_000,
-                window_end_ms: 1_767_225_660_000 + (i as i64 / 1000) * 60_000,
-                result: AggregateResult {
-                    summary,
-                    sum: 22.5 + i as f64,
-                    stddev: Some(1.25),
-                    rate_per_second: Some(0.04),
-                    time_weighted_mean: None,
-                    quantiles: Vec::new(),
-                    histogram: Vec::new(),
-                    distinct: None,
-                },
-                version: 1,
-                is_final: true,
-            })
+            let start = 1_767_225_600_000 + (i as i64 / 1000) * 60_000;
+            benches::minute_rollup(&name, i % 1000, "speed_kmh", start, summary)
         })
         .collect()
 }

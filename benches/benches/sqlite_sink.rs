@@ -11,10 +11,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use processor::pipeline::output::{Output, Rollup};
+use processor::pipeline::output::Output;
 use processor::sinks::sqlite::SqliteSink;
 use processor::sinks::Sink;
-use windows::AggregateResult;
 
 const SIGNALS: [&str; 8] = [
     "battery_voltage",
@@ -40,27 +39,9 @@ fn rollups(windows: i64) -> Vec<Output> {
                     start + 59_000,
                     12.5 + vehicle as f64,
                 ));
-                outputs.push(Output::Rollup(Rollup {
-                    rollup: Arc::clone(&name),
-                    group_key: format!("vehicle=veh-{vehicle:06},signal={signal}"),
-                    vehicle_id: Some(format!("veh-{vehicle:06}").into()),
-                    fleet: Some(format!("fleet-{:02}", vehicle % 50).into()),
-                    signal: Some((*signal).into()),
-                    window_start_ms: start,
-                    window_end_ms: start + 60_000,
-                    result: AggregateResult {
-                        summary,
-                        sum: summary.sum(),
-                        stddev: summary.stddev(),
-                        rate_per_second: Some(0.04),
-                        time_weighted_mean: None,
-                        quantiles: Vec::new(),
-                        histogram: Vec::new(),
-                        distinct: None,
-                    },
-                    version: 1,
-                    is_final: true,
-                }));
+                outputs.push(benches::minute_rollup(
+                    &name, vehicle, signal, start, summary,
+                ));
             }
         }
     }

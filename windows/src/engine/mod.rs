@@ -296,19 +296,7 @@ impl<K: Clone + Eq + Hash + Ord> WindowEngine<K> {
         value: f64,
         item: Option<&[u8]>,
     ) -> Result<(), Rejection> {
-        match &mut self.state {
-            State::Aligned(state) => state.add_many(
-                &self.config,
-                &self.hasher,
-                self.watermark_ms,
-                time_ms,
-                item,
-                &[(key.clone(), value)],
-            ),
-            State::Ordered(state) => {
-                state.add(&self.config, self.watermark_ms, key, time_ms, value, item)
-            }
-        }
+        self.add_many(time_ms, item, &[(key.clone(), value)])
     }
 
     /// Adds the values of one event at `time_ms` (one per key, such as a record's signals): the
