@@ -153,7 +153,8 @@ pub struct SourceConfig {
     /// File or directory to read when `kind = "file"`.
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// Bytes read per batch from files and stdin.
+    /// Bytes read per batch from files and stdin (a file is cut into pieces of about this size
+    /// for the decode workers).
     #[serde(default = "default_read_bytes")]
     pub read_bytes: usize,
     /// `[source.simulator]`: the simulated fleet.
