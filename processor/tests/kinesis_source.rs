@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::emulators::{moto_url, unique_name, S3Bucket};
 use common::kinesis::{
-    all_checkpointed, all_read, keyed_lines, logged, sorted_owner_counts, source_toml, wait_until,
+    all_read, keyed_lines, logged, sorted_owner_counts, source_toml, wait_checkpointed, wait_until,
     Aws, Worker,
 };
 use common::{read_rollups, simulate, RollupKey, RollupRow, Workspace};
@@ -188,11 +188,13 @@ fn read_all(
     name: &str,
 ) -> (Worker, String) {
     let mut worker = Worker::spawn(config, workspace.dir.path(), name);
-    wait_until(
+    wait_checkpointed(
         &format!("{name}: every shard checkpointed at its last record"),
         Duration::from_secs(120),
         &mut [&mut worker],
-        || all_checkpointed(&aws.leases(table), last),
+        aws,
+        table,
+        last,
     );
     let summary = worker.terminate();
     (worker, summary)
@@ -307,11 +309,13 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
     );
     let half = records.len() / 2;
     let mut last = aws.put(&stream, &records[..half]);
-    wait_until(
+    wait_checkpointed(
         "the first half read",
         Duration::from_secs(60),
         &mut [&mut first],
-        || all_checkpointed(&aws.leases(&table), &last),
+        &aws,
+        &table,
+        &last,
     );
     let second_ws = Workspace::new();
     let second_config = kinesis_config(&second_ws, &source, "");
@@ -338,11 +342,13 @@ fn sigterm_hands_leases_to_another_worker_in_under_two_seconds() {
     // The second worker continues the first one's open windows: together they wrote exactly
     // the rollups of one run.
     last.extend(aws.put(&stream, &records[half..]));
-    wait_until(
+    wait_checkpointed(
         "the second half read",
         Duration::from_secs(60),
         &mut [&mut second],
-        || all_checkpointed(&aws.leases(&table), &last),
+        &aws,
+        &table,
+        &last,
     );
     second.terminate();
     let union = union_of_rollups(&[first_ws.db(), second_ws.db()]);
@@ -772,11 +778,13 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     let mut last: BTreeMap<String, String> = written.iter().cloned().collect();
     {
         let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
-        wait_until(
+        wait_checkpointed(
             "the first half read",
             Duration::from_secs(60),
             &mut refs,
-            || all_checkpointed(&aws.leases(&table), &last),
+            &aws,
+            &table,
+            &last,
         );
     }
     assert_eq!(
@@ -879,11 +887,13 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     }
     {
         let mut refs: Vec<&mut Worker> = workers.iter_mut().collect();
-        wait_until(
+        wait_checkpointed(
             "every shard read to its last record",
             Duration::from_secs(120),
             &mut refs,
-            || all_checkpointed(&aws.leases(&table), &last),
+            &aws,
+            &table,
+            &last,
         );
     }
     for worker in &mut workers {
@@ -993,11 +1003,13 @@ fn latest_and_at_timestamp_start_where_they_say() {
     // The reader asks for its LATEST iterator right after taking the lease.
     std::thread::sleep(Duration::from_secs(1));
     let last = aws.put(&stream, after);
-    wait_until(
+    wait_checkpointed(
         "the new records checkpointed",
         Duration::from_secs(60),
         &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
+        &aws,
+        &table,
+        &last,
     );
     let summary = worker.terminate();
     assert_eq!(decoded(&summary), after.len() as u64, "{summary}");
@@ -1084,11 +1096,13 @@ fn shutdown_does_not_hang_when_the_lease_table_is_gone() {
     );
     let config = kinesis_config(&workspace, &source, "");
     let mut worker = Worker::spawn(&config, workspace.dir.path(), "worker");
-    wait_until(
+    wait_checkpointed(
         "every shard checkpointed",
         Duration::from_secs(60),
         &mut [&mut worker],
-        || all_checkpointed(&aws.leases(&table), &last),
+        &aws,
+        &table,
+        &last,
     );
     // The lease table becomes unreachable: renewals start failing and retrying.
     dynamodb_proxy.stop();

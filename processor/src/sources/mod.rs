@@ -149,6 +149,14 @@ impl SourceBatch {
             lane: None,
         }
     }
+
+    /// This batch as one that moves its partition to `next`, or to the partition's end when
+    /// `finished` (the partition is then finished too).
+    pub fn ending_at(mut self, finished: bool, next: Offset) -> Self {
+        self.end = Some(if finished { Offset::Finished } else { next });
+        self.partition_finished = finished;
+        self
+    }
 }
 
 /// Why a source failed (not a record's fault: those become dead letters).
@@ -192,11 +200,16 @@ pub trait Source: Send + 'static {
     /// the state store), and the per-stream operator states at those positions (empty unless
     /// the stage keeps a lane per stream). Sources with their own checkpoint (Kinesis leases)
     /// write it here; a source that moves streams between workers stores the lanes with it.
+    /// Sources whose positions live only in the state store (files, stdin, the simulator) keep
+    /// this default, which does nothing.
     fn commit(
         &mut self,
         positions: &[Position],
         lanes: &LaneStates,
-    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let _ = (positions, lanes);
+        async { Ok(()) }
+    }
 
     /// Called once after the last commit of a run: hand shared resources back (Kinesis
     /// releases its leases so other workers take them at once).
@@ -304,10 +317,8 @@ impl Source for ConfiguredSource {
         lanes: &LaneStates,
     ) -> Result<(), SourceError> {
         match self {
-            ConfiguredSource::File(source) => source.commit(positions, lanes).await,
-            ConfiguredSource::Stdin(source) => source.commit(positions, lanes).await,
-            ConfiguredSource::Simulator(source) => source.commit(positions, lanes).await,
             ConfiguredSource::Kinesis(source) => source.commit(positions, lanes).await,
+            _ => Ok(()),
         }
     }
 

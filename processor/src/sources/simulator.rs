@@ -133,21 +133,8 @@ impl Source for SimulatorSource {
             stream_finished: self.finished,
             progress_units: frames.len() as u64,
             frames,
-            end: Some(if self.finished {
-                Offset::Finished
-            } else {
-                Offset::Records(self.produced)
-            }),
-            partition_finished: self.finished,
             ..SourceBatch::empty(Arc::clone(&self.partition))
+                .ending_at(self.finished, Offset::Records(self.produced))
         }))
-    }
-
-    async fn commit(
-        &mut self,
-        _positions: &[Position],
-        _lanes: &crate::sources::LaneStates,
-    ) -> Result<(), SourceError> {
-        Ok(())
     }
 }

@@ -76,22 +76,11 @@ impl Source for StdinSource {
         Ok(Some(SourceBatch {
             stream_finished: self.finished,
             frames,
-            end: Some(if self.finished {
-                Offset::Finished
-            } else {
-                Offset::Bytes(self.scanner.safe_resume_offset())
-            }),
-            partition_finished: self.finished,
             progress_units: read.unwrap_or(0) as u64,
-            ..SourceBatch::empty(Arc::clone(&self.partition))
+            ..SourceBatch::empty(Arc::clone(&self.partition)).ending_at(
+                self.finished,
+                Offset::Bytes(self.scanner.safe_resume_offset()),
+            )
         }))
-    }
-
-    async fn commit(
-        &mut self,
-        _positions: &[Position],
-        _lanes: &crate::sources::LaneStates,
-    ) -> Result<(), SourceError> {
-        Ok(())
     }
 }

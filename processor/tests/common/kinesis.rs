@@ -415,6 +415,21 @@ pub fn all_checkpointed(
     })
 }
 
+/// Waits (up to `limit`, the workers kept alive) until every shard of `table` is checkpointed at
+/// its `last` record ([`all_checkpointed`]); returns how long it took.
+pub fn wait_checkpointed(
+    what: &str,
+    limit: Duration,
+    workers: &mut [&mut Worker],
+    aws: &Aws,
+    table: &str,
+    last: &BTreeMap<String, String>,
+) -> Duration {
+    wait_until(what, limit, workers, || {
+        all_checkpointed(&aws.leases(table), last)
+    })
+}
+
 /// True when every shard written to is read and committed: its lease checkpoint is the last
 /// sequence number written to it, or `SHARD_END`, or its finished lease was cleaned up after its
 /// children started (a lease names it as a parent).

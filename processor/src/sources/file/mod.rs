@@ -154,24 +154,10 @@ impl Source for FileSource {
             stream_finished,
             frames: chunk.frames,
             segment: chunk.segment,
-            end: Some(if chunk.finished {
-                Offset::Finished
-            } else {
-                Offset::Bytes(chunk.resume_offset)
-            }),
-            partition_finished: chunk.finished,
             problems: chunk.problem.into_iter().collect(),
             progress_units: chunk.disk_bytes,
             ..SourceBatch::empty(Arc::clone(&self.stream))
+                .ending_at(chunk.finished, Offset::Bytes(chunk.resume_offset))
         }))
-    }
-
-    async fn commit(
-        &mut self,
-        _positions: &[Position],
-        _lanes: &crate::sources::LaneStates,
-    ) -> Result<(), SourceError> {
-        // File positions live only in the state store, which the committer has already written.
-        Ok(())
     }
 }
