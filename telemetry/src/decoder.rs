@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 
 use crate::builder::{Decoded, RecordBuilder};
 use crate::error::{RecordError, RecordErrorKind};
-use crate::frame::{Frame, FrameKind, FrameScanner, TRUNCATED_BY_NEXT_RECORD};
+use crate::frame::{Frame, FrameKind, FrameScanner, SegmentEnd};
 use crate::gzip::{decompress_capped, is_gzip};
 use crate::long::decode_long;
 use crate::mapping::decode_mapped;
@@ -86,73 +86,44 @@ impl Decoder {
         self.decode_payload_plain(payload)
     }
 
-    /// Decodes an uncompressed payload (see [`Self::decode_plain_into`]).
+    /// Decodes an uncompressed payload (see [`Self::decode_plain_each`]).
     fn decode_payload_plain(&self, payload: &[u8]) -> Vec<Outcome> {
         // Newlines count NDJSON records exactly and cost little to count; growing a vector of
         // outcomes instead would copy it.
         let mut outcomes = Vec::with_capacity(memchr::memchr_iter(b'\n', payload).count() + 1);
-        self.decode_plain_into(payload, &mut outcomes);
+        self.decode_plain_each(payload, SegmentEnd::InputEnds, &mut |outcome| {
+            outcomes.push(outcome)
+        });
         outcomes
     }
 
     /// Decodes one piece of a stream that starts at stream offset `start` on a frame boundary,
-    /// appending its outcomes (offsets in the stream) to `out`. A reader cuts pieces where a
-    /// line starts with `{` ([`crate::frame::last_record_line_start`]) or at the end of its
-    /// input, as `end` says; the outcomes are then exactly those of scanning the whole stream
-    /// with a [`FrameScanner`] and decoding every frame, so pieces can be decoded in parallel.
+    /// handing each outcome (offsets in the stream) to `each` as it is decoded. A reader cuts
+    /// pieces where a line starts with `{` ([`crate::frame::last_record_line_start`]) or at the
+    /// end of its input, as `end` says; the outcomes are then exactly those of scanning the
+    /// whole stream with a [`FrameScanner`] and decoding every frame, so pieces can be decoded
+    /// in parallel.
     pub fn decode_segment(
-        &self,
-        bytes: &[u8],
-        start: u64,
-        end: SegmentEnd,
-        out: &mut Vec<Outcome>,
-    ) {
-        out.reserve(memchr::memchr_iter(b'\n', bytes).count() + 1);
-        self.decode_segment_each(bytes, start, end, |outcome| out.push(outcome));
-    }
-
-    /// [`Self::decode_segment`], handing each outcome to `each` as it is decoded (no
-    /// intermediate vector: a record is moved once fewer).
-    pub fn decode_segment_each(
         &self,
         bytes: &[u8],
         start: u64,
         end: SegmentEnd,
         mut each: impl FnMut(Outcome),
     ) {
-        let piece_len = bytes.len() as u64;
-        self.decode_plain_each(bytes, &mut |mut outcome| {
+        self.decode_plain_each(bytes, end, &mut |mut outcome| {
             match &mut outcome {
                 Ok(decoded) => decoded.offset += start,
-                Err(rejected) => {
-                    let error = &mut rejected.error;
-                    // Only a value still open where the piece ends reaches its last byte (a
-                    // closed value ends at its bracket, garbage before the line's newline).
-                    let open_at_end = error.offset + error.len == piece_len
-                        && matches!(
-                            error.kind,
-                            RecordErrorKind::Truncated(_) | RecordErrorKind::TooLarge { .. }
-                        );
-                    if open_at_end && end == SegmentEnd::NewRecordFollows {
-                        error.kind = RecordErrorKind::Truncated(TRUNCATED_BY_NEXT_RECORD);
-                    }
-                    error.offset += start;
-                }
+                Err(rejected) => rejected.error.offset += start,
             }
             each(outcome);
         });
     }
 
-    /// Decodes an uncompressed payload into `outcomes` (see [`Self::decode_plain_each`]).
-    fn decode_plain_into(&self, payload: &[u8], outcomes: &mut Vec<Outcome>) {
-        self.decode_plain_each(payload, &mut |outcome| outcomes.push(outcome));
-    }
-
-    /// Decodes an uncompressed payload, handing each outcome to `each` in order. Wide-layout
-    /// objects are parsed in place in one pass (the common case); anything else, and any object
-    /// that fails to parse, is delimited by the [`FrameScanner`] so one broken record never
-    /// takes its neighbours with it.
-    fn decode_plain_each(&self, payload: &[u8], each: &mut impl FnMut(Outcome)) {
+    /// Decodes an uncompressed payload that continues as `end` says, handing each outcome to
+    /// `each` in order. Wide-layout objects are parsed in place in one pass (the common case);
+    /// anything else, and any object that fails to parse, is delimited by the [`FrameScanner`]
+    /// so one broken record never takes its neighbours with it.
+    fn decode_plain_each(&self, payload: &[u8], end: SegmentEnd, each: &mut impl FnMut(Outcome)) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
         let mut index = 0;
@@ -161,16 +132,17 @@ impl Decoder {
         while position < payload.len() {
             if payload[position] == b'{' && self.format == Format::Wide {
                 let rest_text = text.and_then(|text| text.get(position..));
-                if let Some((outcome, end)) =
+                if let Some((outcome, after)) =
                     self.decode_wide_in_place(payload, rest_text, position, index)
                 {
                     each(outcome);
                     index += 1;
-                    position = skip_whitespace(payload, end);
+                    position = skip_whitespace(payload, after);
                     continue;
                 }
             }
-            let frame = FrameScanner::first_frame(payload, position, self.options.max_record_bytes);
+            let frame =
+                FrameScanner::first_frame(payload, position, self.options.max_record_bytes, end);
             position = skip_whitespace(payload, frame.end as usize);
             index += self.decode_frame(&frame, index, &mut framed);
             framed.drain(..).for_each(&mut *each);
@@ -340,15 +312,6 @@ impl Decoder {
 /// NDJSON line), so such an object is left to it even when it parses.
 fn opens_a_line_with_a_brace(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', bytes).any(|newline| bytes.get(newline + 1) == Some(&b'{'))
-}
-
-/// How the input continues after a piece given to [`Decoder::decode_segment`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SegmentEnd {
-    /// The input ends with the piece.
-    InputEnds,
-    /// The next piece starts with a line beginning with `{`.
-    NewRecordFollows,
 }
 
 /// The first index at or after `from` that is not JSON whitespace.

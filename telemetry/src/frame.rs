@@ -14,9 +14,18 @@
 //! - a record longer than `max_frame_bytes` is skipped to its end and reported with its prefix.
 
 /// Why a value still open where its input ends is truncated.
-pub const TRUNCATED_AT_INPUT_END: &str = "input ends inside the record";
+const TRUNCATED_AT_INPUT_END: &str = "input ends inside the record";
 /// Why a value still open where the next line starts with `{` is truncated.
-pub const TRUNCATED_BY_NEXT_RECORD: &str = "a new record starts on the next line";
+const TRUNCATED_BY_NEXT_RECORD: &str = "a new record starts on the next line";
+
+/// How the input continues after the bytes a scanner was given (see [`FrameScanner::finish_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// The input ends there.
+    InputEnds,
+    /// A line beginning with `{` follows (the input was cut at [`last_record_line_start`]).
+    NewRecordFollows,
+}
 
 /// How a frame ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,13 +147,19 @@ impl FrameScanner {
 
     /// Ends the stream: an open value is emitted as truncated, open garbage as garbage.
     pub fn finish(&mut self, out: &mut Vec<Frame>) {
+        self.finish_at(SegmentEnd::InputEnds, out);
+    }
+
+    /// Ends the bytes given so far, where the input continues as `end` says: before a line
+    /// opening with `{`, an open value ends exactly as it would on reading that line.
+    pub fn finish_at(&mut self, end: SegmentEnd, out: &mut Vec<Frame>) {
         match self.state {
             State::Between => {}
             State::Value => {
-                let kind = if self.oversize {
-                    FrameKind::Oversize
-                } else {
-                    FrameKind::Truncated(TRUNCATED_AT_INPUT_END)
+                let kind = match end {
+                    SegmentEnd::NewRecordFollows => FrameKind::Truncated(TRUNCATED_BY_NEXT_RECORD),
+                    SegmentEnd::InputEnds if self.oversize => FrameKind::Oversize,
+                    SegmentEnd::InputEnds => FrameKind::Truncated(TRUNCATED_AT_INPUT_END),
                 };
                 self.emit(kind, self.consumed, out);
             }
@@ -163,8 +178,14 @@ impl FrameScanner {
     }
 
     /// Delimits the single frame that starts at `start` in an in-memory payload (scanning only
-    /// as far as that frame reaches).
-    pub fn first_frame(payload: &[u8], start: usize, max_frame_bytes: usize) -> Frame {
+    /// as far as that frame reaches); a frame still open at the payload's end ends as `end`
+    /// says.
+    pub fn first_frame(
+        payload: &[u8],
+        start: usize,
+        max_frame_bytes: usize,
+        end: SegmentEnd,
+    ) -> Frame {
         let mut scanner = Self::starting_at(max_frame_bytes, start as u64);
         let mut frames = Vec::with_capacity(1);
         let mut position = start;
@@ -174,7 +195,7 @@ impl FrameScanner {
             position = scanner.consumed() as usize;
         }
         if frames.is_empty() {
-            scanner.finish(&mut frames);
+            scanner.finish_at(end, &mut frames);
         }
         frames.truncate(1);
         frames.pop().unwrap_or(Frame {

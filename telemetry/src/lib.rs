@@ -30,9 +30,9 @@ mod wide;
 mod wide_fast;
 
 pub use builder::Decoded;
-pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord, SegmentEnd};
+pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};
 pub use error::{FieldIssue, RecordError, RecordErrorKind};
-pub use frame::{last_record_line_start, Frame, FrameKind, FrameScanner};
+pub use frame::{last_record_line_start, Frame, FrameKind, FrameScanner, SegmentEnd};
 pub use options::{DecodeOptions, FieldMapping, Format, FuturePolicy, LongFields, TimeSource};
 pub use record::{EpochMillis, Record, Signal};
 pub use timestamp::TimeUnit;

@@ -481,10 +481,10 @@ proptest::proptest! {
         let mut pieces = Vec::new();
         let mut start = 0;
         for boundary in boundaries {
-            decoder.decode_segment(&stream[start..boundary], start as u64, telemetry::SegmentEnd::NewRecordFollows, &mut pieces);
+            decoder.decode_segment(&stream[start..boundary], start as u64, telemetry::SegmentEnd::NewRecordFollows, |outcome| pieces.push(outcome));
             start = boundary;
         }
-        decoder.decode_segment(&stream[start..], start as u64, telemetry::SegmentEnd::InputEnds, &mut pieces);
+        decoder.decode_segment(&stream[start..], start as u64, telemetry::SegmentEnd::InputEnds, |outcome| pieces.push(outcome));
         let whole: Vec<String> = whole.iter().map(summary).collect();
         let pieces: Vec<String> = pieces.iter().map(summary).collect();
         proptest::prop_assert_eq!(pieces, whole);

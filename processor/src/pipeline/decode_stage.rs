@@ -175,7 +175,7 @@ fn decode_batch(
         outcomes.drain(..).for_each(&mut take);
     }
     if let Some(segment) = &batch.segment {
-        decoder.decode_segment_each(&segment.bytes, segment.start, segment.end, &mut take);
+        decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut take);
     }
     for skipped in batch.skipped {
         PipelineCounters::add(&counters.records_rejected, 1);

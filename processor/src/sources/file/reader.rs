@@ -290,7 +290,9 @@ mod tests {
             }
             if let Some(segment) = &chunk.segment {
                 used_pieces = true;
-                decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut outcomes);
+                decoder.decode_segment(&segment.bytes, segment.start, segment.end, |outcome| {
+                    outcomes.push(outcome)
+                });
             }
             if chunk.finished {
                 break;
