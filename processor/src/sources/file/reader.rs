@@ -52,16 +52,21 @@ enum Framing {
 
 /// An open file positioned at a frame boundary.
 pub(crate) struct PartitionReader {
+    input: Input,
+    framing: Framing,
+    disk_bytes: Arc<AtomicU64>,
+    reported_disk_bytes: u64,
+}
+
+/// The decompressed byte stream of a file and how much to read at a time.
+struct Input {
     path: PathBuf,
     reader: Box<dyn Read + Send>,
     gzip: bool,
-    framing: Framing,
     buffers: Arc<BufferPool<u8>>,
     read_bytes: usize,
     max_record_bytes: usize,
     scanner_buffer: Vec<u8>,
-    disk_bytes: Arc<AtomicU64>,
-    reported_disk_bytes: u64,
 }
 
 impl PartitionReader {
@@ -106,17 +111,19 @@ impl PartitionReader {
         // Pieces in flight are bounded by the pipeline's channels; a few spares suffice.
         let buffers = BufferPool::new(8);
         Ok(Self {
-            path: path.to_owned(),
-            reader,
-            gzip,
             framing: Framing::Pieces {
                 pending: buffers.take(read_bytes),
                 pending_start: start,
             },
-            buffers,
-            read_bytes: read_bytes.max(1),
-            max_record_bytes,
-            scanner_buffer: Vec::new(),
+            input: Input {
+                path: path.to_owned(),
+                reader,
+                gzip,
+                buffers,
+                read_bytes: read_bytes.max(1),
+                max_record_bytes,
+                scanner_buffer: Vec::new(),
+            },
             disk_bytes,
             reported_disk_bytes,
         })
@@ -125,35 +132,42 @@ impl PartitionReader {
     /// Reads up to one chunk and returns the frames or the piece it completed.
     pub(crate) fn read_chunk(&mut self) -> Chunk {
         let mut chunk = match &mut self.framing {
-            Framing::Pieces { .. } => self.read_piece(),
-            Framing::Scanner(_) => self.read_frames(),
+            Framing::Pieces {
+                pending,
+                pending_start,
+            } => {
+                let (chunk, scanner) = self.input.read_piece(pending, pending_start);
+                if let Some(scanner) = scanner {
+                    self.framing = Framing::Scanner(scanner);
+                }
+                chunk
+            }
+            Framing::Scanner(scanner) => self.input.read_frames(scanner),
         };
         let total_disk = self.disk_bytes.load(Ordering::Relaxed);
         chunk.disk_bytes = total_disk - self.reported_disk_bytes;
         self.reported_disk_bytes = total_disk;
         chunk
     }
+}
 
-    fn read_piece(&mut self) -> Chunk {
-        let Framing::Pieces {
-            pending,
-            pending_start,
-        } = &mut self.framing
-        else {
-            return self.read_frames();
-        };
+impl Input {
+    /// Reads into `pending` and hands out what precedes its last record line start; returns
+    /// the scanner to use from now on when no such line start is within reach.
+    fn read_piece(
+        &mut self,
+        pending: &mut Pooled<u8>,
+        pending_start: &mut u64,
+    ) -> (Chunk, Option<FrameScanner>) {
         let read = (&mut self.reader)
             .take(self.read_bytes as u64)
-            .read_to_end(&mut *pending);
+            .read_to_end(pending);
         let (finished, problem) = match read {
             Ok(0) => (true, None),
             Ok(_) => (false, None),
             Err(err) => {
                 let offset = *pending_start + pending.len() as u64;
-                (
-                    true,
-                    Some(read_problem(&self.path, self.gzip, &err, offset)),
-                )
+                (true, Some(self.problem(&err, offset)))
             }
         };
         let mut chunk = Chunk {
@@ -172,7 +186,7 @@ impl PartitionReader {
                     end: SegmentEnd::InputEnds,
                 });
             }
-            return chunk;
+            return (chunk, None);
         }
         match last_record_line_start(pending) {
             Some(cut) => {
@@ -186,6 +200,7 @@ impl PartitionReader {
                 });
                 *pending_start += cut as u64;
                 chunk.resume_offset = *pending_start;
+                (chunk, None)
             }
             None if pending.len() > self.read_bytes + self.max_record_bytes => {
                 // No line opens a record within reach: the scanner takes over for the rest
@@ -193,28 +208,25 @@ impl PartitionReader {
                 let mut scanner = FrameScanner::starting_at(self.max_record_bytes, *pending_start);
                 scanner.feed(pending, &mut chunk.frames);
                 chunk.resume_offset = scanner.safe_resume_offset();
-                self.framing = Framing::Scanner(scanner);
+                (chunk, Some(scanner))
             }
-            None => {}
+            None => (chunk, None),
         }
-        chunk
     }
 
-    fn read_frames(&mut self) -> Chunk {
+    /// Reads one chunk through the incremental scanner.
+    fn read_frames(&mut self, scanner: &mut FrameScanner) -> Chunk {
+        if self.scanner_buffer.len() != self.read_bytes {
+            self.scanner_buffer = vec![0; self.read_bytes];
+        }
         let mut chunk = Chunk {
             frames: Vec::new(),
             segment: None,
             resume_offset: 0,
-            finished: true,
+            finished: false,
             problem: None,
             disk_bytes: 0,
         };
-        let Framing::Scanner(scanner) = &mut self.framing else {
-            return chunk;
-        };
-        if self.scanner_buffer.len() != self.read_bytes {
-            self.scanner_buffer = vec![0; self.read_bytes];
-        }
         chunk.finished = match self.reader.read(&mut self.scanner_buffer) {
             Ok(0) => {
                 scanner.finish(&mut chunk.frames);
@@ -227,31 +239,30 @@ impl PartitionReader {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => false,
             Err(err) => {
                 scanner.finish(&mut chunk.frames);
-                let offset = scanner.consumed();
-                chunk.problem = Some(read_problem(&self.path, self.gzip, &err, offset));
+                chunk.problem = Some(self.problem(&err, scanner.consumed()));
                 true
             }
         };
         chunk.resume_offset = scanner.safe_resume_offset();
         chunk
     }
-}
 
-/// The problem that ends a partition when reading `path` fails at `offset`.
-fn read_problem(path: &Path, gzip: bool, err: &io::Error, offset: u64) -> PartitionProblem {
-    let reason = if gzip && err.to_string().contains("cap exceeded") {
-        format!(
-            "gzip file {} decompresses to more than decode.max_decompressed_bytes; \
-             the rest of the file is skipped",
-            path.display()
-        )
-    } else {
-        format!(
-            "reading {} failed: {err}; the rest of the file is skipped",
-            path.display()
-        )
-    };
-    PartitionProblem { offset, reason }
+    /// The problem that ends the partition when reading fails at `offset`.
+    fn problem(&self, err: &io::Error, offset: u64) -> PartitionProblem {
+        let reason = if self.gzip && err.to_string().contains("cap exceeded") {
+            format!(
+                "gzip file {} decompresses to more than decode.max_decompressed_bytes; \
+                 the rest of the file is skipped",
+                self.path.display()
+            )
+        } else {
+            format!(
+                "reading {} failed: {err}; the rest of the file is skipped",
+                self.path.display()
+            )
+        };
+        PartitionProblem { offset, reason }
+    }
 }
 
 #[cfg(test)]
