@@ -24,11 +24,22 @@ struct Slot {
 }
 
 /// The slots of one window, hashed with the engine's [`KeyHasher`] (which may place related
-/// keys next to each other). Serialized as a map from key to slot; a restored table is
-/// re-hashed by [`AlignedState::rehash`] before use.
+/// keys next to each other). Serialized as a map from key to slot; a deserialized table is
+/// hashed with the default hasher, which a restored engine starts with.
 #[derive(Debug, Clone)]
 struct SlotTable<K> {
     table: HashTable<(K, Slot)>,
+}
+
+impl<K> SlotTable<K> {
+    /// A table of `entries` hashed with `hasher`.
+    fn of(entries: impl ExactSizeIterator<Item = (K, Slot)>, hasher: &KeyHasher<K>) -> Self {
+        let mut table = HashTable::with_capacity(entries.len());
+        for entry in entries {
+            table.insert_unique(hasher.hash(&entry.0), entry, |(key, _)| hasher.hash(key));
+        }
+        Self { table }
+    }
 }
 
 impl<K> Default for SlotTable<K> {
@@ -47,15 +58,8 @@ impl<K: Serialize> Serialize for SlotTable<K> {
 
 impl<'de, K: DeserializeOwned + Eq + Hash> Deserialize<'de> for SlotTable<K> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries: Vec<(K, Slot)> = rustc_hash::FxHashMap::<K, Slot>::deserialize(deserializer)?
-            .into_iter()
-            .collect();
-        let hasher = KeyHasher::<K>::default();
-        let mut table = HashTable::with_capacity(entries.len());
-        for entry in entries {
-            table.insert_unique(hasher.hash(&entry.0), entry, |(key, _)| hasher.hash(key));
-        }
-        Ok(Self { table })
+        let entries = rustc_hash::FxHashMap::<K, Slot>::deserialize(deserializer)?;
+        Ok(Self::of(entries.into_iter(), &KeyHasher::default()))
     }
 }
 
@@ -82,15 +86,10 @@ impl<K: Eq + Hash> Default for AlignedState<K> {
 }
 
 impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
-    /// Re-hashes every table with `hasher` (after a restore, or when the hasher changes).
+    /// Re-hashes every table with `hasher` (when the engine's hasher changes).
     pub(super) fn rehash(&mut self, hasher: &KeyHasher<K>) {
         for window in self.windows.values_mut() {
-            let entries: Vec<(K, Slot)> = std::mem::take(&mut window.table).into_iter().collect();
-            let mut table = HashTable::with_capacity(entries.len());
-            for entry in entries {
-                table.insert_unique(hasher.hash(&entry.0), entry, |(key, _)| hasher.hash(key));
-            }
-            window.table = table;
+            *window = SlotTable::of(std::mem::take(&mut window.table).into_iter(), hasher);
         }
     }
 

@@ -241,28 +241,23 @@ impl<K: Clone + Eq + Hash + Ord> WindowEngine<K> {
                 config: expected,
             });
         }
-        let mut engine = Self {
+        // Restored tables are hashed with the default hasher, which the engine starts with.
+        Ok(Self {
             config,
             hasher: KeyHasher::default(),
             watermark_ms: snapshot.watermark_ms,
             last_early_ms: snapshot.last_early_ms,
             state: snapshot.state,
-        };
-        engine.rehash();
-        Ok(engine)
+        })
     }
 
     /// Hashes keys with `hasher` from now on (see [`KeyHasher`]); results do not change.
     pub fn with_key_hasher(mut self, hasher: KeyHasher<K>) -> Self {
         self.hasher = hasher;
-        self.rehash();
-        self
-    }
-
-    fn rehash(&mut self) {
         if let State::Aligned(state) = &mut self.state {
             state.rehash(&self.hasher);
         }
+        self
     }
 
     /// The configuration.
