@@ -255,13 +255,12 @@ impl Lane {
             stream_idle,
             partition_finished,
             partition,
-            records,
+            mut records,
             dead_letters,
             read_at_ms,
             record_ids,
             lane: _,
         } = batch;
-        let mut records = records;
         for (offset, record) in records.drain(..) {
             let index = self.segment_of(&record.vehicle_id);
             parts[index].push((offset, record));

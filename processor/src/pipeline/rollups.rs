@@ -85,30 +85,6 @@ fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
     })
 }
 
-/// Whether two signal names are equal, without a library call for the common lengths (this
-/// runs once per value; signal names are short).
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let word = |bytes: &[u8]| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        u64::from_ne_bytes(word)
-    };
-    match a.len() {
-        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
-        // Two overlapping words cover 8 to 16 bytes.
-        8..=16 => {
-            let tail = a.len() - 8;
-            word(&a[..8]) == word(&b[..8]) && word(&a[tail..]) == word(&b[tail..])
-        }
-        _ => a == b,
-    }
-}
-
 /// What a rollup checkpoints: its window engine and the interned values its keys refer to.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RollupSnapshot {
@@ -235,7 +211,7 @@ impl RollupOperator {
     /// signals in the same order, so most lookups are a string comparison instead of a hash.
     fn signal_id(&mut self, position: usize, name: &CompactString) -> u32 {
         match self.signal_cache.get(position) {
-            Some((cached, id)) if same_name(cached, name) => *id,
+            Some((cached, id)) if cached == name => *id,
             _ => {
                 let id = self.interner.intern(name);
                 if position < self.signal_cache.len() {
@@ -332,32 +308,6 @@ impl RollupOperator {
             result: output.result,
             version: output.version,
             is_final: output.is_final,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn same_name_agrees_with_string_equality() {
-        let names = [
-            "",
-            "a",
-            "lat",
-            "lon",
-            "speed_km",
-            "speed_kmh",
-            "speed_kmx",
-            "oil_pressure_kpa",
-            "oil_pressure_kpb",
-            "xil_pressure_kpa",
-            "battery_soc_pct_extended",
-            "battery_soc_pct_extendee",
-        ];
-        for a in names {
-            for b in names {
-                assert_eq!(super::same_name(a, b), a == b, "{a:?} {b:?}");
-            }
         }
     }
 }
