@@ -111,8 +111,7 @@ impl SqliteSink {
         let what = format!("opening {}", path.display());
         let connection = Connection::open(path).map_err(sqlite_error(&what))?;
         // Pages of 32 KiB (new files only; the size must be set before WAL): rollups append in
-        // key order, and large pages cut the B-tree work per row (the sqlite_sink bench went
-        // from 260 k to 470 k rows/s).
+        // key order, and large pages cut the B-tree work per row (see the sqlite_sink bench).
         connection
             .execute_batch(
                 "PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;
