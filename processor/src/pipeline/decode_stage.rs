@@ -115,11 +115,9 @@ fn decode_batch(
     logged: &mut u64,
     buffers: &Arc<BufferPool<(u64, Record)>>,
 ) -> DecodedBatch {
-    // A piece of NDJSON holds about one record per line.
-    let lines = batch.segment.as_ref().map_or(0, |segment| {
-        memchr::memchr_iter(b'\n', &segment.bytes).count() + 1
-    });
-    let mut records = buffers.take(batch.frames.len() + lines);
+    // Pooled vectors keep the room earlier batches grew them to, so a piece's records need no
+    // counting pass to size theirs.
+    let mut records = buffers.take(batch.frames.len());
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),
