@@ -1,7 +1,8 @@
 //! Reusable buffers for the large per-batch vectors that cross threads (a piece of input, a
 //! batch of records). A batch built on one thread and dropped on another would otherwise return
 //! its memory to the allocator there, and every new batch would fault in fresh pages; a
-//! [`Pooled`] vector instead goes back, emptied, to the [`BufferPool`] it came from.
+//! [`Pooled`] vector instead goes back to the [`BufferPool`] it came from. Its elements go back
+//! with it and are dropped, or reused, by the next thread that takes it (the one that made them).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
@@ -24,8 +25,14 @@ impl<T> BufferPool<T> {
 
     /// An empty vector with room for at least `capacity` elements, reused when one is spare.
     pub fn take(self: &Arc<Self>, capacity: usize) -> Pooled<T> {
+        self.take_reclaiming(capacity, drop)
+    }
+
+    /// [`Self::take`], handing the elements a reused vector still holds to `reclaim`.
+    pub fn take_reclaiming(self: &Arc<Self>, capacity: usize, reclaim: impl FnMut(T)) -> Pooled<T> {
         let spare = self.free.lock().ok().and_then(|mut free| free.pop());
         let mut vec = spare.unwrap_or_default();
+        vec.drain(..).for_each(reclaim);
         vec.reserve(capacity);
         Pooled {
             vec,
@@ -33,8 +40,7 @@ impl<T> BufferPool<T> {
         }
     }
 
-    fn give(&self, mut vec: Vec<T>) {
-        vec.clear();
+    fn give(&self, vec: Vec<T>) {
         if let Ok(mut free) = self.free.lock() {
             if free.len() < self.keep {
                 free.push(vec);
@@ -129,5 +135,18 @@ mod tests {
         assert_eq!(pool.free.lock().unwrap().len(), 1, "keeps at most `keep`");
         drop(Pooled::detached(vec![1u8]));
         assert_eq!(pool.free.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_next_taker_reclaims_what_a_returned_vector_held() {
+        let pool = BufferPool::<String>::new(1);
+        let mut batch = pool.take(2);
+        batch.push("a".to_owned());
+        batch.push("b".to_owned());
+        drop(batch);
+        let mut reclaimed = Vec::new();
+        let again = pool.take_reclaiming(1, |item| reclaimed.push(item));
+        assert!(again.is_empty());
+        assert_eq!(reclaimed, ["a", "b"]);
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{FieldIssue, RecordErrorKind};
 use crate::options::{DecodeOptions, FuturePolicy, TimeSource};
 use crate::record::{EpochMillis, Record, Signal};
 use crate::scalar::Scalar;
+use crate::spares::RecordSpares;
 use crate::timestamp::{format_rfc3339, millis_from_float, millis_from_int, millis_from_str};
 
 /// A record that decoded, possibly with some fields rejected.
@@ -33,13 +34,26 @@ pub(crate) struct RecordBuilder<'o> {
 
 impl<'o> RecordBuilder<'o> {
     pub(crate) fn new(options: &'o DecodeOptions) -> Self {
+        Self::with_vectors(options, Vec::new(), Vec::new())
+    }
+
+    /// A builder that fills the vectors of a used-up record (see [`RecordSpares`]).
+    pub(crate) fn reusing(options: &'o DecodeOptions, spares: &mut RecordSpares) -> Self {
+        Self::with_vectors(options, spares.attributes(), spares.signals())
+    }
+
+    fn with_vectors(
+        options: &'o DecodeOptions,
+        attributes: Vec<(CompactString, CompactString)>,
+        signals: Vec<Signal>,
+    ) -> Self {
         Self {
             options,
             vehicle_id: None,
             event_time_ms: None,
             fleet: None,
-            attributes: Vec::new(),
-            signals: Vec::new(),
+            attributes,
+            signals,
             signal_fingerprint: 0,
             issues: Vec::new(),
             error: None,

@@ -9,7 +9,8 @@ use crate::gzip::{decompress_capped, is_gzip};
 use crate::long::decode_long;
 use crate::mapping::decode_mapped;
 use crate::options::{DecodeOptions, Format};
-use crate::record::EpochMillis;
+use crate::record::{EpochMillis, Record};
+use crate::spares::RecordSpares;
 use crate::wide::{decode_wide, decode_wide_prefix, TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// A record that decoded, with where it was found.
@@ -42,12 +43,17 @@ pub type Outcome = Result<DecodedRecord, Box<RejectedRecord>>;
 pub struct Decoder {
     format: Format,
     options: DecodeOptions,
+    spares: RecordSpares,
 }
 
 impl Decoder {
     /// A decoder for `format`.
     pub fn new(format: Format, options: DecodeOptions) -> Self {
-        Self { format, options }
+        Self {
+            format,
+            options,
+            spares: RecordSpares::default(),
+        }
     }
 
     /// The limits in force.
@@ -62,6 +68,12 @@ impl Decoder {
         if let Some(skew) = self.options.max_future_skew_ms {
             self.options.max_event_time_ms = arrival_time_ms.saturating_add(skew);
         }
+    }
+
+    /// Hands back a record this decoder built and its consumer is done with: the next records
+    /// [`Self::decode_segment`] builds reuse its vectors instead of allocating.
+    pub fn recycle(&mut self, record: Record) {
+        self.spares.recycle(record);
     }
 
     /// Decodes a whole payload (a Kinesis record, an S3 object, a message): gzip is detected by
@@ -91,9 +103,13 @@ impl Decoder {
         // Newlines count NDJSON records exactly and cost little to count; growing a vector of
         // outcomes instead would copy it.
         let mut outcomes = Vec::with_capacity(memchr::memchr_iter(b'\n', payload).count() + 1);
-        self.decode_plain_each(payload, SegmentEnd::InputEnds, &mut |outcome| {
-            outcomes.push(outcome)
-        });
+        let mut spares = RecordSpares::default();
+        self.decode_plain_each(
+            payload,
+            SegmentEnd::InputEnds,
+            &mut spares,
+            &mut |outcome| outcomes.push(outcome),
+        );
         outcomes
     }
 
@@ -102,28 +118,36 @@ impl Decoder {
     /// pieces where a line starts with `{` ([`crate::frame::last_record_line_start`]) or at the
     /// end of its input, as `end` says; the outcomes are then exactly those of scanning the
     /// whole stream with a [`FrameScanner`] and decoding every frame, so pieces can be decoded
-    /// in parallel.
+    /// in parallel. Records are built in the vectors of records given to [`Self::recycle`].
     pub fn decode_segment(
-        &self,
+        &mut self,
         bytes: &[u8],
         start: u64,
         end: SegmentEnd,
         mut each: impl FnMut(Outcome),
     ) {
-        self.decode_plain_each(bytes, end, &mut |mut outcome| {
+        let mut spares = std::mem::take(&mut self.spares);
+        self.decode_plain_each(bytes, end, &mut spares, &mut |mut outcome| {
             match &mut outcome {
                 Ok(decoded) => decoded.offset += start,
                 Err(rejected) => rejected.error.offset += start,
             }
             each(outcome);
         });
+        self.spares = spares;
     }
 
     /// Decodes an uncompressed payload that continues as `end` says, handing each outcome to
     /// `each` in order. Wide-layout objects are parsed in place in one pass (the common case);
     /// anything else, and any object that fails to parse, is delimited by the [`FrameScanner`]
     /// so one broken record never takes its neighbours with it.
-    fn decode_plain_each(&self, payload: &[u8], end: SegmentEnd, each: &mut impl FnMut(Outcome)) {
+    fn decode_plain_each(
+        &self,
+        payload: &[u8],
+        end: SegmentEnd,
+        spares: &mut RecordSpares,
+        each: &mut impl FnMut(Outcome),
+    ) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
         let mut index = 0;
@@ -133,7 +157,7 @@ impl Decoder {
             if payload[position] == b'{' && self.format == Format::Wide {
                 let rest_text = text.and_then(|text| text.get(position..));
                 if let Some((outcome, after)) =
-                    self.decode_wide_in_place(payload, rest_text, position, index)
+                    self.decode_wide_in_place(payload, rest_text, position, index, spares)
                 {
                     each(outcome);
                     index += 1;
@@ -157,9 +181,10 @@ impl Decoder {
         rest_text: Option<&str>,
         start: usize,
         index: usize,
+        spares: &mut RecordSpares,
     ) -> Option<(Outcome, usize)> {
         let rest = &payload[start..];
-        let mut builder = RecordBuilder::new(&self.options);
+        let mut builder = RecordBuilder::reusing(&self.options, spares);
         let consumed = decode_wide_prefix(rest, rest_text, &mut builder).ok()?;
         if consumed > self.options.max_record_bytes {
             return None;

@@ -26,6 +26,7 @@ mod builder;
 mod long;
 mod mapping;
 mod scalar;
+mod spares;
 mod wide;
 mod wide_fast;
 

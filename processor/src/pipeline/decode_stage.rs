@@ -91,7 +91,7 @@ pub fn run_decode(
                 PipelineCounters::add(&counters.progress_units, batch.progress_units);
                 decoder.set_arrival_time_ms(super::wall_clock_ms());
                 StageMessage::Data(decode_batch(
-                    &decoder,
+                    &mut decoder,
                     batch,
                     &counters,
                     &mut logged,
@@ -109,15 +109,16 @@ pub fn run_decode(
 }
 
 fn decode_batch(
-    decoder: &Decoder,
+    decoder: &mut Decoder,
     batch: SourceBatch,
     counters: &PipelineCounters,
     logged: &mut u64,
     buffers: &Arc<BufferPool<(u64, Record)>>,
 ) -> DecodedBatch {
     // Pooled vectors keep the room earlier batches grew them to, so a piece's records need no
-    // counting pass to size theirs.
-    let mut records = buffers.take(batch.frames.len());
+    // counting pass to size theirs; the records a returned batch still holds are rebuilt in place.
+    let mut records =
+        buffers.take_reclaiming(batch.frames.len(), |(_, record)| decoder.recycle(record));
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),

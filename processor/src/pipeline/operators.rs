@@ -262,8 +262,9 @@ impl Operators {
             .into_iter()
             .map(Output::DeadLetter)
             .collect();
-        let mut records = batch.records;
-        for (offset, record) in records.drain(..) {
+        // The records stay in the batch: it goes back to the decoder, which reuses them.
+        for (offset, record) in batch.records.iter() {
+            let offset = *offset;
             if let Some(fleet) = &record.fleet {
                 if self.fleets.get(&record.vehicle_id) != Some(fleet) {
                     self.fleets.insert(record.vehicle_id.clone(), fleet.clone());
@@ -272,7 +273,7 @@ impl Operators {
             let mut rejection = None;
             let watermark = self.watermarks.current();
             for rollup in &mut self.rollups {
-                if let Some(err) = rollup.add(&record, watermark) {
+                if let Some(err) = rollup.add(record, watermark) {
                     rejection.get_or_insert(err);
                 }
             }
@@ -285,7 +286,7 @@ impl Operators {
                             .ok()
                             .and_then(|index| batch.record_ids.get(index))
                             .cloned(),
-                        &record,
+                        record,
                         rejection,
                     ),
                 ));
@@ -300,7 +301,7 @@ impl Operators {
                 // cannot be placed in that order any more.
                 PipelineCounters::add(&counters.records_late_for_rules, 1);
             } else {
-                self.rules.offer(&record);
+                self.rules.offer(record);
                 if !self.detectors.is_empty()
                     || !self.alarms.is_empty()
                     || !self.anomalies.is_empty()

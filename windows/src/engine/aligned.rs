@@ -73,6 +73,10 @@ pub(super) struct AlignedState<K: Eq + Hash> {
     /// Starts of windows holding at least one dirty slot.
     dirty: BTreeSet<i64>,
     entries: usize,
+    /// The emptied table of the last window dropped, for the next window to open: windows of
+    /// one rollup hold about as many keys each, so it opens at its size with no growing.
+    #[serde(skip)]
+    spare: Option<HashTable<(K, Slot)>>,
 }
 
 impl<K: Eq + Hash> Default for AlignedState<K> {
@@ -81,6 +85,7 @@ impl<K: Eq + Hash> Default for AlignedState<K> {
             windows: BTreeMap::new(),
             dirty: BTreeSet::new(),
             entries: 0,
+            spare: None,
         }
     }
 }
@@ -158,7 +163,13 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                     continue;
                 }
             }
-            let window = &mut self.windows.entry(start).or_default().table;
+            let window = &mut self
+                .windows
+                .entry(start)
+                .or_insert_with(|| SlotTable {
+                    table: self.spare.take().unwrap_or_default(),
+                })
+                .table;
             for (entry_index, (key, value)) in entries.iter().enumerate() {
                 let hash = hasher.hash(key);
                 let slot = match window.find_mut(hash, |(candidate, _)| candidate == key) {
@@ -196,7 +207,9 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                 slot.final_emitted = false;
             }
             if window.is_empty() {
-                self.windows.remove(&start);
+                if let Some(unused) = self.windows.remove(&start) {
+                    self.spare = Some(unused.table);
+                }
             }
         }
         first.map_or(Ok(()), |(_, _, rejection)| Err(rejection))
@@ -231,7 +244,10 @@ impl<K: Clone + Eq + Hash + Ord> AlignedState<K> {
                 break;
             }
             if let Some((_, window)) = self.windows.pop_first() {
-                self.entries -= window.table.len();
+                let mut table = window.table;
+                self.entries -= table.len();
+                table.clear();
+                self.spare = Some(table);
             }
         }
     }

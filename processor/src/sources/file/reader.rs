@@ -292,7 +292,7 @@ mod tests {
     /// Every chunk of the file from `start`, decoded; with the resume offset after each chunk.
     fn read_all(path: &Path, start: u64, read_bytes: usize) -> (Vec<String>, Vec<u64>, bool) {
         let mut reader = PartitionReader::open(path, start, read_bytes, 200, u64::MAX).unwrap();
-        let decoder = decoder();
+        let mut decoder = decoder();
         let (mut outcomes, mut resumes, mut used_pieces) = (Vec::new(), Vec::new(), false);
         loop {
             let chunk = reader.read_chunk();

@@ -1,0 +1,105 @@
+//! Vectors of records that were used up, kept for the next records a decoder builds. A busy
+//! pipeline decodes millions of records a second on one thread and drops them on another; built
+//! from fresh vectors, every record would cost two allocations, a free on the wrong thread, and
+//! in time fresh pages from the kernel. Recycled vectors keep their room and their thread.
+
+use compact_str::CompactString;
+
+use crate::record::{Record, Signal};
+
+/// Spare record vectors beyond this many are freed: enough for the records in flight between a
+/// decoder and its consumers, little enough to stay a few megabytes.
+const MAX_SPARE_RECORDS: usize = 1 << 14;
+
+/// Emptied signal and attribute vectors of records that were handed back.
+#[derive(Default)]
+pub(crate) struct RecordSpares {
+    signals: Vec<Vec<Signal>>,
+    attributes: Vec<Vec<(CompactString, CompactString)>>,
+}
+
+impl RecordSpares {
+    /// Keeps `record`'s vectors (emptied) for a later record, while there is room.
+    pub(crate) fn recycle(&mut self, record: Record) {
+        let Record {
+            mut signals,
+            mut attributes,
+            ..
+        } = record;
+        if signals.capacity() > 0 && self.signals.len() < MAX_SPARE_RECORDS {
+            signals.clear();
+            self.signals.push(signals);
+        }
+        if attributes.capacity() > 0 && self.attributes.len() < MAX_SPARE_RECORDS {
+            attributes.clear();
+            self.attributes.push(attributes);
+        }
+    }
+
+    /// An empty signal vector, with room when a spare one is left.
+    pub(crate) fn signals(&mut self) -> Vec<Signal> {
+        self.signals.pop().unwrap_or_default()
+    }
+
+    /// An empty attribute vector, with room when a spare one is left.
+    pub(crate) fn attributes(&mut self) -> Vec<(CompactString, CompactString)> {
+        self.attributes.pop().unwrap_or_default()
+    }
+
+    /// How many records' worth of vectors are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.signals.len().max(self.attributes.len())
+    }
+}
+
+/// A copy starts with no spares: they are worth nothing to another thread.
+impl Clone for RecordSpares {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for RecordSpares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordSpares({})", self.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(signals: usize) -> Record {
+        Record {
+            vehicle_id: "veh-1".into(),
+            event_time_ms: 0,
+            fleet: None,
+            attributes: vec![("model".into(), "sedan".into())],
+            signals: (0..signals)
+                .map(|i| Signal {
+                    name: format!("s{i}").into(),
+                    value: i as f64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn recycled_vectors_come_back_empty_with_their_room_and_the_stash_is_bounded() {
+        let mut spares = RecordSpares::default();
+        let used = record(8);
+        let address = used.signals.as_ptr();
+        spares.recycle(used);
+        let signals = spares.signals();
+        assert!(signals.is_empty());
+        assert!(signals.capacity() >= 8);
+        assert_eq!(signals.as_ptr(), address);
+        assert!(spares.attributes().is_empty());
+        assert_eq!(spares.signals().capacity(), 0, "none left: a fresh vector");
+        for _ in 0..MAX_SPARE_RECORDS + 10 {
+            spares.recycle(record(1));
+        }
+        assert_eq!(spares.len(), MAX_SPARE_RECORDS);
+        assert_eq!(spares.clone().len(), 0);
+    }
+}
