@@ -25,8 +25,13 @@ pub(crate) struct RecordBuilder<'o> {
     vehicle_id: Option<CompactString>,
     event_time_ms: Option<EpochMillis>,
     fleet: Option<CompactString>,
+    /// The first `attribute_count` entries are this record's; any after them are left over
+    /// from a recycled record and are overwritten in place (see [`RecordSpares`]).
     attributes: Vec<(CompactString, CompactString)>,
+    attribute_count: usize,
+    /// The first `signal_count` entries are this record's, as with the attributes.
     signals: Vec<Signal>,
+    signal_count: usize,
     signal_fingerprint: u64,
     issues: Vec<FieldIssue>,
     error: Option<RecordErrorKind>,
@@ -53,7 +58,9 @@ impl<'o> RecordBuilder<'o> {
             event_time_ms: None,
             fleet: None,
             attributes,
+            attribute_count: 0,
             signals,
+            signal_count: 0,
             signal_fingerprint: 0,
             issues: Vec::new(),
             error: None,
@@ -188,8 +195,22 @@ impl<'o> RecordBuilder<'o> {
     }
 
     fn set_attribute(&mut self, name: &str, text: CompactString) {
-        match self.attributes.iter_mut().find(|(key, _)| key == name) {
-            Some(slot) => slot.1 = text,
+        let count = self.attribute_count;
+        if let Some(slot) = self.attributes[..count]
+            .iter_mut()
+            .find(|(key, _)| key == name)
+        {
+            slot.1 = text;
+            return;
+        }
+        self.attribute_count += 1;
+        match self.attributes.get_mut(count) {
+            Some(slot) => {
+                if slot.0 != name {
+                    slot.0 = CompactString::from(name);
+                }
+                slot.1 = text;
+            }
             None => self.attributes.push((CompactString::from(name), text)),
         }
     }
@@ -255,20 +276,37 @@ impl<'o> RecordBuilder<'o> {
         let maybe_seen = self.signal_fingerprint & bit != 0;
         self.signal_fingerprint |= bit;
         if maybe_seen {
-            if let Some(signal) = self.signals.iter_mut().find(|signal| signal.name == name) {
+            let count = self.signal_count;
+            if let Some(signal) = self.signals[..count]
+                .iter_mut()
+                .find(|signal| signal.name == name)
+            {
                 signal.value = number;
                 return;
             }
         }
-        self.signals.push(Signal {
-            name: CompactString::from(name),
-            value: number,
-        });
+        let count = self.signal_count;
+        self.signal_count += 1;
+        match self.signals.get_mut(count) {
+            // A recycled record of the same model often had this very signal here.
+            Some(signal) => {
+                if signal.name != name {
+                    signal.name = CompactString::from(name);
+                }
+                signal.value = number;
+            }
+            None => self.signals.push(Signal {
+                name: CompactString::from(name),
+                value: number,
+            }),
+        }
     }
 
     /// Makes room for `count` more signals.
     pub(crate) fn reserve_signals(&mut self, count: usize) {
-        self.signals.reserve_exact(count);
+        let room = self.signal_count + count;
+        self.signals
+            .reserve_exact(room.saturating_sub(self.signals.len()));
     }
 
     pub(crate) fn add_issue(&mut self, issue: FieldIssue) {
@@ -282,7 +320,7 @@ impl<'o> RecordBuilder<'o> {
     /// Finishes the record: required fields present, at least one usable signal.
     /// On error, also returns the vehicle id when it was read (for the message).
     pub(crate) fn finish(
-        self,
+        mut self,
         vehicle_field: &str,
         time_field: &str,
     ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
@@ -302,6 +340,8 @@ impl<'o> RecordBuilder<'o> {
                 ));
             }
         };
+        self.signals.truncate(self.signal_count);
+        self.attributes.truncate(self.attribute_count);
         if self.signals.is_empty() {
             let vehicle_id = vehicle();
             return Err((RecordErrorKind::NoUsableSignals(self.issues), vehicle_id));

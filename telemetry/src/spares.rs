@@ -2,6 +2,11 @@
 //! pipeline decodes millions of records a second on one thread and drops them on another; built
 //! from fresh vectors, every record would cost two allocations, a free on the wrong thread, and
 //! in time fresh pages from the kernel. Recycled vectors keep their room and their thread.
+//!
+//! They also keep their contents: emptying them would read every old entry, from memory the
+//! consumer's core last touched, only for the builder to write the same lines again. The
+//! builder overwrites entries in place instead (an old signal of the same name is kept as is)
+//! and cuts the vector to its record's length when it finishes.
 
 use compact_str::CompactString;
 
@@ -19,29 +24,28 @@ pub(crate) struct RecordSpares {
 }
 
 impl RecordSpares {
-    /// Keeps `record`'s vectors (emptied) for a later record, while there is room.
+    /// Keeps `record`'s vectors, contents and all, for a later record while there is room.
     pub(crate) fn recycle(&mut self, record: Record) {
         let Record {
-            mut signals,
-            mut attributes,
+            signals,
+            attributes,
             ..
         } = record;
         if signals.capacity() > 0 && self.signals.len() < MAX_SPARE_RECORDS {
-            signals.clear();
             self.signals.push(signals);
         }
         if attributes.capacity() > 0 && self.attributes.len() < MAX_SPARE_RECORDS {
-            attributes.clear();
             self.attributes.push(attributes);
         }
     }
 
-    /// An empty signal vector, with room when a spare one is left.
+    /// A signal vector to overwrite from its start (stale entries after it are the builder's
+    /// to replace or cut), or a new one when no spare is left.
     pub(crate) fn signals(&mut self) -> Vec<Signal> {
         self.signals.pop().unwrap_or_default()
     }
 
-    /// An empty attribute vector, with room when a spare one is left.
+    /// An attribute vector to overwrite, as with [`Self::signals`].
     pub(crate) fn attributes(&mut self) -> Vec<(CompactString, CompactString)> {
         self.attributes.pop().unwrap_or_default()
     }
@@ -85,16 +89,19 @@ mod tests {
     }
 
     #[test]
-    fn recycled_vectors_come_back_empty_with_their_room_and_the_stash_is_bounded() {
+    fn recycled_vectors_come_back_with_their_room_and_the_stash_is_bounded() {
         let mut spares = RecordSpares::default();
         let used = record(8);
         let address = used.signals.as_ptr();
         spares.recycle(used);
         let signals = spares.signals();
-        assert!(signals.is_empty());
-        assert!(signals.capacity() >= 8);
+        assert_eq!(
+            signals.len(),
+            8,
+            "contents are left for the builder to overwrite"
+        );
         assert_eq!(signals.as_ptr(), address);
-        assert!(spares.attributes().is_empty());
+        assert_eq!(spares.attributes().len(), 1);
         assert_eq!(spares.signals().capacity(), 0, "none left: a fresh vector");
         for _ in 0..MAX_SPARE_RECORDS + 10 {
             spares.recycle(record(1));

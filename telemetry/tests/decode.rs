@@ -428,6 +428,10 @@ fn stream_pieces() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         Just("{\"vehicle_id\":\"v\",\n\"ts\":1767225600000,\"signals\":{\"x\":1}}".to_owned()),
         Just("{\"vehicle_id\":\"v\",\"ts\":1767225600000,\"signals\":\n{\"x\":1}}".to_owned()),
         Just(format!("[{WIDE},{WIDE}]")),
+        // Other shapes, repeated names and long names, so records built in recycled vectors
+        // meet entries of other names, counts and sizes.
+        Just(r#"{"vehicle_id":"w","ts":1767225600001,"attributes":{"vin":"X","model":"van","vin":"Y"},"signals":{"rpm":2,"speed":3,"rpm":4}}"#.to_owned()),
+        Just(r#"{"vehicle_id":"u","ts":1767225600002,"attributes":{"region_of_registration_x":"eu"},"signals":{"a_signal_name_longer_than_24_bytes":1.5}}"#.to_owned()),
         Just(format!(
             r#"{{"vehicle_id":"v","ts":1767225600000,"signals":{{"x":"{}"}}}}"#,
             "y".repeat(300)
