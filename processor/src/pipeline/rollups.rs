@@ -192,10 +192,19 @@ impl RollupOperator {
             {
                 continue;
             }
-            let mut key = template;
-            if let Some(slot) = signal_slot {
-                key[slot] = self.signal_id(position, &signal.name);
-            }
+            // Chosen slot by slot, not patched into a copy: a narrow store into the key read
+            // back whole right after stalls the CPU.
+            let signal_id = match signal_slot {
+                Some(_) => self.signal_id(position, &signal.name),
+                None => 0,
+            };
+            let key: GroupKey = std::array::from_fn(|slot| {
+                if signal_slot == Some(slot) {
+                    signal_id
+                } else {
+                    template[slot]
+                }
+            });
             entries.push((key, signal.value));
         }
         let item = Some(record.vehicle_id.as_bytes());
