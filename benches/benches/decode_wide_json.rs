@@ -22,6 +22,28 @@ fn decode(c: &mut Criterion) {
             outcomes
         })
     });
+    // As the pipeline decodes: a piece of a file in place, building records in the vectors of
+    // the previous batch's records.
+    let mut recycling = decoder.clone();
+    let mut previous = Vec::new();
+    group.bench_function("wide_json_piece_recycled", |b| {
+        b.iter(|| {
+            for record in previous.drain(..) {
+                recycling.recycle(record);
+            }
+            recycling.decode_segment(
+                black_box(&payload),
+                0,
+                telemetry::SegmentEnd::InputEnds,
+                |outcome| {
+                    if let Ok(decoded) = outcome {
+                        previous.push(decoded.decoded.record);
+                    }
+                },
+            );
+            assert_eq!(previous.len(), 20_000);
+        })
+    });
     group.bench_function("frame_split_only", |b| {
         b.iter(|| FrameScanner::split(black_box(&payload), 1 << 20))
     });

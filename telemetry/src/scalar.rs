@@ -19,17 +19,6 @@ pub(crate) enum Scalar<'a> {
 }
 
 impl Scalar<'_> {
-    /// The value of a number as a signal takes it (integers rounded to the nearest double);
-    /// `None` for anything else.
-    #[inline]
-    pub(crate) fn as_f64(&self) -> Option<f64> {
-        match self {
-            Scalar::Int(int) => Some(*int as f64),
-            Scalar::Float(float) => Some(*float),
-            _ => None,
-        }
-    }
-
     /// JSON type name for messages.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {

@@ -50,6 +50,38 @@ fn string_body_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// A JSON number as parsed: sixteen bytes, so it comes back in registers (a [`Scalar`] is
+/// returned through memory, then read back on the hot path).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Number {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl Number {
+    /// The value as a signal takes it: integers rounded to the nearest double, as
+    /// `RecordBuilder::add_signal` does with a [`Scalar`].
+    #[inline]
+    fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(int) => int as f64,
+            Number::UInt(int) => int as f64,
+            Number::Float(float) => float,
+        }
+    }
+}
+
+impl From<Number> for Scalar<'_> {
+    fn from(number: Number) -> Self {
+        match number {
+            Number::Int(int) => Scalar::Int(int.into()),
+            Number::UInt(int) => Scalar::Int(int.into()),
+            Number::Float(float) => Scalar::Float(float),
+        }
+    }
+}
+
 struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -97,7 +129,7 @@ impl<'a> Cursor<'a> {
     /// (mantissa and power of ten are both exact doubles, so one division rounds correctly);
     /// everything else goes through the standard library's correctly rounded parser.
     #[inline]
-    fn number(&mut self) -> Option<Scalar<'a>> {
+    fn number(&mut self) -> Option<Number> {
         let start = self.at;
         let mut end = start;
         let negative = self.bytes.get(end) == Some(&b'-');
@@ -162,31 +194,27 @@ impl<'a> Cursor<'a> {
         let integer = fraction_digits == 0 && !exponent_part && self.bytes[end - 1] != b'.';
         if integer {
             if negative && mantissa == 0 {
-                return Some(Scalar::Float(-0.0));
+                return Some(Number::Float(-0.0));
             }
             if int_digits <= 18 {
                 // At most 18 digits: the accumulated mantissa is exact and fits an i64.
                 let value = mantissa as i64;
-                return Some(Scalar::Int(i128::from(if negative {
-                    -value
-                } else {
-                    value
-                })));
+                return Some(Number::Int(if negative { -value } else { value }));
             }
             let text = self.text.get(start..end)?;
             if let Ok(value) = text.parse::<i64>() {
-                return Some(Scalar::Int(value.into()));
+                return Some(Number::Int(value));
             }
             if let Ok(value) = text.parse::<u64>() {
-                return Some(Scalar::Int(value.into()));
+                return Some(Number::UInt(value));
             }
         }
         if simple && !exponent_part && significant <= 15 && fraction_digits <= 22 {
             let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits as usize];
-            return Some(Scalar::Float(if negative { -magnitude } else { magnitude }));
+            return Some(Number::Float(if negative { -magnitude } else { magnitude }));
         }
         let value = self.text.get(start..end)?.parse::<f64>().ok()?;
-        value.is_finite().then_some(Scalar::Float(value))
+        value.is_finite().then_some(Number::Float(value))
     }
 
     /// A scalar value; `None` for objects, arrays and anything invalid.
@@ -195,7 +223,7 @@ impl<'a> Cursor<'a> {
         self.skip_whitespace();
         match self.peek()? {
             b'"' => self.string().map(|text| Scalar::Str(Cow::Borrowed(text))),
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' => self.number().map(Scalar::from),
             b't' => self.literal(b"true", Scalar::Bool(true)),
             b'f' => self.literal(b"false", Scalar::Bool(false)),
             b'n' => self.literal(b"null", Scalar::Null),
@@ -269,7 +297,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                     let field = || format!("signals.{name}");
                     cursor.skip_whitespace();
                     if let b'-' | b'0'..=b'9' = cursor.peek()? {
-                        builder.add_signal_number(field, name, cursor.number()?.as_f64()?);
+                        builder.add_signal_number(field, name, cursor.number()?.as_f64());
                     } else {
                         builder.add_signal(field, name, cursor.scalar()?);
                     }
@@ -352,7 +380,7 @@ mod tests {
                 bytes: text.as_bytes(),
                 at: 0,
             };
-            let parsed = cursor.number().unwrap();
+            let parsed = Scalar::from(cursor.number().unwrap());
             let expected = serde_json::from_str::<Scalar<'_>>(text).unwrap();
             assert_eq!(parsed, expected, "{text}");
         }
