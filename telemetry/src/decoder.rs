@@ -106,6 +106,7 @@ impl Decoder {
         let mut spares = RecordSpares::default();
         self.decode_plain_each(
             payload,
+            0,
             SegmentEnd::InputEnds,
             &mut spares,
             &mut |outcome| outcomes.push(outcome),
@@ -127,23 +128,19 @@ impl Decoder {
         mut each: impl FnMut(Outcome),
     ) {
         let mut spares = std::mem::take(&mut self.spares);
-        self.decode_plain_each(bytes, end, &mut spares, &mut |mut outcome| {
-            match &mut outcome {
-                Ok(decoded) => decoded.offset += start,
-                Err(rejected) => rejected.error.offset += start,
-            }
-            each(outcome);
-        });
+        self.decode_plain_each(bytes, start, end, &mut spares, &mut each);
         self.spares = spares;
     }
 
     /// Decodes an uncompressed payload that continues as `end` says, handing each outcome to
-    /// `each` in order. Wide-layout objects are parsed in place in one pass (the common case);
-    /// anything else, and any object that fails to parse, is delimited by the [`FrameScanner`]
-    /// so one broken record never takes its neighbours with it.
+    /// `each` in order, located at `base` plus its place in `payload`. Wide-layout objects are
+    /// parsed in place in one pass (the common case); anything else, and any object that fails
+    /// to parse, is delimited by the [`FrameScanner`] so one broken record never takes its
+    /// neighbours with it.
     fn decode_plain_each(
         &self,
         payload: &[u8],
+        base: u64,
         end: SegmentEnd,
         spares: &mut RecordSpares,
         each: &mut impl FnMut(Outcome),
@@ -156,10 +153,14 @@ impl Decoder {
         while position < payload.len() {
             if payload[position] == b'{' && self.format == Format::Wide {
                 let rest_text = text.and_then(|text| text.get(position..));
-                if let Some((outcome, after)) =
-                    self.decode_wide_in_place(payload, rest_text, position, index, spares)
+                let place = Place {
+                    start: position,
+                    offset: base + position as u64,
+                    index,
+                };
+                if let Some(after) =
+                    self.decode_wide_in_place(payload, rest_text, place, spares, &mut *each)
                 {
-                    each(outcome);
                     index += 1;
                     position = skip_whitespace(payload, after);
                     continue;
@@ -169,20 +170,29 @@ impl Decoder {
                 FrameScanner::first_frame(payload, position, self.options.max_record_bytes, end);
             position = skip_whitespace(payload, frame.end as usize);
             index += self.decode_frame(&frame, index, &mut framed);
-            framed.drain(..).for_each(&mut *each);
+            for mut outcome in framed.drain(..) {
+                match &mut outcome {
+                    Ok(decoded) => decoded.offset += base,
+                    Err(rejected) => rejected.error.offset += base,
+                }
+                each(outcome);
+            }
         }
     }
 
-    /// Parses one wide object starting at `start`; `None` when it is not syntactically valid
-    /// or not followed by a record boundary (the caller then delimits it with the scanner).
+    /// Parses one wide object at `place` and hands its outcome to `each` (built where it is
+    /// handed over: an outcome is large, and every move copies it); returns where the object
+    /// ends, or `None` when it is not syntactically valid or not followed by a record boundary
+    /// (the caller then delimits it with the scanner).
     fn decode_wide_in_place(
         &self,
         payload: &[u8],
         rest_text: Option<&str>,
-        start: usize,
-        index: usize,
+        place: Place,
         spares: &mut RecordSpares,
-    ) -> Option<(Outcome, usize)> {
+        each: &mut impl FnMut(Outcome),
+    ) -> Option<usize> {
+        let start = place.start;
         let rest = &payload[start..];
         let mut builder = RecordBuilder::reusing(&self.options, spares);
         let consumed = decode_wide_prefix(rest, rest_text, &mut builder).ok()?;
@@ -196,8 +206,14 @@ impl Decoder {
         if !follows_cleanly || opens_a_line_with_a_brace(&rest[..consumed]) {
             return None;
         }
-        let outcome = self.finish_object(builder, Ok(()), &rest[..consumed], start as u64, index);
-        Some((outcome, start + consumed))
+        each(self.finish_object(
+            builder,
+            Ok(()),
+            &rest[..consumed],
+            place.offset,
+            place.index,
+        ));
+        Some(start + consumed)
     }
 
     /// Decodes one frame found by a [`FrameScanner`]: an object is one record, an array holds
@@ -292,6 +308,7 @@ impl Decoder {
     }
 
     /// Turns a filled builder into an outcome located at `offset`.
+    #[inline]
     fn finish_object(
         &self,
         builder: RecordBuilder<'_>,
@@ -331,6 +348,14 @@ impl Decoder {
             })),
         }
     }
+}
+
+/// Where an object starts: in the payload, in the stream, and as the payload's n-th record.
+#[derive(Clone, Copy)]
+struct Place {
+    start: usize,
+    offset: u64,
+    index: usize,
 }
 
 /// True when a line inside `bytes` starts with `{`: the scanner ends a record there (a cut-off

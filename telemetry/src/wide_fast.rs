@@ -107,6 +107,13 @@ impl<'a> Cursor<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
+    /// The value of the digit at `at`, if there is one.
+    #[inline]
+    fn digit_at(&self, at: usize) -> Option<u64> {
+        let digit = self.bytes.get(at)?.wrapping_sub(b'0');
+        (digit < 10).then_some(u64::from(digit))
+    }
+
     /// A string without escapes or control characters.
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
@@ -124,10 +131,10 @@ impl<'a> Cursor<'a> {
         self.text.get(start..end)
     }
 
-    /// A JSON number (strict grammar); integers that fit are kept exact. Decimals with at most
-    /// 15 significant digits and at most 22 fraction digits take Clinger's exact fast path
-    /// (mantissa and power of ten are both exact doubles, so one division rounds correctly);
-    /// everything else goes through the standard library's correctly rounded parser.
+    /// A JSON number (strict grammar); integers that fit are kept exact. Decimals of at most 19
+    /// digits, 15 of them significant, take Clinger's exact fast path (mantissa and power of
+    /// ten are both exact doubles, so one division rounds correctly); everything else goes
+    /// through the standard library's correctly rounded parser.
     #[inline]
     fn number(&mut self) -> Option<Number> {
         let start = self.at;
@@ -136,42 +143,28 @@ impl<'a> Cursor<'a> {
         if negative {
             end += 1;
         }
+        // Digits accumulate with wrapping arithmetic: the mantissa is only used when there are
+        // at most 19 digits in all, which always fit a u64.
         let digits_start = end;
         let mut mantissa: u64 = 0;
-        let mut significant = 0u32;
-        while let Some(digit @ b'0'..=b'9') = self.bytes.get(end).copied() {
-            if significant < 19 {
-                mantissa = mantissa * 10 + u64::from(digit - b'0');
-                if mantissa > 0 {
-                    significant += 1;
-                }
-            } else {
-                significant += 1;
-            }
+        while let Some(digit) = self.digit_at(end) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
             end += 1;
         }
         let int_digits = end - digits_start;
         if int_digits == 0 || (int_digits > 1 && self.bytes[digits_start] == b'0') {
             return None;
         }
-        let mut fraction_digits = 0u32;
-        let mut simple = true;
+        let mut fraction_digits = 0;
         if self.bytes.get(end) == Some(&b'.') {
             end += 1;
             let fraction_start = end;
-            while let Some(digit @ b'0'..=b'9') = self.bytes.get(end).copied() {
-                if significant < 19 {
-                    mantissa = mantissa * 10 + u64::from(digit - b'0');
-                    if mantissa > 0 {
-                        significant += 1;
-                    }
-                    fraction_digits += 1;
-                } else {
-                    simple = false;
-                }
+            while let Some(digit) = self.digit_at(end) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
                 end += 1;
             }
-            if end == fraction_start {
+            fraction_digits = end - fraction_start;
+            if fraction_digits == 0 {
                 return None;
             }
         }
@@ -191,8 +184,7 @@ impl<'a> Cursor<'a> {
             }
         }
         self.at = end;
-        let integer = fraction_digits == 0 && !exponent_part && self.bytes[end - 1] != b'.';
-        if integer {
+        if fraction_digits == 0 && !exponent_part {
             if negative && mantissa == 0 {
                 return Some(Number::Float(-0.0));
             }
@@ -209,8 +201,10 @@ impl<'a> Cursor<'a> {
                 return Some(Number::UInt(value));
             }
         }
-        if simple && !exponent_part && significant <= 15 && fraction_digits <= 22 {
-            let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits as usize];
+        // A mantissa below 10¹⁵ has at most 15 significant digits.
+        if !exponent_part && int_digits + fraction_digits <= 19 && mantissa < 1_000_000_000_000_000
+        {
+            let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits];
             return Some(Number::Float(if negative { -magnitude } else { magnitude }));
         }
         let value = self.text.get(start..end)?.parse::<f64>().ok()?;
@@ -374,6 +368,13 @@ mod tests {
             "1.5e3",
             "2E-2",
             "0.1000000000000000055511151231257827",
+            "0.00000000000000000001234",
+            "123456789012345.5",
+            "1234567890123456.5",
+            "99999999999999999999.25",
+            "999999999999999",
+            "0.999999999999999",
+            "1000000000000000.0",
         ] {
             let mut cursor = Cursor {
                 text,
