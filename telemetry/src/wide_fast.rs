@@ -2,13 +2,13 @@
 //! values, flat `attributes`/`signals` objects, no escapes). It accepts a strict subset of JSON
 //! and returns `None` for anything else — escapes, nested values, unknown top-level fields,
 //! invalid input — so the serde-based parser in [`crate::wide`] handles those and produces the
-//! error messages. Both fill the same [`WideRaw`], so accepted records decode identically.
+//! error messages. Both make the same builder calls, so accepted records decode identically.
 
 use std::borrow::Cow;
 
 use crate::builder::RecordBuilder;
 use crate::scalar::Scalar;
-use crate::wide::{WideRaw, TIME_FIELD, VEHICLE_ID_FIELD};
+use crate::wide::{TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// 10⁰ … 10²², every one exactly representable as a double.
 const POWERS_OF_TEN: [f64; 23] = [
@@ -78,6 +78,28 @@ impl From<Number> for Scalar<'_> {
             Number::Int(int) => Scalar::Int(int.into()),
             Number::UInt(int) => Scalar::Int(int.into()),
             Number::Float(float) => Scalar::Float(float),
+        }
+    }
+}
+
+/// A top-level scalar as the fast path reads it: small and free of the 16-byte alignment of a
+/// [`Scalar`], which the compiler copies with wide loads that stall on the narrow stores just
+/// made.
+#[derive(Debug, Clone, Copy)]
+enum TopValue<'a> {
+    Text(&'a str),
+    Number(Number),
+    Bool(bool),
+    Null,
+}
+
+impl<'a> TopValue<'a> {
+    fn scalar(self) -> Scalar<'a> {
+        match self {
+            TopValue::Text(text) => Scalar::Str(Cow::Borrowed(text)),
+            TopValue::Number(number) => number.into(),
+            TopValue::Bool(flag) => Scalar::Bool(flag),
+            TopValue::Null => Scalar::Null,
         }
     }
 }
@@ -225,7 +247,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8], value: Scalar<'a>) -> Option<Scalar<'a>> {
+    /// A top-level scalar, kept as a [`TopValue`] until the record is complete.
+    #[inline]
+    fn top_value(&mut self) -> Option<TopValue<'a>> {
+        self.skip_whitespace();
+        match self.peek()? {
+            b'"' => self.string().map(TopValue::Text),
+            b'-' | b'0'..=b'9' => self.number().map(TopValue::Number),
+            b't' => self.literal(b"true", TopValue::Bool(true)),
+            b'f' => self.literal(b"false", TopValue::Bool(false)),
+            b'n' => self.literal(b"null", TopValue::Null),
+            _ => None,
+        }
+    }
+
+    fn literal<T>(&mut self, word: &[u8], value: T) -> Option<T> {
         self.bytes[self.at..].starts_with(word).then(|| {
             self.at += word.len();
             value
@@ -273,7 +309,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
     };
     cursor.eat(b'{')?;
     builder.reserve_signals(12);
-    let mut raw = WideRaw::default();
+    let (mut vehicle_id, mut time, mut fleet) = (None, None, None);
     let mut seen = [false; 5];
     let mut first_time = |slot: usize| !std::mem::replace(&mut seen[slot], true);
     cursor.skip_whitespace();
@@ -284,9 +320,9 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
             let key = cursor.string()?;
             cursor.eat(b':')?;
             match key {
-                VEHICLE_ID_FIELD if first_time(0) => raw.vehicle_id = Some(cursor.scalar()?),
-                TIME_FIELD if first_time(1) => raw.ts = Some(cursor.scalar()?),
-                "fleet" if first_time(2) => raw.fleet = Some(cursor.scalar()?),
+                VEHICLE_ID_FIELD if first_time(0) => vehicle_id = Some(cursor.top_value()?),
+                TIME_FIELD if first_time(1) => time = Some(cursor.top_value()?),
+                "fleet" if first_time(2) => fleet = Some(cursor.top_value()?),
                 "signals" if first_time(3) => cursor.members(|cursor, name| {
                     let field = || format!("signals.{name}");
                     cursor.skip_whitespace();
@@ -317,7 +353,16 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
             }
         }
     };
-    raw.apply(builder);
+    // In the order and with the calls of `WideRaw::apply`.
+    if let Some(value) = vehicle_id {
+        builder.set_vehicle_id(VEHICLE_ID_FIELD, value.scalar());
+    }
+    if let Some(value) = time {
+        builder.set_time(TIME_FIELD, value.scalar());
+    }
+    if let Some(value) = fleet {
+        builder.set_fleet("fleet", value.scalar());
+    }
     Some(end)
 }
 
@@ -325,6 +370,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
 mod tests {
     use super::*;
     use crate::options::DecodeOptions;
+    use crate::wide::WideRaw;
     use proptest::prelude::*;
 
     fn fast(text: &str) -> Option<String> {
