@@ -434,6 +434,30 @@ mod tests {
     }
 
     #[test]
+    fn string_scanning_finds_the_first_special_byte_wherever_it_lies() {
+        // Reference: byte by byte.
+        let reference = |bytes: &[u8]| {
+            for (at, byte) in bytes.iter().enumerate() {
+                match byte {
+                    b'"' => return Some(at),
+                    b'\\' | 0..=0x1f => return None,
+                    _ => {}
+                }
+            }
+            None
+        };
+        for len in 0..24 {
+            for special in [b'"', b'\\', 0x1f, 0x00, 0x01] {
+                for after in [b'"', 0x01, 0x00, b'\\', 0x80] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes.extend([special, after, b'"', 0x01, b'"', b'a', 0xE9]);
+                    assert_eq!(string_body_len(&bytes), reference(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn string_scanning_finds_the_quote_and_stops_at_escapes() {
         assert_eq!(string_body_len(b"\""), Some(0));
         assert_eq!(string_body_len(b"abcdefghijklmnop\"x"), Some(16));
