@@ -18,6 +18,13 @@ use crate::record::{Record, Signal};
 /// decoder and its consumers, little enough to stay a few megabytes.
 const MAX_SPARE_RECORDS: usize = 1 << 14;
 
+/// A signal vector with room for more than this many is freed, not kept: one unusually wide
+/// record must not leave its memory in every spare it passes through.
+const MAX_SPARE_SIGNALS: usize = 64;
+
+/// The same bound for attribute vectors.
+const MAX_SPARE_ATTRIBUTES: usize = 32;
+
 /// Signal and attribute vectors of records that were handed back, reused first in first out:
 /// a batch's records then lie in memory in the order of the batch before, an ascending stream
 /// the consumer's prefetchers follow (last in first out measured slower end to end).
@@ -28,17 +35,22 @@ pub(crate) struct RecordSpares {
 }
 
 impl RecordSpares {
-    /// Keeps `record`'s vectors, contents and all, for a later record while there is room.
+    /// Keeps `record`'s vectors, contents and all, for a later record while there is room
+    /// (vectors of an unusually wide record are freed).
     pub(crate) fn recycle(&mut self, record: Record) {
         let Record {
             signals,
             attributes,
             ..
         } = record;
-        if signals.capacity() > 0 && self.signals.len() < MAX_SPARE_RECORDS {
+        if (1..=MAX_SPARE_SIGNALS).contains(&signals.capacity())
+            && self.signals.len() < MAX_SPARE_RECORDS
+        {
             self.signals.push_back(signals);
         }
-        if attributes.capacity() > 0 && self.attributes.len() < MAX_SPARE_RECORDS {
+        if (1..=MAX_SPARE_ATTRIBUTES).contains(&attributes.capacity())
+            && self.attributes.len() < MAX_SPARE_RECORDS
+        {
             self.attributes.push_back(attributes);
         }
     }
@@ -112,5 +124,18 @@ mod tests {
         }
         assert_eq!(spares.len(), MAX_SPARE_RECORDS);
         assert_eq!(spares.clone().len(), 0);
+    }
+
+    #[test]
+    fn the_vectors_of_an_unusually_wide_record_are_freed_not_kept() {
+        let mut spares = RecordSpares::default();
+        let mut wide = record(MAX_SPARE_SIGNALS + 1);
+        wide.attributes = (0..=MAX_SPARE_ATTRIBUTES)
+            .map(|i| (format!("a{i}").into(), "x".into()))
+            .collect();
+        spares.recycle(wide);
+        assert_eq!(spares.len(), 0);
+        spares.recycle(record(MAX_SPARE_SIGNALS));
+        assert_eq!(spares.signals().len(), MAX_SPARE_SIGNALS);
     }
 }
