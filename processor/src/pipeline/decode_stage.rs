@@ -116,9 +116,15 @@ fn decode_batch(
     buffers: &Arc<BufferPool<(u64, Record)>>,
 ) -> DecodedBatch {
     // Pooled vectors keep the room earlier batches grew them to, so a piece's records need no
-    // counting pass to size theirs; the records a returned batch still holds are rebuilt in place.
-    let mut records =
-        buffers.take_reclaiming(batch.frames.len(), |(_, record)| decoder.recycle(record));
+    // counting pass to size theirs. The records a returned batch still holds go back to the
+    // decoder when this batch is a piece of a file, which it decodes into them; records framed
+    // one by one (Kinesis, S3) are built fresh, so those are simply dropped.
+    let reuse = batch.segment.is_some();
+    let mut records = buffers.take_reclaiming(batch.frames.len(), |(_, record)| {
+        if reuse {
+            decoder.recycle(record);
+        }
+    });
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),
