@@ -869,10 +869,19 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             checkpoint.as_str(),
             "{shard} resumed from the dead worker's last checkpoint"
         );
-        let continued = logged(&survivors, "continuing the shard's handed-over state")
-            .into_iter()
-            .filter(|line| line.fields["shard"] == shard.as_str())
-            .count();
+        // The taker logs the hand-off after it took the lease and read the stored state from
+        // S3, a moment after the lease table shows the take: give it a few seconds.
+        let continuing_by = std::time::Instant::now() + Duration::from_secs(10);
+        let continued = loop {
+            let count = logged(&survivors, "continuing the shard's handed-over state")
+                .into_iter()
+                .filter(|line| line.fields["shard"] == shard.as_str())
+                .count();
+            if count >= 1 || std::time::Instant::now() > continuing_by {
+                break count;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             continued >= 1,
             "{shard}: the taker continued the dead worker's stored state; logs:\n{}",
