@@ -3,6 +3,7 @@
 
 use compact_str::CompactString;
 
+use crate::entries::Entries;
 use crate::error::{FieldIssue, RecordErrorKind};
 use crate::options::{DecodeOptions, FuturePolicy, TimeSource};
 use crate::record::{EpochMillis, Record, Signal};
@@ -25,13 +26,8 @@ pub(crate) struct RecordBuilder<'o> {
     vehicle_id: Option<CompactString>,
     event_time_ms: Option<EpochMillis>,
     fleet: Option<CompactString>,
-    /// The first `attribute_count` entries are this record's; any after them are left over
-    /// from a recycled record and are overwritten in place (see [`RecordSpares`]).
-    attributes: Vec<(CompactString, CompactString)>,
-    attribute_count: usize,
-    /// The first `signal_count` entries are this record's, as with the attributes.
-    signals: Vec<Signal>,
-    signal_count: usize,
+    attributes: Entries<(CompactString, CompactString)>,
+    signals: Entries<Signal>,
     signal_fingerprint: u64,
     issues: Vec<FieldIssue>,
     error: Option<RecordErrorKind>,
@@ -57,10 +53,8 @@ impl<'o> RecordBuilder<'o> {
             vehicle_id: None,
             event_time_ms: None,
             fleet: None,
-            attributes,
-            attribute_count: 0,
-            signals,
-            signal_count: 0,
+            attributes: Entries::over(attributes),
+            signals: Entries::over(signals),
             signal_fingerprint: 0,
             issues: Vec::new(),
             error: None,
@@ -195,23 +189,9 @@ impl<'o> RecordBuilder<'o> {
     }
 
     fn set_attribute(&mut self, name: &str, text: CompactString) {
-        let count = self.attribute_count;
-        if let Some(slot) = self.attributes[..count]
-            .iter_mut()
-            .find(|(key, _)| key == name)
-        {
-            slot.1 = text;
-            return;
-        }
-        self.attribute_count += 1;
-        match self.attributes.get_mut(count) {
-            Some(slot) => {
-                if slot.0 != name {
-                    slot.0 = CompactString::from(name);
-                }
-                slot.1 = text;
-            }
-            None => self.attributes.push((CompactString::from(name), text)),
+        match self.attributes.find_mut(name) {
+            Some(slot) => slot.1 = text,
+            None => self.attributes.append(name, text),
         }
     }
 
@@ -276,37 +256,17 @@ impl<'o> RecordBuilder<'o> {
         let maybe_seen = self.signal_fingerprint & bit != 0;
         self.signal_fingerprint |= bit;
         if maybe_seen {
-            let count = self.signal_count;
-            if let Some(signal) = self.signals[..count]
-                .iter_mut()
-                .find(|signal| signal.name == name)
-            {
+            if let Some(signal) = self.signals.find_mut(name) {
                 signal.value = number;
                 return;
             }
         }
-        let count = self.signal_count;
-        self.signal_count += 1;
-        match self.signals.get_mut(count) {
-            // A recycled record of the same model often had this very signal here.
-            Some(signal) => {
-                if signal.name != name {
-                    signal.name = CompactString::from(name);
-                }
-                signal.value = number;
-            }
-            None => self.signals.push(Signal {
-                name: CompactString::from(name),
-                value: number,
-            }),
-        }
+        self.signals.append(name, number);
     }
 
     /// Makes room for `count` more signals.
     pub(crate) fn reserve_signals(&mut self, count: usize) {
-        let room = self.signal_count + count;
-        self.signals
-            .reserve_exact(room.saturating_sub(self.signals.len()));
+        self.signals.reserve(count);
     }
 
     pub(crate) fn add_issue(&mut self, issue: FieldIssue) {
@@ -320,7 +280,7 @@ impl<'o> RecordBuilder<'o> {
     /// Finishes the record: required fields present, at least one usable signal.
     /// On error, also returns the vehicle id when it was read (for the message).
     pub(crate) fn finish(
-        mut self,
+        self,
         vehicle_field: &str,
         time_field: &str,
     ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
@@ -340,8 +300,6 @@ impl<'o> RecordBuilder<'o> {
                 ));
             }
         };
-        self.signals.truncate(self.signal_count);
-        self.attributes.truncate(self.attribute_count);
         if self.signals.is_empty() {
             let vehicle_id = vehicle();
             return Err((RecordErrorKind::NoUsableSignals(self.issues), vehicle_id));
@@ -357,8 +315,8 @@ impl<'o> RecordBuilder<'o> {
                 vehicle_id,
                 event_time_ms,
                 fleet: self.fleet,
-                attributes: self.attributes,
-                signals: self.signals,
+                attributes: self.attributes.finish(),
+                signals: self.signals.finish(),
             },
             issues: self.issues,
         })

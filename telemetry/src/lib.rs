@@ -23,6 +23,7 @@ pub mod record;
 pub mod timestamp;
 
 mod builder;
+mod entries;
 mod long;
 mod mapping;
 mod scalar;
