@@ -41,6 +41,23 @@ fn disordered() -> impl Strategy<Value = Events> {
 }
 
 /// Feeds events with a bounded-out-of-orderness watermark; returns final outputs by window.
+/// [`run`] from a fresh watermark, then every window closed.
+fn run_to_end(
+    engine: &mut WindowEngine<Key>,
+    events: &[(Key, i64, f64)],
+) -> Vec<WindowOutput<Key>> {
+    let mut max_seen = i64::MIN / 2;
+    let mut out = run(engine, events, &mut max_seen);
+    out.extend(engine.advance_watermark(i64::MAX / 2));
+    out
+}
+
+/// `engine` saved as a snapshot and restored from its bytes.
+fn restored(kind: WindowKind, engine: &WindowEngine<Key>) -> WindowEngine<Key> {
+    let bytes = postcard::to_stdvec(&engine.snapshot()).unwrap();
+    WindowEngine::restore(config(kind), postcard::from_bytes(&bytes).unwrap()).unwrap()
+}
+
 fn run(
     engine: &mut WindowEngine<Key>,
     events: &[(Key, i64, f64)],
@@ -279,9 +296,7 @@ proptest! {
     #[test]
     fn every_kind_equals_the_batch_computation(kind in kinds(), events in disordered()) {
         let mut engine = WindowEngine::new(config(kind));
-        let mut max_seen = i64::MIN / 2;
-        let mut out = run(&mut engine, &events, &mut max_seen);
-        out.extend(engine.advance_watermark(i64::MAX / 2));
+        let out = run_to_end(&mut engine, &events);
         prop_assert!(out.iter().all(|o| o.is_final));
         assert_same(&finals(out), &expected_for(kind, &events));
         let keeps_rows = matches!(kind, WindowKind::Sliding { range_ms: 0, .. });
@@ -293,16 +308,12 @@ proptest! {
     #[test]
     fn snapshot_restore_continue_equals_uninterrupted(kind in kinds(), events in disordered(), cut in 0usize..150) {
         let cut = cut.min(events.len());
-        let mut straight = WindowEngine::new(config(kind));
-        let mut max_seen = i64::MIN / 2;
-        let mut expected = run(&mut straight, &events, &mut max_seen);
-        expected.extend(straight.advance_watermark(i64::MAX / 2));
+        let expected = run_to_end(&mut WindowEngine::new(config(kind)), &events);
 
         let mut first = WindowEngine::new(config(kind));
         let mut max_seen = i64::MIN / 2;
         let mut actual = run(&mut first, &events[..cut], &mut max_seen);
-        let bytes = postcard::to_stdvec(&first.snapshot()).unwrap();
-        let mut restored = WindowEngine::restore(config(kind), postcard::from_bytes(&bytes).unwrap()).unwrap();
+        let mut restored = restored(kind, &first);
         actual.extend(run(&mut restored, &events[cut..], &mut max_seen));
         actual.extend(restored.advance_watermark(i64::MAX / 2));
         prop_assert_eq!(actual, expected);
@@ -313,17 +324,12 @@ proptest! {
         // Every key in one bucket, and keys side by side: both must give the default's output,
         // also across a snapshot restored under another hasher.
         let cut = cut.min(events.len());
-        let mut plain = WindowEngine::new(config(kind));
-        let mut max_seen = i64::MIN / 2;
-        let mut expected = run(&mut plain, &events, &mut max_seen);
-        expected.extend(plain.advance_watermark(i64::MAX / 2));
+        let expected = run_to_end(&mut WindowEngine::new(config(kind)), &events);
 
         let mut colliding = WindowEngine::new(config(kind)).with_key_hasher(KeyHasher::new(|_: &Key| 7));
         let mut max_seen = i64::MIN / 2;
         let mut actual = run(&mut colliding, &events[..cut], &mut max_seen);
-        let bytes = postcard::to_stdvec(&colliding.snapshot()).unwrap();
-        let mut adjacent = WindowEngine::restore(config(kind), postcard::from_bytes(&bytes).unwrap())
-            .unwrap()
+        let mut adjacent = restored(kind, &colliding)
             .with_key_hasher(KeyHasher::new(|key: &Key| u64::from(*key)));
         actual.extend(run(&mut adjacent, &events[cut..], &mut max_seen));
         actual.extend(adjacent.advance_watermark(i64::MAX / 2));
