@@ -7,7 +7,8 @@ use processor::cli::{Cli, Command, DetectorsCommand};
 use processor::commands;
 
 /// mimalloc: faster than the system allocator for the many small, short-lived allocations of
-/// decoding, and it does not return memory to the OS after every batch.
+/// decoding, and it does not return memory to the OS after every batch. Built without
+/// transparent huge pages (see the workspace `Cargo.toml`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
