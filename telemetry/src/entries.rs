@@ -5,6 +5,7 @@
 use compact_str::CompactString;
 
 use crate::record::Signal;
+use crate::text::same_text;
 
 /// An entry with a name and a value: a signal or an attribute.
 pub(crate) trait NamedEntry {
@@ -99,7 +100,7 @@ impl<T: NamedEntry> Entries<T> {
     pub(crate) fn find_mut(&mut self, name: &str) -> Option<&mut T> {
         self.vec[..self.len]
             .iter_mut()
-            .find(|entry| entry.name() == name)
+            .find(|entry| same_text(entry.name(), name))
     }
 
     /// Appends an entry (the caller made sure `name` is new). A stale entry of the same name in
@@ -110,7 +111,7 @@ impl<T: NamedEntry> Entries<T> {
         self.len += 1;
         match self.vec.get_mut(index) {
             Some(entry) => {
-                if entry.name() != name {
+                if !same_text(entry.name(), name) {
                     entry.rename(name);
                 }
                 entry.set(value);

@@ -9,6 +9,7 @@
 //! - [`decoder`]: payload/frame → records or typed, located errors.
 //! - [`encode`]: writes records back as wide JSON.
 //! - [`error`]: the typed errors.
+//! - [`text`]: fast equality of short texts (names, ids) for hot paths.
 //!
 //! Decoding never panics on input: every problem is a [`RecordError`] (the whole record is
 //! rejected) or a [`FieldIssue`] (one field is dropped, the record goes on).
@@ -20,6 +21,7 @@ pub mod frame;
 pub mod gzip;
 pub mod options;
 pub mod record;
+pub mod text;
 pub mod timestamp;
 
 mod builder;

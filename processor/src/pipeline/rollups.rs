@@ -2,10 +2,13 @@
 //! engine and turns window results into [`Rollup`] outputs.
 
 use std::fmt::Write as _;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
 use compact_str::CompactString;
+use hashbrown::HashTable;
 use rustc_hash::FxHashSet;
+use telemetry::text::same_text;
 use telemetry::Record;
 use windows::{EngineSnapshot, KeyHasher, Rejection, WindowEngine, WindowOutput};
 
@@ -21,8 +24,10 @@ pub type GroupKey = [u32; 4];
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Interner {
     values: Vec<CompactString>,
+    /// Ids by value, compared with [`same_text`]: a lookup per record, mostly of a vehicle id,
+    /// is cheaper without a call into `memcmp`.
     #[serde(skip)]
-    ids: rustc_hash::FxHashMap<CompactString, u32>,
+    ids: HashTable<u32>,
 }
 
 impl Interner {
@@ -30,25 +35,31 @@ impl Interner {
         if self.values.is_empty() {
             self.values.push(CompactString::default());
         }
-        self.ids = self
-            .values
-            .iter()
-            .enumerate()
-            .map(|(id, value)| (value.clone(), id as u32))
-            .collect();
+        self.ids.clear();
+        for (id, value) in self.values.iter().enumerate() {
+            self.ids.insert_unique(text_hash(value), id as u32, |id| {
+                text_hash(&self.values[*id as usize])
+            });
+        }
     }
 
     fn intern(&mut self, value: &str) -> u32 {
         if self.values.is_empty() {
             self.rebuild();
         }
-        if let Some(&id) = self.ids.get(value) {
+        let hash = text_hash(value);
+        let values = &self.values;
+        if let Some(&id) = self
+            .ids
+            .find(hash, |id| same_text(&values[*id as usize], value))
+        {
             return id;
         }
         let id = self.values.len() as u32;
-        let value = CompactString::from(value);
-        self.values.push(value.clone());
-        self.ids.insert(value, id);
+        self.values.push(CompactString::from(value));
+        let values = &self.values;
+        self.ids
+            .insert_unique(hash, id, |id| text_hash(&values[*id as usize]));
         id
     }
 
@@ -56,6 +67,11 @@ impl Interner {
         static EMPTY: CompactString = CompactString::const_new("");
         self.values.get(id as usize).unwrap_or(&EMPTY)
     }
+}
+
+/// The hash an [`Interner`] files a value under.
+fn text_hash(value: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// Hashes a key so that the keys of one record (one vehicle's signals, which differ only in
@@ -220,7 +236,7 @@ impl RollupOperator {
     /// signals in the same order, so most lookups are a string comparison instead of a hash.
     fn signal_id(&mut self, position: usize, name: &CompactString) -> u32 {
         match self.signal_cache.get(position) {
-            Some((cached, id)) if cached == name => *id,
+            Some((cached, id)) if same_text(cached, name) => *id,
             _ => {
                 let id = self.interner.intern(name);
                 if position < self.signal_cache.len() {
