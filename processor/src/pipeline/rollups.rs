@@ -1,7 +1,6 @@
 //! One configured rollup: picks the values a record contributes, groups them, feeds its window
 //! engine and turns window results into [`Rollup`] outputs.
 
-use std::fmt::Write as _;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
@@ -112,6 +111,8 @@ pub struct RollupSnapshot {
 pub struct RollupOperator {
     name: Arc<str>,
     dimensions: Vec<GroupDimension>,
+    /// `dimension=` of each dimension, as group keys spell it.
+    key_labels: Vec<String>,
     signals: Option<FxHashSet<CompactString>>,
     /// The one signal a rollup without a `signal` dimension aggregates.
     single_signal: Option<CompactString>,
@@ -147,6 +148,11 @@ impl RollupOperator {
         Ok(Self {
             name: Arc::from(config.name.as_str()),
             dimensions: config.group_by.clone(),
+            key_labels: config
+                .group_by
+                .iter()
+                .map(|dimension| format!("{dimension}="))
+                .collect(),
             signals: (!config.signals.is_empty())
                 .then(|| config.signals.iter().map(CompactString::from).collect()),
             single_signal: match config.signals.as_slice() {
@@ -299,14 +305,17 @@ impl RollupOperator {
         let mut vehicle_id = None;
         let mut fleet = None;
         let mut signal = None;
-        let mut group_key = String::new();
-        for (id, dimension) in output.key.iter().zip(&self.dimensions) {
-            let value = self.interner.value(*id);
+        let key_values = || output.key.iter().map(|id| self.interner.value(*id));
+        let length = self.key_labels.iter().map(String::len).sum::<usize>()
+            + key_values().map(|value| value.len() + 1).sum::<usize>();
+        let mut group_key = String::with_capacity(length);
+        for ((value, dimension), label) in key_values().zip(&self.dimensions).zip(&self.key_labels)
+        {
             if !group_key.is_empty() {
                 group_key.push(',');
             }
-            // Writing to a String cannot fail.
-            let _ = write!(group_key, "{dimension}={value}");
+            group_key.push_str(label);
+            group_key.push_str(value);
             match dimension {
                 GroupDimension::Vehicle => vehicle_id = Some(value.clone()),
                 GroupDimension::Fleet => fleet = Some(value.clone()),
@@ -334,5 +343,119 @@ impl RollupOperator {
             version: output.version,
             is_final: output.is_final,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telemetry::Signal;
+
+    fn record(
+        vehicle: &str,
+        fleet: &str,
+        model: &str,
+        time_ms: i64,
+        signals: &[(&str, f64)],
+    ) -> Record {
+        Record {
+            vehicle_id: vehicle.into(),
+            event_time_ms: time_ms,
+            fleet: Some(fleet.into()),
+            attributes: vec![("model".into(), model.into())],
+            signals: signals
+                .iter()
+                .map(|(name, value)| Signal {
+                    name: (*name).into(),
+                    value: *value,
+                })
+                .collect(),
+        }
+    }
+
+    fn closed(config: &str, records: &[Record]) -> Vec<Rollup> {
+        let config: RollupConfig = toml::from_str(config).unwrap();
+        let mut operator = RollupOperator::new(&config, None).unwrap();
+        for record in records {
+            assert!(operator.add(record, None).is_none());
+        }
+        let mut out = Vec::new();
+        operator.advance(
+            Some(i64::MAX / 2),
+            0,
+            &crate::pipeline::operators::FleetOf::default(),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn group_keys_spell_every_dimension_in_configured_order() {
+        let records = [
+            record(
+                "veh-1",
+                "north",
+                "e-van",
+                1_000,
+                &[("speed_kmh", 10.0), ("soc", 80.0)],
+            ),
+            record("veh-2", "south", "truck", 2_000, &[("speed_kmh", 30.0)]),
+            record(
+                "veh-1",
+                "north",
+                "e-van",
+                3_000,
+                &[("soc", 79.0), ("speed_kmh", 20.0)],
+            ),
+        ];
+        let rows = closed(
+            r#"name = "by_everything"
+               window = { kind = "tumbling", size = "1m" }
+               group_by = ["fleet", "attribute:model", "vehicle", "signal"]"#,
+            &records,
+        );
+        let mut keys: Vec<_> = rows
+            .iter()
+            .map(|row| (row.group_key.as_str(), row.result.summary.count))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                (
+                    "fleet=north,attribute:model=e-van,vehicle=veh-1,signal=soc",
+                    2
+                ),
+                (
+                    "fleet=north,attribute:model=e-van,vehicle=veh-1,signal=speed_kmh",
+                    2
+                ),
+                (
+                    "fleet=south,attribute:model=truck,vehicle=veh-2,signal=speed_kmh",
+                    1
+                ),
+            ]
+        );
+        let first = rows
+            .iter()
+            .find(|row| row.group_key.ends_with("veh-1,signal=soc"))
+            .unwrap();
+        assert_eq!(first.vehicle_id.as_deref(), Some("veh-1"));
+        assert_eq!(first.fleet.as_deref(), Some("north"));
+        assert_eq!(first.signal.as_deref(), Some("soc"));
+
+        let rows = closed(
+            r#"name = "per_fleet"
+               window = { kind = "tumbling", size = "1m" }
+               group_by = ["fleet"]
+               signals = ["speed_kmh"]"#,
+            &records,
+        );
+        let mut keys: Vec<_> = rows.iter().map(|row| row.group_key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["fleet=north", "fleet=south"]);
+        assert!(rows
+            .iter()
+            .all(|row| row.signal.as_deref() == Some("speed_kmh")));
     }
 }
