@@ -100,6 +100,33 @@ fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
     })
 }
 
+/// Puts rollups in the stores' key order (window, then group key), so a window's rows append
+/// to the table's B-tree instead of landing all over it. Stable: one key's versions stay in
+/// order. Rollups are large, so their positions are sorted and each is then moved once.
+fn sort_in_store_order(rollups: &mut [Rollup]) {
+    fn key(rollup: &Rollup) -> (i64, &str) {
+        (rollup.window_start_ms, &rollup.group_key)
+    }
+    if rollups.is_sorted_by(|a, b| key(a) <= key(b)) {
+        return;
+    }
+    let mut order: Vec<usize> = (0..rollups.len()).collect();
+    order.sort_by(|&a, &b| key(&rollups[a]).cmp(&key(&rollups[b])));
+    // Position `i` takes the rollup at `order[i]`: follow each cycle of the permutation,
+    // swapping the next rollup in and marking positions done.
+    for start in 0..order.len() {
+        let mut current = start;
+        while order[current] != current {
+            let next = std::mem::replace(&mut order[current], current);
+            if next == start {
+                break;
+            }
+            rollups.swap(current, next);
+            current = next;
+        }
+    }
+}
+
 /// What a rollup checkpoints: its window engine and the interned values its keys refer to.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RollupSnapshot {
@@ -274,11 +301,7 @@ impl RollupOperator {
                 .into_iter()
                 .map(|result| self.rollup(result, fleets)),
         );
-        // In the stores' key order (window, then group key), so a window's rows append to the
-        // table's B-tree instead of landing all over it. Stable: one key's versions stay in order.
-        out[first..].sort_by(|a, b| {
-            (a.window_start_ms, &a.group_key).cmp(&(b.window_start_ms, &b.group_key))
-        });
+        sort_in_store_order(&mut out[first..]);
     }
 
     /// Partial results of every open window (shutdown with `emit_partial`).
@@ -387,6 +410,47 @@ mod tests {
             &mut out,
         );
         out
+    }
+
+    fn rollup_at(window_start_ms: i64, group_key: &str, version: u32) -> Rollup {
+        let config: RollupConfig = toml::from_str(
+            r#"name = "r"
+               window = { kind = "tumbling", size = "1m" }"#,
+        )
+        .unwrap();
+        let mut operator = RollupOperator::new(&config, None).unwrap();
+        operator.add(&record("v", "f", "m", window_start_ms, &[("s", 1.0)]), None);
+        let mut out = Vec::new();
+        operator.advance(Some(i64::MAX / 2), 0, &Default::default(), &mut out);
+        let mut rollup = out.pop().unwrap();
+        rollup.group_key = group_key.to_owned();
+        rollup.version = version;
+        rollup
+    }
+
+    #[test]
+    fn rollups_sort_into_store_order_keeping_versions_in_order() {
+        proptest::proptest!(|(rows in proptest::collection::vec((0i64..3, 0u8..4), 0..40))| {
+            let mut rollups: Vec<Rollup> = rows
+                .iter()
+                .enumerate()
+                .map(|(index, (window, key))| {
+                    rollup_at(window * 60_000, &format!("k{key}"), index as u32)
+                })
+                .collect();
+            let mut expected: Vec<(i64, String, u32)> = rollups
+                .iter()
+                .map(|r| (r.window_start_ms, r.group_key.clone(), r.version))
+                .collect();
+            // A stable sort by (window, key): versions (the input order) break ties.
+            expected.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            sort_in_store_order(&mut rollups);
+            let sorted: Vec<(i64, String, u32)> = rollups
+                .iter()
+                .map(|r| (r.window_start_ms, r.group_key.clone(), r.version))
+                .collect();
+            proptest::prop_assert_eq!(sorted, expected);
+        });
     }
 
     #[test]
