@@ -42,10 +42,7 @@ fn record(second: i64, attributes: &[(&str, &str)], signals: &[(&str, f64)]) -> 
             .collect(),
         signals: signals
             .iter()
-            .map(|(name, value)| Signal {
-                name: (*name).into(),
-                value: *value,
-            })
+            .map(|(name, value)| Signal::new(name, *value))
             .collect(),
     })
 }

@@ -30,10 +30,7 @@ impl NamedEntry for Signal {
 
     #[inline]
     fn new(name: &str, value: f64) -> Self {
-        Signal {
-            name: CompactString::from(name),
-            value,
-        }
+        Signal::new(name, value)
     }
 
     #[inline]

@@ -15,6 +15,16 @@ pub struct Signal {
     pub value: f64,
 }
 
+impl Signal {
+    /// A reading named `name`.
+    pub fn new(name: &str, value: f64) -> Self {
+        Signal {
+            name: CompactString::from(name),
+            value,
+        }
+    }
+}
+
 /// One vehicle's readings at one event time, whatever wire format they arrived in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

@@ -388,10 +388,7 @@ mod tests {
             attributes: vec![("model".into(), model.into())],
             signals: signals
                 .iter()
-                .map(|(name, value)| Signal {
-                    name: (*name).into(),
-                    value: *value,
-                })
+                .map(|(name, value)| Signal::new(name, *value))
                 .collect(),
         }
     }
