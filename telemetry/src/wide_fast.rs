@@ -104,6 +104,40 @@ impl<'a> TopValue<'a> {
     }
 }
 
+/// The top-level fields the fast path reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TopField {
+    VehicleId,
+    Time,
+    Fleet,
+    Signals,
+    Attributes,
+}
+
+/// Each top-level field as it opens in the usual layout (quoted name and colon), in the
+/// usual order: when the input follows it, a field is recognised by one comparison.
+const USUAL_FIELDS: [(&[u8], TopField); 5] = [
+    (b"\"vehicle_id\":", TopField::VehicleId),
+    (b"\"fleet\":", TopField::Fleet),
+    (b"\"ts\":", TopField::Time),
+    (b"\"attributes\":", TopField::Attributes),
+    (b"\"signals\":", TopField::Signals),
+];
+
+impl TopField {
+    /// The field named `key`; `None` for a field the fast path does not read.
+    fn named(key: &str) -> Option<Self> {
+        match key {
+            VEHICLE_ID_FIELD => Some(TopField::VehicleId),
+            TIME_FIELD => Some(TopField::Time),
+            "fleet" => Some(TopField::Fleet),
+            "signals" => Some(TopField::Signals),
+            "attributes" => Some(TopField::Attributes),
+            _ => None,
+        }
+    }
+}
+
 struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -127,6 +161,20 @@ impl<'a> Cursor<'a> {
     fn eat(&mut self, byte: u8) -> Option<()> {
         self.skip_whitespace();
         (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// The field at the cursor when it is the `*next` of [`USUAL_FIELDS`], written as usual
+    /// (no whitespace inside); the cursor then stands after its colon and `*next` moves on.
+    #[inline]
+    fn expected_field(&mut self, next: &mut usize) -> Option<TopField> {
+        let (opening, field) = USUAL_FIELDS.get(*next)?;
+        self.skip_whitespace();
+        if !self.bytes.get(self.at..)?.starts_with(opening) {
+            return None;
+        }
+        self.at += opening.len();
+        *next += 1;
+        Some(*field)
     }
 
     /// The value of the digit at `at`, if there is one.
@@ -313,17 +361,24 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
     let mut seen = [false; 5];
     let mut first_time = |slot: usize| !std::mem::replace(&mut seen[slot], true);
     cursor.skip_whitespace();
+    let mut expected = 0;
     let end = if cursor.peek()? == b'}' {
         cursor.at + 1
     } else {
         loop {
-            let key = cursor.string()?;
-            cursor.eat(b':')?;
-            match key {
-                VEHICLE_ID_FIELD if first_time(0) => vehicle_id = Some(cursor.top_value()?),
-                TIME_FIELD if first_time(1) => time = Some(cursor.top_value()?),
-                "fleet" if first_time(2) => fleet = Some(cursor.top_value()?),
-                "signals" if first_time(3) => cursor.members(|cursor, name| {
+            let field = match cursor.expected_field(&mut expected) {
+                Some(field) => field,
+                None => {
+                    let key = cursor.string()?;
+                    cursor.eat(b':')?;
+                    TopField::named(key)?
+                }
+            };
+            match field {
+                TopField::VehicleId if first_time(0) => vehicle_id = Some(cursor.top_value()?),
+                TopField::Time if first_time(1) => time = Some(cursor.top_value()?),
+                TopField::Fleet if first_time(2) => fleet = Some(cursor.top_value()?),
+                TopField::Signals if first_time(3) => cursor.members(|cursor, name| {
                     let field = || format!("signals.{name}");
                     cursor.skip_whitespace();
                     if let b'-' | b'0'..=b'9' = cursor.peek()? {
@@ -333,7 +388,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                     }
                     Some(())
                 })?,
-                "attributes" if first_time(4) => cursor.members(|cursor, name| {
+                TopField::Attributes if first_time(4) => cursor.members(|cursor, name| {
                     cursor.skip_whitespace();
                     if cursor.peek()? == b'"' {
                         builder.add_attribute_text(name, cursor.string()?);
@@ -488,6 +543,44 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fields_in_any_order_and_spacing_read_as_serde_reads_them(
+            order in Just((0..5usize).collect::<Vec<_>>()).prop_shuffle(),
+            spaced in proptest::collection::vec(proptest::bool::ANY, 5),
+            repeated in proptest::option::of(0..5usize),
+        ) {
+            let fields = [
+                r#""vehicle_id":"veh-7""#,
+                r#""fleet":"north""#,
+                r#""ts":1767225600000"#,
+                r#""attributes":{"model":"e-van"}"#,
+                r#""signals":{"speed_kmh":12.5,"soc":80}"#,
+            ];
+            let mut members: Vec<String> = order
+                .iter()
+                .zip(&spaced)
+                .map(|(field, spaced)| {
+                    if *spaced {
+                        // Whitespace inside the opening leaves it to the general path.
+                        fields[*field].replacen("\":", "\" :", 1)
+                    } else {
+                        fields[*field].to_owned()
+                    }
+                })
+                .collect();
+            if let Some(field) = repeated {
+                members.push(fields[field].to_owned());
+            }
+            let text = format!("{{{}}}", members.join(","));
+            let decoded = fast(&text);
+            if repeated.is_some() {
+                prop_assert!(decoded.is_none(), "a repeated field is left to serde: {}", text);
+            } else {
+                prop_assert!(decoded.is_some(), "{}", text);
+                prop_assert_eq!(decoded, serde(&text));
+            }
+        }
+
         #[test]
         fn whatever_it_accepts_serde_reads_the_same(
             id in "[a-z0-9\\-é]{0,8}",
