@@ -107,7 +107,7 @@ fn sort_in_store_order(rollups: &mut [Rollup]) {
     fn key(rollup: &Rollup) -> (i64, &str) {
         (rollup.window_start_ms, &rollup.group_key)
     }
-    if rollups.is_sorted_by(|a, b| key(a) <= key(b)) {
+    if rollups.len() < 2 {
         return;
     }
     let mut order: Vec<usize> = (0..rollups.len()).collect();
@@ -328,12 +328,19 @@ impl RollupOperator {
         let mut vehicle_id = None;
         let mut fleet = None;
         let mut signal = None;
-        let key_values = || output.key.iter().map(|id| self.interner.value(*id));
-        let length = self.key_labels.iter().map(String::len).sum::<usize>()
-            + key_values().map(|value| value.len() + 1).sum::<usize>();
+        // One (value, label) per dimension; the key holds unused slots after them.
+        let parts = || {
+            output
+                .key
+                .iter()
+                .map(|id| self.interner.value(*id))
+                .zip(&self.key_labels)
+        };
+        let length = parts()
+            .map(|(value, label)| label.len() + value.len() + 1)
+            .sum();
         let mut group_key = String::with_capacity(length);
-        for ((value, dimension), label) in key_values().zip(&self.dimensions).zip(&self.key_labels)
-        {
+        for ((value, label), dimension) in parts().zip(&self.dimensions) {
             if !group_key.is_empty() {
                 group_key.push(',');
             }
@@ -410,16 +417,13 @@ mod tests {
     }
 
     fn rollup_at(window_start_ms: i64, group_key: &str, version: u32) -> Rollup {
-        let config: RollupConfig = toml::from_str(
+        let mut rollup = closed(
             r#"name = "r"
                window = { kind = "tumbling", size = "1m" }"#,
+            &[record("v", "f", "m", window_start_ms, &[("s", 1.0)])],
         )
+        .pop()
         .unwrap();
-        let mut operator = RollupOperator::new(&config, None).unwrap();
-        operator.add(&record("v", "f", "m", window_start_ms, &[("s", 1.0)]), None);
-        let mut out = Vec::new();
-        operator.advance(Some(i64::MAX / 2), 0, &Default::default(), &mut out);
-        let mut rollup = out.pop().unwrap();
         rollup.group_key = group_key.to_owned();
         rollup.version = version;
         rollup
