@@ -125,16 +125,13 @@ const USUAL_FIELDS: [(&[u8], TopField); 5] = [
 ];
 
 impl TopField {
-    /// The field named `key`; `None` for a field the fast path does not read.
+    /// The field named `key` (the name inside a [`USUAL_FIELDS`] opening); `None` for a field
+    /// the fast path does not read.
     fn named(key: &str) -> Option<Self> {
-        match key {
-            VEHICLE_ID_FIELD => Some(TopField::VehicleId),
-            TIME_FIELD => Some(TopField::Time),
-            "fleet" => Some(TopField::Fleet),
-            "signals" => Some(TopField::Signals),
-            "attributes" => Some(TopField::Attributes),
-            _ => None,
-        }
+        USUAL_FIELDS
+            .iter()
+            .find(|(opening, _)| opening.get(1..opening.len() - 2) == Some(key.as_bytes()))
+            .map(|(_, field)| *field)
     }
 }
 
