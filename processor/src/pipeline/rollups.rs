@@ -30,6 +30,9 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// Files every value under its id (ids are not checkpointed) and makes id 0 the empty
+    /// string; [`RollupOperator::new`] calls it on every interner it starts from, so lookups
+    /// need not check.
     fn rebuild(&mut self) {
         if self.values.is_empty() {
             self.values.push(CompactString::default());
@@ -43,9 +46,7 @@ impl Interner {
     }
 
     fn intern(&mut self, value: &str) -> u32 {
-        if self.values.is_empty() {
-            self.rebuild();
-        }
+        debug_assert!(!self.values.is_empty(), "interner used before rebuild");
         let hash = text_hash(value);
         let values = &self.values;
         if let Some(&id) = self
