@@ -19,7 +19,7 @@ fn message(sequence: i64, pressure: f64) -> Arc<Record> {
         vehicle_id: "Fulton-A32".into(),
         event_time_ms: 1_558_129_816_000 + sequence * 1000,
         fleet: None,
-        attributes: Vec::new(),
+        attributes: telemetry::Attributes::new(),
         signals: vec![Signal {
             name: "pressure".into(),
             value: pressure,

@@ -39,7 +39,8 @@ fn record(second: i64, attributes: &[(&str, &str)], signals: &[(&str, f64)]) -> 
         attributes: attributes
             .iter()
             .map(|(name, value)| ((*name).into(), (*value).into()))
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         signals: signals
             .iter()
             .map(|(name, value)| Signal::new(name, *value))

@@ -3,6 +3,7 @@
 
 use compact_str::CompactString;
 
+use crate::attributes::{AttributeStorage, Attributes, ObjectMembers};
 use crate::entries::Entries;
 use crate::error::{FieldIssue, RecordErrorKind};
 use crate::options::{DecodeOptions, FuturePolicy, TimeSource};
@@ -27,6 +28,10 @@ pub(crate) struct RecordBuilder<'o> {
     event_time_ms: Option<EpochMillis>,
     fleet: Option<CompactString>,
     attributes: Entries<(CompactString, CompactString)>,
+    /// The attributes as one plain object's text (see [`Self::set_attributes_object`]).
+    attributes_object: Option<String>,
+    /// A text buffer of a recycled record, for the next object.
+    spare_object: Option<String>,
     signals: Entries<Signal>,
     signal_fingerprint: u64,
     issues: Vec<FieldIssue>,
@@ -35,7 +40,7 @@ pub(crate) struct RecordBuilder<'o> {
 
 impl<'o> RecordBuilder<'o> {
     pub(crate) fn new(options: &'o DecodeOptions) -> Self {
-        Self::with_vectors(options, Vec::new(), Vec::new())
+        Self::with_vectors(options, AttributeStorage::Pairs(Vec::new()), Vec::new())
     }
 
     /// A builder that fills the vectors of a used-up record (see [`RecordSpares`]).
@@ -45,15 +50,21 @@ impl<'o> RecordBuilder<'o> {
 
     fn with_vectors(
         options: &'o DecodeOptions,
-        attributes: Vec<(CompactString, CompactString)>,
+        attributes: AttributeStorage,
         signals: Vec<Signal>,
     ) -> Self {
+        let (pairs, spare_object) = match attributes {
+            AttributeStorage::Pairs(pairs) => (pairs, None),
+            AttributeStorage::Object(text) => (Vec::new(), Some(text)),
+        };
         Self {
             options,
             vehicle_id: None,
             event_time_ms: None,
             fleet: None,
-            attributes: Entries::over(attributes),
+            attributes: Entries::over(pairs),
+            attributes_object: None,
+            spare_object,
             signals: Entries::over(signals),
             signal_fingerprint: 0,
             issues: Vec::new(),
@@ -188,7 +199,26 @@ impl<'o> RecordBuilder<'o> {
         self.set_attribute(name, CompactString::from(text));
     }
 
+    /// Takes the attributes as the text of a plain object (one that
+    /// [`ObjectMembers::plain`] accepted), read only when something asks for them.
+    pub(crate) fn set_attributes_object(&mut self, object: &str) {
+        let mut text = self
+            .spare_object
+            .take()
+            .or_else(|| self.attributes_object.take())
+            .unwrap_or_default();
+        text.clear();
+        text.push_str(object);
+        self.attributes_object = Some(text);
+    }
+
     fn set_attribute(&mut self, name: &str, text: CompactString) {
+        if let Some(object) = self.attributes_object.take() {
+            // Pairs from here on: the object's members first, in their order.
+            for (name, value) in ObjectMembers::plain_members(&object) {
+                self.attributes.append(name, CompactString::from(value));
+            }
+        }
         match self.attributes.find_mut(name) {
             Some(slot) => slot.1 = text,
             None => self.attributes.append(name, text),
@@ -315,7 +345,10 @@ impl<'o> RecordBuilder<'o> {
                 vehicle_id,
                 event_time_ms,
                 fleet: self.fleet,
-                attributes: self.attributes.finish(),
+                attributes: match self.attributes_object {
+                    Some(object) => Attributes::from_plain_object(object),
+                    None => Attributes::from(self.attributes.finish()),
+                },
                 signals: self.signals.finish(),
             },
             issues: self.issues,

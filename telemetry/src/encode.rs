@@ -3,20 +3,16 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+use crate::attributes::Attributes;
 use crate::record::Record;
 
 struct WideView<'a>(&'a Record);
 
-struct Pairs<'a, I>(&'a I);
+struct AttributeMap<'a>(&'a Attributes);
 
-impl<'a, I, K, V> Serialize for Pairs<'a, I>
-where
-    &'a I: IntoIterator<Item = &'a (K, V)>,
-    K: Serialize + 'a,
-    V: Serialize + 'a,
-{
+impl Serialize for AttributeMap<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.into_iter().map(|(key, value)| (key, value)))
+        serializer.collect_map(self.0.iter())
     }
 }
 
@@ -42,7 +38,7 @@ impl Serialize for WideView<'_> {
         }
         map.serialize_entry("ts", &record.event_time_ms)?;
         if !record.attributes.is_empty() {
-            map.serialize_entry("attributes", &Pairs(&record.attributes))?;
+            map.serialize_entry("attributes", &AttributeMap(&record.attributes))?;
         }
         map.serialize_entry("signals", &SignalMap(record))?;
         map.end()
@@ -68,7 +64,7 @@ mod tests {
             vehicle_id: "veh-1".into(),
             event_time_ms: 1_767_225_600_123,
             fleet: Some("f\"1".into()),
-            attributes: vec![("model".into(), "e-van".into())],
+            attributes: vec![("model".into(), "e-van".into())].into(),
             signals: vec![
                 Signal {
                     name: "speed_kmh".into(),

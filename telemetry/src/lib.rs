@@ -2,6 +2,7 @@
 //!
 //! Map of the crate:
 //! - [`record`]: the canonical [`Record`] (vehicle id, event time, fleet, attributes, signals).
+//! - [`attributes`]: a record's attributes, kept as JSON text until something reads them.
 //! - [`frame`]: splits byte streams into top-level JSON values without parsing them.
 //! - [`gzip`]: gzip detection and capped multi-member decompression.
 //! - [`timestamp`]: epoch s/ms/µs/ns and RFC 3339 parsing, with the unit inference rule.
@@ -9,11 +10,12 @@
 //! - [`decoder`]: payload/frame → records or typed, located errors.
 //! - [`encode`]: writes records back as wide JSON.
 //! - [`error`]: the typed errors.
-//! - [`text`]: fast equality of short texts (names, ids) for hot paths.
+//! - [`text`]: fast equality and scanning of short texts (names, ids, strings) for hot paths.
 //!
 //! Decoding never panics on input: every problem is a [`RecordError`] (the whole record is
 //! rejected) or a [`FieldIssue`] (one field is dropped, the record goes on).
 
+pub mod attributes;
 pub mod decoder;
 pub mod encode;
 pub mod error;
@@ -33,6 +35,7 @@ mod spares;
 mod wide;
 mod wide_fast;
 
+pub use attributes::Attributes;
 pub use builder::Decoded;
 pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};
 pub use error::{FieldIssue, RecordError, RecordErrorKind};

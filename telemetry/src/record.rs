@@ -3,6 +3,8 @@
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use crate::attributes::Attributes;
+
 /// Milliseconds since the Unix epoch, UTC. The event time of a record, a window bound or a watermark.
 pub type EpochMillis = i64;
 
@@ -34,8 +36,9 @@ pub struct Record {
     pub event_time_ms: EpochMillis,
     /// Fleet the vehicle belongs to, when the payload says.
     pub fleet: Option<CompactString>,
-    /// Descriptive string attributes (model, vin, region…), in payload order, names unique.
-    pub attributes: Vec<(CompactString, CompactString)>,
+    /// Descriptive string attributes (model, vin, region…), in payload order, names unique;
+    /// kept as the payload's JSON text until read (see [`Attributes`]).
+    pub attributes: Attributes,
     /// Numeric signals, in payload order, names unique.
     pub signals: Vec<Signal>,
 }
@@ -51,9 +54,6 @@ impl Record {
 
     /// The value of attribute `name`, if this record carries it.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.attributes.get(name)
     }
 }

@@ -10,8 +10,7 @@
 
 use std::collections::VecDeque;
 
-use compact_str::CompactString;
-
+use crate::attributes::AttributeStorage;
 use crate::record::{Record, Signal};
 
 /// Spare record vectors beyond this many are freed: enough for the records in flight between a
@@ -22,8 +21,8 @@ const MAX_SPARE_RECORDS: usize = 1 << 14;
 /// record must not leave its memory in every spare it passes through.
 const MAX_SPARE_SIGNALS: usize = 64;
 
-/// The same bound for attribute vectors.
-const MAX_SPARE_ATTRIBUTES: usize = 32;
+/// The same bound for attributes, in bytes (32 attribute pairs).
+const MAX_SPARE_ATTRIBUTE_BYTES: usize = 32 * 48;
 
 /// Signal and attribute vectors of records that were handed back, reused first in first out:
 /// a batch's records then lie in memory in the order of the batch before, an ascending stream
@@ -31,7 +30,7 @@ const MAX_SPARE_ATTRIBUTES: usize = 32;
 #[derive(Default)]
 pub(crate) struct RecordSpares {
     signals: VecDeque<Vec<Signal>>,
-    attributes: VecDeque<Vec<(CompactString, CompactString)>>,
+    attributes: VecDeque<AttributeStorage>,
 }
 
 impl RecordSpares {
@@ -48,10 +47,10 @@ impl RecordSpares {
         {
             self.signals.push_back(signals);
         }
-        if (1..=MAX_SPARE_ATTRIBUTES).contains(&attributes.capacity())
+        if (1..=MAX_SPARE_ATTRIBUTE_BYTES).contains(&attributes.capacity_bytes())
             && self.attributes.len() < MAX_SPARE_RECORDS
         {
-            self.attributes.push_back(attributes);
+            self.attributes.push_back(attributes.into_storage());
         }
     }
 
@@ -61,9 +60,12 @@ impl RecordSpares {
         self.signals.pop_front().unwrap_or_default()
     }
 
-    /// An attribute vector to overwrite, as with [`Self::signals`].
-    pub(crate) fn attributes(&mut self) -> Vec<(CompactString, CompactString)> {
-        self.attributes.pop_front().unwrap_or_default()
+    /// Attribute storage to overwrite, as with [`Self::signals`]: a pair vector or an object
+    /// text buffer.
+    pub(crate) fn attributes(&mut self) -> AttributeStorage {
+        self.attributes
+            .pop_front()
+            .unwrap_or(AttributeStorage::Pairs(Vec::new()))
     }
 
     /// How many records' worth of vectors are kept.
@@ -94,7 +96,7 @@ mod tests {
             vehicle_id: "veh-1".into(),
             event_time_ms: 0,
             fleet: None,
-            attributes: vec![("model".into(), "sedan".into())],
+            attributes: vec![("model".into(), "sedan".into())].into(),
             signals: (0..signals)
                 .map(|i| Signal {
                     name: format!("s{i}").into(),
@@ -117,7 +119,7 @@ mod tests {
             "contents are left for the builder to overwrite"
         );
         assert_eq!(signals.as_ptr(), address);
-        assert_eq!(spares.attributes().len(), 1);
+        assert!(matches!(spares.attributes(), AttributeStorage::Pairs(pairs) if pairs.len() == 1));
         assert_eq!(spares.signals().capacity(), 0, "none left: a fresh vector");
         for _ in 0..MAX_SPARE_RECORDS + 10 {
             spares.recycle(record(1));
@@ -130,9 +132,10 @@ mod tests {
     fn the_vectors_of_an_unusually_wide_record_are_freed_not_kept() {
         let mut spares = RecordSpares::default();
         let mut wide = record(MAX_SPARE_SIGNALS + 1);
-        wide.attributes = (0..=MAX_SPARE_ATTRIBUTES)
+        wide.attributes = (0..=MAX_SPARE_ATTRIBUTE_BYTES / 48)
             .map(|i| (format!("a{i}").into(), "x".into()))
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         spares.recycle(wide);
         assert_eq!(spares.len(), 0);
         spares.recycle(record(MAX_SPARE_SIGNALS));

@@ -6,8 +6,10 @@
 
 use std::borrow::Cow;
 
+use crate::attributes::ObjectMembers;
 use crate::builder::RecordBuilder;
 use crate::scalar::Scalar;
+use crate::text::string_body_len;
 use crate::wide::{TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// 10⁰ … 10²², every one exactly representable as a double.
@@ -15,40 +17,6 @@ const POWERS_OF_TEN: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// True when some byte of `word` is zero (the classic SWAR test).
-#[inline]
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(ONES) & !word & HIGHS != 0
-}
-
-/// Length of a string body up to its closing quote, eight bytes at a time; `None` at a
-/// backslash or a control character (left to serde) or when the input ends first.
-#[inline]
-fn string_body_len(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().ok()?);
-        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
-        // A byte below 0x20 has its top three bits clear.
-        let control = has_zero_byte(word & (ONES * 0xE0));
-        if quote || backslash || control {
-            break;
-        }
-        at += 8;
-    }
-    loop {
-        match *bytes.get(at)? {
-            b'"' => return Some(at),
-            b'\\' | 0..=0x1f => return None,
-            _ => at += 1,
-        }
-    }
-}
 
 /// A JSON number as parsed: sixteen bytes, so it comes back in registers (a [`Scalar`] is
 /// returned through memory, then read back on the hot path).
@@ -385,16 +353,26 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                     }
                     Some(())
                 })?,
-                TopField::Attributes if first_time(4) => cursor.members(|cursor, name| {
+                TopField::Attributes if first_time(4) => {
                     cursor.skip_whitespace();
-                    if cursor.peek()? == b'"' {
-                        builder.add_attribute_text(name, cursor.string()?);
-                    } else {
-                        let value = cursor.scalar()?;
-                        builder.add_attribute(|| format!("attributes.{name}"), name, value);
+                    let rest = cursor.text.get(cursor.at..)?;
+                    match ObjectMembers::plain(rest) {
+                        Some(len) => {
+                            builder.set_attributes_object(rest.get(..len)?);
+                            cursor.at += len;
+                        }
+                        None => cursor.members(|cursor, name| {
+                            cursor.skip_whitespace();
+                            if cursor.peek()? == b'"' {
+                                builder.add_attribute_text(name, cursor.string()?);
+                            } else {
+                                let value = cursor.scalar()?;
+                                builder.add_attribute(|| format!("attributes.{name}"), name, value);
+                            }
+                            Some(())
+                        })?,
                     }
-                    Some(())
-                })?,
+                }
                 _ => return None,
             }
             cursor.skip_whitespace();
@@ -486,40 +464,29 @@ mod tests {
     }
 
     #[test]
-    fn string_scanning_finds_the_first_special_byte_wherever_it_lies() {
-        // Reference: byte by byte.
-        let reference = |bytes: &[u8]| {
-            for (at, byte) in bytes.iter().enumerate() {
-                match byte {
-                    b'"' => return Some(at),
-                    b'\\' | 0..=0x1f => return None,
-                    _ => {}
-                }
-            }
-            None
-        };
-        for len in 0..24 {
-            for special in [b'"', b'\\', 0x1f, 0x00, 0x01] {
-                for after in [b'"', 0x01, 0x00, b'\\', 0x80] {
-                    let mut bytes = vec![b'a'; len];
-                    bytes.extend([special, after, b'"', 0x01, b'"', b'a', 0xE9]);
-                    assert_eq!(string_body_len(&bytes), reference(&bytes), "{bytes:?}");
-                }
-            }
+    fn attributes_in_every_shape_read_as_serde_reads_them() {
+        for attributes in [
+            r#"{"model":"e-van","vin":"FS0001"}"#,
+            r#"{ "model" : "e-van" , "vin" : "FS0001" }"#,
+            r#"{"model":"e-van","doors":5,"electric":true,"trim":null}"#,
+            r#"{"vin":"X","model":"van","vin":"Y"}"#,
+            r#"{}"#,
+            "null",
+        ] {
+            let text = format!(
+                r#"{{"vehicle_id":"v","ts":1767225600000,"attributes":{attributes},"signals":{{"a":1}}}}"#
+            );
+            assert!(fast(&text).is_some(), "{text}");
+            assert_eq!(fast(&text), serde(&text), "{text}");
         }
-    }
-
-    #[test]
-    fn string_scanning_finds_the_quote_and_stops_at_escapes() {
-        assert_eq!(string_body_len(b"\""), Some(0));
-        assert_eq!(string_body_len(b"abcdefghijklmnop\"x"), Some(16));
-        assert_eq!(
-            string_body_len("héllo wörld, long enough\"".as_bytes()),
-            Some(26)
-        );
-        assert_eq!(string_body_len(b"abcdefgh\\\"ijk\""), None);
-        assert_eq!(string_body_len(b"abcdefghij\nk\""), None);
-        assert_eq!(string_body_len(b"abcdefghijklmn"), None);
+        let options = DecodeOptions::default();
+        let mut builder = RecordBuilder::new(&options);
+        let text = r#"{"vehicle_id":"v","ts":1767225600000,"attributes":{"model":"e-van","vin":"FS1"},"signals":{"a":1}}"#;
+        parse_wide_fast(text, &mut builder).unwrap();
+        let record = builder.finish("vehicle_id", "ts").unwrap().record;
+        assert_eq!(record.attribute("vin"), Some("FS1"));
+        assert_eq!(record.attribute("model"), Some("e-van"));
+        assert_eq!(record.attributes.len(), 2);
     }
 
     #[test]

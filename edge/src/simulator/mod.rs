@@ -155,7 +155,8 @@ impl FleetSimulator {
                 attributes: vec![
                     ("model".into(), vehicle.model.powertrain.model().into()),
                     ("vin".into(), vehicle.vin.as_str().into()),
-                ],
+                ]
+                .into(),
                 signals,
             };
             if self.spec.late_fraction > 0.0

@@ -465,7 +465,7 @@ mod tests {
             vehicle_id: "veh-1".into(),
             event_time_ms: time_ms,
             fleet: None,
-            attributes: Vec::new(),
+            attributes: telemetry::Attributes::new(),
             signals: vec![Signal {
                 name: "coolant_temp_c".into(),
                 value: coolant,

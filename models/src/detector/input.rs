@@ -178,7 +178,7 @@ mod tests {
             vehicle_id: "veh-3".into(),
             event_time_ms: 0,
             fleet: None,
-            attributes: Vec::new(),
+            attributes: telemetry::Attributes::new(),
             signals: vec![Signal {
                 name: "oil_pressure_kpa".into(),
                 value: 310.0,

@@ -16,7 +16,7 @@ fn record(vehicle: &str, time_ms: i64, coolant: f64) -> Record {
         vehicle_id: CompactString::from(vehicle),
         event_time_ms: time_ms,
         fleet: None,
-        attributes: Vec::new(),
+        attributes: telemetry::Attributes::new(),
         signals: vec![
             Signal {
                 name: "coolant_temp_c".into(),
@@ -257,7 +257,7 @@ fn reading(time_ms: i64, name: &str, value: f64) -> Record {
         vehicle_id: "bus-1".into(),
         event_time_ms: time_ms,
         fleet: None,
-        attributes: Vec::new(),
+        attributes: telemetry::Attributes::new(),
         signals: vec![Signal {
             name: name.into(),
             value,

@@ -23,7 +23,7 @@ fn record(vehicle: &str, time_ms: i64, value: f64) -> Record {
         vehicle_id: CompactString::from(vehicle),
         event_time_ms: time_ms,
         fleet: Some(CompactString::from("f1")),
-        attributes: Vec::new(),
+        attributes: telemetry::Attributes::new(),
         signals: vec![Signal {
             name: CompactString::from("coolant"),
             value,

@@ -642,7 +642,7 @@ mod tests {
             vehicle_id: vehicle.into(),
             event_time_ms: seconds * 1_000,
             fleet: None,
-            attributes: Vec::new(),
+            attributes: telemetry::Attributes::new(),
             signals: vec![Signal {
                 name: "speed".into(),
                 value: seconds as f64,

@@ -393,7 +393,7 @@ mod tests {
             vehicle_id: vehicle.into(),
             event_time_ms: time_ms,
             fleet: Some(fleet.into()),
-            attributes: vec![("model".into(), model.into())],
+            attributes: vec![("model".into(), model.into())].into(),
             signals: signals
                 .iter()
                 .map(|(name, value)| Signal::new(name, *value))
