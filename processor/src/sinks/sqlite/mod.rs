@@ -124,9 +124,9 @@ impl SqliteSink {
                 .execute_batch(schema::MIGRATE_FROM_V1)
                 .map_err(sqlite_error("migrating the schema"))?;
         }
-        let old_rollups_key = rollups_keyed_by_group(&connection)?;
+        let old_rollups_key = rollups_clustered_by_key(&connection)?;
         if old_rollups_key {
-            tracing::info!(db = %path.display(), "re-keying the rollups table by time (schema 7); this copies every row once");
+            tracing::info!(db = %path.display(), "rebuilding the rollups table as a rowid table with a unique key (schema 8); this copies every row once");
             connection
                 .execute_batch(schema::MIGRATE_ROLLUPS_ASIDE)
                 .map_err(sqlite_error("migrating rollups"))?;
@@ -346,13 +346,12 @@ fn table_lacks_column(
         .map_err(sqlite_error("inspecting the schema"))
 }
 
-/// True when the `rollups` table exists with its schema 2–6 key `(rollup, group_key, …)`.
-fn rollups_keyed_by_group(connection: &Connection) -> Result<bool, SinkError> {
+/// True when the `rollups` table exists clustered on a primary key (`WITHOUT ROWID`, schemas
+/// 2–7), not yet a schema-8 rowid table with a unique key.
+fn rollups_clustered_by_key(connection: &Connection) -> Result<bool, SinkError> {
     connection
         .query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_index_list('rollups') AS list
-             JOIN pragma_index_info(list.name) AS info
-             WHERE list.origin = 'pk' AND info.seqno = 1 AND info.name = 'group_key'",
+            "SELECT COUNT(*) > 0 FROM pragma_index_list('rollups') WHERE origin = 'pk'",
             [],
             |row| row.get(0),
         )
@@ -499,57 +498,105 @@ mod tests {
     }
 
     #[test]
-    fn a_rollups_table_keyed_by_group_is_rekeyed_by_time_with_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v6.db");
-        drop(SqliteSink::open(&path, 10).unwrap());
-        {
-            // Turn the fresh table back into the schema-6 layout, with one row.
-            let connection = Connection::open(&path).unwrap();
-            let create: String = connection
-                .query_row(
-                    "SELECT sql FROM sqlite_master WHERE name = 'rollups'",
-                    [],
-                    |row| row.get(0),
-                )
-                .unwrap();
-            let old = create.replace(
-                "PRIMARY KEY (rollup, window_start_ms, group_key)",
-                "PRIMARY KEY (rollup, group_key, window_start_ms)",
+    fn rollups_tables_clustered_on_their_key_are_rebuilt_with_their_rows() {
+        // Schema 6 (keyed by group first, with a time index) and schema 7 (keyed by time).
+        for (schema, key, extra_index) in [
+            (
+                6,
+                "rollup, group_key, window_start_ms",
+                "CREATE INDEX rollups_by_time ON rollups (window_start_ms);",
+            ),
+            (7, "rollup, window_start_ms, group_key", ""),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("v{schema}.db"));
+            drop(SqliteSink::open(&path, 10).unwrap());
+            {
+                // Turn the fresh table back into the old layout, with one row.
+                let connection = Connection::open(&path).unwrap();
+                let create: String = connection
+                    .query_row(
+                        "SELECT sql FROM sqlite_master WHERE name = 'rollups'",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .unwrap();
+                let old = create.replace(
+                    "UNIQUE (rollup, window_start_ms, group_key)\n)",
+                    &format!("PRIMARY KEY ({key})\n) WITHOUT ROWID"),
+                );
+                assert_ne!(old, create);
+                connection
+                    .execute_batch(&format!(
+                        "DROP TABLE rollups; {old}; {extra_index}
+                         INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms,
+                           count, sum, min, max, mean, first, last, last_time_ms, version, is_final)
+                         VALUES ('r', 'vehicle=v', 60000, 120000, 2, 3.0, 1.0, 2.0, 1.5, 1.0, 2.0,
+                           61000, 1, 0);"
+                    ))
+                    .unwrap();
+                assert!(rollups_clustered_by_key(&connection).unwrap());
+            }
+            let mut sink = SqliteSink::open(&path, 10).unwrap();
+            assert!(
+                !rollups_clustered_by_key(&sink.connection).unwrap(),
+                "schema {schema}"
             );
-            assert_ne!(old, create);
-            connection
-                .execute_batch(&format!(
-                    "DROP TABLE rollups; {old};
-                     CREATE INDEX rollups_by_time ON rollups (window_start_ms);
-                     INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms,
-                       count, sum, min, max, mean, first, last, last_time_ms, version, is_final)
-                     VALUES ('r', 'vehicle=v', 60000, 120000, 2, 3.0, 1.0, 2.0, 1.5, 1.0, 2.0,
-                       61000, 1, 1);"
-                ))
+            let row = |sink: &SqliteSink| -> (i64, f64, i64) {
+                sink.connection
+                    .query_row(
+                        "SELECT count, mean, version FROM rollups WHERE group_key = 'vehicle=v'",
+                        [],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .unwrap()
+            };
+            assert_eq!(row(&sink), (2, 1.5, 1), "schema {schema}");
+            let indexes: Vec<String> = sink
+                .connection
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups' AND sql IS NOT NULL ORDER BY name")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
                 .unwrap();
-            assert!(rollups_keyed_by_group(&connection).unwrap());
+            assert_eq!(indexes, ["rollups_by_vehicle_time"]);
+            // The migrated row is upserted by its key: a higher version replaces it, a lower
+            // one does not.
+            let mut rollup = crate::pipeline::output::Rollup {
+                rollup: std::sync::Arc::from("r"),
+                group_key: "vehicle=v".into(),
+                vehicle_id: Some("v".into()),
+                fleet: None,
+                signal: None,
+                window_start_ms: 60_000,
+                window_end_ms: 120_000,
+                result: windows::AggregateResult {
+                    summary: windows::SummaryStats::of(61_000, 4.0),
+                    sum: 4.0,
+                    stddev: None,
+                    rate_per_second: None,
+                    time_weighted_mean: None,
+                    quantiles: Vec::new(),
+                    histogram: Vec::new(),
+                    distinct: None,
+                },
+                version: 2,
+                is_final: true,
+            };
+            sink.write(&[Output::Rollup(rollup.clone())]).unwrap();
+            sink.flush().unwrap();
+            assert_eq!(row(&sink), (1, 4.0, 2), "schema {schema}");
+            rollup.version = 1;
+            sink.write(&[Output::Rollup(rollup)]).unwrap();
+            sink.flush().unwrap();
+            assert_eq!(row(&sink), (1, 4.0, 2), "schema {schema}");
+            let rows: i64 = sink
+                .connection
+                .query_row("SELECT COUNT(*) FROM rollups", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(rows, 1);
         }
-        let sink = SqliteSink::open(&path, 10).unwrap();
-        assert!(!rollups_keyed_by_group(&sink.connection).unwrap());
-        let (count, mean): (i64, f64) = sink
-            .connection
-            .query_row(
-                "SELECT count, mean FROM rollups WHERE group_key = 'vehicle=v'",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!((count, mean), (2, 1.5));
-        let indexes: Vec<String> = sink
-            .connection
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups' AND sql IS NOT NULL ORDER BY name")
-            .unwrap()
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(indexes, ["rollups_by_vehicle_time"]);
     }
 
     #[test]

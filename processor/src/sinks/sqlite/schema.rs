@@ -1,9 +1,9 @@
 //! The SQLite output schema (documented in the README). Times are UTC epoch milliseconds;
-//! primary keys make every write an idempotent upsert, so a re-processed position never
-//! duplicates rows, and a higher `version` replaces a lower one.
+//! primary (or, for `rollups`, unique) keys make every write an idempotent upsert, so a
+//! re-processed position never duplicates rows, and a higher `version` replaces a lower one.
 
 /// Version of the schema below, stored in `fleetstream_meta`.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Columns added after their table first shipped, as (table, column, type): `open` adds each
 /// one an existing database lacks.
@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS rollups (
     distinct_count     INTEGER,
     version            INTEGER NOT NULL,
     is_final           INTEGER NOT NULL,
-    PRIMARY KEY (rollup, window_start_ms, group_key)
-) WITHOUT ROWID;
+    UNIQUE (rollup, window_start_ms, group_key)
+);
 CREATE INDEX IF NOT EXISTS rollups_by_vehicle_time ON rollups (vehicle_id, window_start_ms);
 -- Per-fleet queries read a time range by the primary key and filter it: an index on a column
 -- of a few values cost as much to maintain as the vehicle index.
@@ -131,15 +131,17 @@ pub const MIGRATE_FROM_V1: &str = r#"
 ALTER TABLE rollups RENAME TO rollups_v1;
 "#;
 
-/// Moves a pre-schema-7 `rollups` table (keyed by group first) aside, so the table keyed by time
-/// first can be created; [`MIGRATE_ROLLUPS_COPY`] then copies its rows over. Keyed by time, the
-/// windows a checkpoint closes are appended at the end of the table instead of being spread over
-/// every group's rows, and its own time index is not needed (see the W1 figure in the README).
+/// Moves a pre-schema-8 `rollups` table (clustered on its key: by group first up to schema 6,
+/// by time in 7) aside, so the schema-8 table can be created; [`MIGRATE_ROLLUPS_COPY`] then
+/// copies its rows over. Schema 8 stores rows by rowid, in the order they are written, with the
+/// key `(rollup, window_start_ms, group_key)` as a unique index: closed windows then append to
+/// the table and to the key, which is ordered by time, and entries of the vehicle index hold a
+/// rowid instead of the whole key (W1 ran 7 % faster end to end; see the README).
 pub const MIGRATE_ROLLUPS_ASIDE: &str = r#"
 DROP INDEX IF EXISTS rollups_by_vehicle_time;
 DROP INDEX IF EXISTS rollups_by_time;
 DROP INDEX IF EXISTS rollups_by_fleet;
-ALTER TABLE rollups RENAME TO rollups_before_v7;
+ALTER TABLE rollups RENAME TO rollups_before_v8;
 "#;
 
 /// Copies the rows of the moved-aside rollups table into the new one.
@@ -150,8 +152,9 @@ INSERT OR REPLACE INTO rollups (rollup, group_key, window_start_ms, window_end_m
 SELECT rollup, group_key, window_start_ms, window_end_ms, vehicle_id, fleet, signal, count, sum,
     min, max, mean, stddev, first, last, last_time_ms, rate_per_second, time_weighted_mean,
     quantiles, histogram, distinct_count, version, is_final
-FROM rollups_before_v7;
-DROP TABLE rollups_before_v7;
+FROM rollups_before_v8
+ORDER BY rollup, window_start_ms, group_key;
+DROP TABLE rollups_before_v8;
 "#;
 
 /// Moves a pre-schema-5 `alerts` table (rule alerts only, no `source`) aside so the general
