@@ -137,8 +137,9 @@ impl SqliteSink {
                 .execute_batch(schema::MIGRATE_ALERTS_ASIDE)
                 .map_err(sqlite_error("migrating alerts"))?;
         }
+        // One transaction: on a new file, each statement would otherwise commit (and sync) alone.
         connection
-            .execute_batch(schema::CREATE)
+            .execute_batch(&format!("BEGIN; {} COMMIT;", schema::CREATE))
             .map_err(sqlite_error("creating the schema"))?;
         if old_alerts {
             connection
