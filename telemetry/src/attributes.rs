@@ -1,14 +1,14 @@
 //! The descriptive attributes of a record (model, vin, region…). Most jobs never read them,
 //! so the common shape — a flat JSON object of plain strings — is kept as the object's text and
-//! read on demand (building name/value pairs for every record cost W1 about 6 % of its
-//! end-to-end throughput, in paired runs). Every other shape is held as parsed pairs. Both forms
-//! compare, print and serialize the same way, as a list of (name, value) pairs.
+//! read on demand, instead of building name/value pairs for every record. Every other shape is
+//! held as parsed pairs. Both forms compare, print and serialize the same way, as a list of
+//! (name, value) pairs.
 
 use compact_str::CompactString;
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use crate::text::string_body_len;
+use crate::scan::Scanner;
 
 /// Attributes in payload order, names unique (a repeated name keeps its first position and its
 /// last value).
@@ -73,7 +73,8 @@ impl Attributes {
     pub fn is_empty(&self) -> bool {
         match &self.form {
             Form::Pairs(pairs) => pairs.is_empty(),
-            Form::Object(text) => ObjectMembers::new(text).next().is_none(),
+            // A plain object has at least one member.
+            Form::Object(_) => false,
         }
     }
 
@@ -203,22 +204,17 @@ const MAX_PLAIN_MEMBERS: usize = 16;
 /// tokens) whose values are all strings, with no escape or control character in any name or
 /// value. Such strings are their own text, so members are slices of the object.
 pub struct ObjectMembers<'a> {
-    bytes: &'a [u8],
-    text: &'a str,
-    at: usize,
+    scanner: Scanner<'a>,
+    /// True once the first member (after `{`) is read; the others follow a `,`.
+    started: bool,
 }
 
 impl<'a> ObjectMembers<'a> {
     /// The members of a text [`Self::plain`] accepted.
-    pub(crate) fn plain_members(text: &'a str) -> Self {
-        Self::new(text)
-    }
-
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         ObjectMembers {
-            bytes: text.as_bytes(),
-            text,
-            at: 0,
+            scanner: Scanner::new(text),
+            started: false,
         }
     }
 
@@ -229,10 +225,6 @@ impl<'a> ObjectMembers<'a> {
         let mut members = ObjectMembers::new(text);
         let mut names: [&str; MAX_PLAIN_MEMBERS] = [""; MAX_PLAIN_MEMBERS];
         let mut count = 0;
-        members.skip_whitespace();
-        if members.bytes.get(members.at) != Some(&b'{') {
-            return None;
-        }
         loop {
             let (name, _) = members.member()?;
             if count == MAX_PLAIN_MEMBERS || names[..count].contains(&name) {
@@ -240,46 +232,24 @@ impl<'a> ObjectMembers<'a> {
             }
             names[count] = name;
             count += 1;
-            members.skip_whitespace();
-            if members.bytes.get(members.at) == Some(&b'}') {
-                return Some(members.at + 1);
+            if members.scanner.eat(b'}').is_some() {
+                return Some(members.scanner.at);
             }
         }
     }
 
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    /// A plain string at the cursor (after whitespace), without its quotes.
-    fn string(&mut self) -> Option<&'a str> {
-        self.skip_whitespace();
-        if self.bytes.get(self.at) != Some(&b'"') {
-            return None;
-        }
-        let start = self.at + 1;
-        let end = start + string_body_len(self.bytes.get(start..)?)?;
-        self.at = end + 1;
-        // Quotes are ASCII, so both ends are character boundaries.
-        self.text.get(start..end)
-    }
-
-    /// The member after the `{` or `,` at the cursor (after whitespace).
+    /// The next member: after the `{` for the first, after a `,` for the others.
     fn member(&mut self) -> Option<(&'a str, &'a str)> {
-        self.skip_whitespace();
-        match self.bytes.get(self.at) {
-            Some(b'{' | b',') => self.at += 1,
-            _ => return None,
-        }
-        let name = self.string()?;
-        self.skip_whitespace();
-        if self.bytes.get(self.at) != Some(&b':') {
-            return None;
-        }
-        self.at += 1;
-        let value = self.string()?;
+        let separator = if std::mem::replace(&mut self.started, true) {
+            b','
+        } else {
+            b'{'
+        };
+        let scanner = &mut self.scanner;
+        scanner.eat(separator)?;
+        let name = scanner.string()?;
+        scanner.eat(b':')?;
+        let value = scanner.string()?;
         Some((name, value))
     }
 }
@@ -349,6 +319,8 @@ y"}"#,
             r#"{"a":"x""#,
             r#"["a","x"]"#,
             r#"{"a" "x"}"#,
+            r#"{"a":"x"{"b":"y"}"#,
+            r#"{"a":"x",,"b":"y"}"#,
         ] {
             assert_eq!(ObjectMembers::plain(text), None, "{text}");
         }

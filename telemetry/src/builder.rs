@@ -202,11 +202,7 @@ impl<'o> RecordBuilder<'o> {
     /// Takes the attributes as the text of a plain object (one that
     /// [`ObjectMembers::plain`] accepted), read only when something asks for them.
     pub(crate) fn set_attributes_object(&mut self, object: &str) {
-        let mut text = self
-            .spare_object
-            .take()
-            .or_else(|| self.attributes_object.take())
-            .unwrap_or_default();
+        let mut text = self.spare_object.take().unwrap_or_default();
         text.clear();
         text.push_str(object);
         self.attributes_object = Some(text);
@@ -215,7 +211,7 @@ impl<'o> RecordBuilder<'o> {
     fn set_attribute(&mut self, name: &str, text: CompactString) {
         if let Some(object) = self.attributes_object.take() {
             // Pairs from here on: the object's members first, in their order.
-            for (name, value) in ObjectMembers::plain_members(&object) {
+            for (name, value) in ObjectMembers::new(&object) {
                 self.attributes.append(name, CompactString::from(value));
             }
         }
@@ -353,5 +349,49 @@ impl<'o> RecordBuilder<'o> {
             },
             issues: self.issues,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attribute_object_reuses_the_text_buffer_of_a_recycled_record() {
+        let options = DecodeOptions::default();
+        let mut spares = RecordSpares::default();
+        let text = String::from(r#"{"model":"sedan","vin":"FS0001"}"#);
+        let address = text.as_ptr();
+        spares.recycle(Record {
+            vehicle_id: "v".into(),
+            event_time_ms: 0,
+            fleet: None,
+            attributes: Attributes::from_plain_object(text),
+            signals: vec![Signal::new("s", 1.0)],
+        });
+        let mut builder = RecordBuilder::reusing(&options, &mut spares);
+        builder.set_attributes_object(r#"{"model":"e-van"}"#);
+        let object = builder.attributes_object.as_ref().unwrap();
+        assert_eq!(object, r#"{"model":"e-van"}"#);
+        assert_eq!(object.as_ptr(), address);
+    }
+
+    #[test]
+    fn an_attribute_set_after_an_object_joins_its_members_as_pairs() {
+        let options = DecodeOptions::default();
+        let mut builder = RecordBuilder::new(&options);
+        builder.set_attributes_object(r#"{"model":"e-van","vin":"FS0001"}"#);
+        builder.add_attribute_text("model", "truck");
+        builder.add_attribute_text("region", "eu");
+        assert!(builder.attributes_object.is_none());
+        let pairs: Vec<(String, String)> = Attributes::from(builder.attributes.finish())
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("model", "truck"), ("vin", "FS0001"), ("region", "eu")]
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! - [`decoder`]: payload/frame → records or typed, located errors.
 //! - [`encode`]: writes records back as wide JSON.
 //! - [`error`]: the typed errors.
-//! - [`text`]: fast equality and scanning of short texts (names, ids, strings) for hot paths.
+//! - [`text`]: fast equality of short texts (names, ids) for hot paths.
 //!
 //! Decoding never panics on input: every problem is a [`RecordError`] (the whole record is
 //! rejected) or a [`FieldIssue`] (one field is dropped, the record goes on).
@@ -31,6 +31,7 @@ mod entries;
 mod long;
 mod mapping;
 mod scalar;
+mod scan;
 mod spares;
 mod wide;
 mod wide_fast;

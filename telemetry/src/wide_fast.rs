@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use crate::attributes::ObjectMembers;
 use crate::builder::RecordBuilder;
 use crate::scalar::Scalar;
-use crate::text::string_body_len;
+use crate::scan::Scanner as Cursor;
 use crate::wide::{TIME_FIELD, VEHICLE_ID_FIELD};
 
 /// 10⁰ … 10²², every one exactly representable as a double.
@@ -103,31 +103,8 @@ impl TopField {
     }
 }
 
-struct Cursor<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    at: usize,
-}
-
+/// What the wide-record parser reads beyond the scanner's whitespace and strings.
 impl<'a> Cursor<'a> {
-    #[inline]
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    #[inline]
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        self.skip_whitespace();
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
     /// The field at the cursor when it is the `*next` of [`USUAL_FIELDS`], written as usual
     /// (no whitespace inside); the cursor then stands after its colon and `*next` moves on.
     #[inline]
@@ -147,23 +124,6 @@ impl<'a> Cursor<'a> {
     fn digit_at(&self, at: usize) -> Option<u64> {
         let digit = self.bytes.get(at)?.wrapping_sub(b'0');
         (digit < 10).then_some(u64::from(digit))
-    }
-
-    /// A string without escapes or control characters.
-    #[inline]
-    fn string(&mut self) -> Option<&'a str> {
-        self.skip_whitespace();
-        if self.peek()? != b'"' {
-            return None;
-        }
-        let start = self.at + 1;
-        let end = start + string_body_len(self.bytes.get(start..)?)?;
-        if self.bytes.get(end) != Some(&b'"') {
-            return None;
-        }
-        self.at = end + 1;
-        // Quotes are ASCII, so both ends are character boundaries of the validated text.
-        self.text.get(start..end)
     }
 
     /// A JSON number (strict grammar); integers that fit are kept exact. Decimals of at most 19
@@ -315,11 +275,7 @@ impl<'a> Cursor<'a> {
 /// builder is then partly filled and must be discarded). A top-level field that repeats is left to
 /// serde, so the result always equals [`WideRaw::apply`] of the serde parse.
 pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Option<usize> {
-    let mut cursor = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+    let mut cursor = Cursor::new(text);
     cursor.eat(b'{')?;
     builder.reserve_signals(12);
     let (mut vehicle_id, mut time, mut fleet) = (None, None, None);
@@ -452,11 +408,7 @@ mod tests {
             "0.999999999999999",
             "1000000000000000.0",
         ] {
-            let mut cursor = Cursor {
-                text,
-                bytes: text.as_bytes(),
-                at: 0,
-            };
+            let mut cursor = Cursor::new(text);
             let parsed = Scalar::from(cursor.number().unwrap());
             let expected = serde_json::from_str::<Scalar<'_>>(text).unwrap();
             assert_eq!(parsed, expected, "{text}");
@@ -501,6 +453,7 @@ mod tests {
             r#"{"signals":{"a":NaN}}"#,
             r#"{"signals":{"a":1,}}"#,
             r#"{"vehicle_id":"v""#,
+            r#"{"attributes":{"a":"x"{"b":"y"},"signals":{"s":1}}"#,
         ] {
             assert!(fast(text).is_none(), "{text}");
         }

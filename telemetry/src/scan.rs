@@ -1,0 +1,140 @@
+//! A cursor over JSON text for the hand-written fast paths (the wide-record parser, the plain
+//! attribute objects): it skips whitespace and reads strings without escapes, whose bodies are
+//! scanned eight bytes at a time.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// True when some byte of `word` is zero (the classic SWAR test).
+#[inline]
+fn has_zero_byte(word: u64) -> bool {
+    word.wrapping_sub(ONES) & !word & HIGHS != 0
+}
+
+/// Length of a string body up to its closing quote, eight bytes at a time; `None` at a
+/// backslash or a control character (left to serde) or when the input ends first.
+#[inline]
+fn string_body_len(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        // A byte below 0x20 has its top three bits clear.
+        let control = has_zero_byte(word & (ONES * 0xE0));
+        if quote || backslash || control {
+            break;
+        }
+        at += 8;
+    }
+    loop {
+        match *bytes.get(at)? {
+            b'"' => return Some(at),
+            b'\\' | 0..=0x1f => return None,
+            _ => at += 1,
+        }
+    }
+}
+
+/// A position in JSON text (already validated UTF-8). The fast paths extend it with what they
+/// read; everything here returns `None` where serde must decide instead.
+pub(crate) struct Scanner<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// `byte` after whitespace, consumed.
+    #[inline]
+    pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// A string (after whitespace) without escapes or control characters, without its quotes.
+    #[inline]
+    pub(crate) fn string(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let end = start + string_body_len(self.bytes.get(start..)?)?;
+        self.at = end + 1;
+        // Quotes are ASCII, so both ends are character boundaries of the validated text.
+        self.text.get(start..end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_scanning_finds_the_first_special_byte_wherever_it_lies() {
+        // Reference: byte by byte.
+        let reference = |bytes: &[u8]| {
+            for (at, byte) in bytes.iter().enumerate() {
+                match byte {
+                    b'"' => return Some(at),
+                    b'\\' | 0..=0x1f => return None,
+                    _ => {}
+                }
+            }
+            None
+        };
+        for len in 0..24 {
+            for special in [b'"', b'\\', 0x1f, 0x00, 0x01] {
+                for after in [b'"', 0x01, 0x00, b'\\', 0x80] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes.extend([special, after, b'"', 0x01, b'"', b'a', 0xE9]);
+                    assert_eq!(string_body_len(&bytes), reference(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn string_scanning_finds_the_quote_and_stops_at_escapes() {
+        assert_eq!(string_body_len(b"\""), Some(0));
+        assert_eq!(string_body_len(b"abcdefghijklmnop\"x"), Some(16));
+        assert_eq!(
+            string_body_len("héllo wörld, long enough\"".as_bytes()),
+            Some(26)
+        );
+        assert_eq!(string_body_len(b"abcdefgh\\\"ijk\""), None);
+        assert_eq!(string_body_len(b"abcdefghij\nk\""), None);
+        assert_eq!(string_body_len(b"abcdefghijklmn"), None);
+    }
+
+    #[test]
+    fn strings_are_read_after_whitespace_up_to_their_closing_quote() {
+        let mut scanner = Scanner::new(" \t\"model\" :\"a\\\"b\"");
+        assert_eq!(scanner.string(), Some("model"));
+        assert_eq!(scanner.eat(b':'), Some(()));
+        assert_eq!(scanner.string(), None, "escapes are left to serde");
+        assert_eq!(Scanner::new("x").string(), None);
+    }
+}
