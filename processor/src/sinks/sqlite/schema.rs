@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS rollups (
     UNIQUE (rollup, window_start_ms, group_key)
 );
 CREATE INDEX IF NOT EXISTS rollups_by_vehicle_time ON rollups (vehicle_id, window_start_ms);
--- Per-fleet queries read a time range by the primary key and filter it: an index on a column
+-- Per-fleet queries read a time range by the unique key and filter it: an index on a column
 -- of a few values cost as much to maintain as the vehicle index.
 DROP INDEX IF EXISTS rollups_by_fleet;
 
@@ -136,7 +136,7 @@ ALTER TABLE rollups RENAME TO rollups_v1;
 /// copies its rows over. Schema 8 stores rows by rowid, in the order they are written, with the
 /// key `(rollup, window_start_ms, group_key)` as a unique index: closed windows then append to
 /// the table and to the key, which is ordered by time, and entries of the vehicle index hold a
-/// rowid instead of the whole key (W1 ran 7 % faster end to end; see the README).
+/// rowid instead of the whole key.
 pub const MIGRATE_ROLLUPS_ASIDE: &str = r#"
 DROP INDEX IF EXISTS rollups_by_vehicle_time;
 DROP INDEX IF EXISTS rollups_by_time;
