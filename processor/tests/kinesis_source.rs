@@ -952,6 +952,20 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
         .collect();
     let survivors: Vec<&Worker> = workers.iter().collect();
     let takes = logged(&survivors, "lease taken");
+    let taken_from = |line: &LogLine| {
+        line.fields["previous"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Takes between survivors count only from the first take of a dead worker's lease on: the
+    // balancing before the records flowed re-read nothing.
+    let first_orphan_take = takes
+        .iter()
+        .filter(|line| taken_from(line).contains(&victim_pid))
+        .map(|line| line.timestamp.clone())
+        .min()
+        .expect("the dead worker's leases were taken");
     // Sequence numbers are 56-digit decimals: longer is larger, then digit by digit.
     let after = |seq: &str, checkpoint: &str| (seq.len(), seq) > (checkpoint.len(), checkpoint);
     for id in &twice {
@@ -971,10 +985,11 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             .filter(|line| line.fields["shard"] == shard)
             .collect();
         let retaken_past = takes_of_shard.iter().any(|line| {
-            let from_survivor = line.fields["previous"].as_str().is_some_and(|previous| {
-                previous.starts_with("Some") && !previous.contains(&victim_pid)
-            });
-            from_survivor && after(seq, line.fields["checkpoint"].as_str().unwrap_or_default())
+            let previous = taken_from(line);
+            let from_survivor = previous.starts_with("Some") && !previous.contains(&victim_pid);
+            from_survivor
+                && line.timestamp >= first_orphan_take
+                && after(seq, line.fields["checkpoint"].as_str().unwrap_or_default())
         });
         assert!(
             retaken_past,
