@@ -21,8 +21,13 @@ const MAX_SPARE_RECORDS: usize = 1 << 14;
 /// record must not leave its memory in every spare it passes through.
 const MAX_SPARE_SIGNALS: usize = 64;
 
-/// The same bound for attributes, in bytes (32 attribute pairs).
-const MAX_SPARE_ATTRIBUTE_BYTES: usize = 32 * 48;
+/// The same bound for attributes, in bytes: 32 attribute pairs (an object's text is bounded by
+/// the same room).
+const MAX_SPARE_ATTRIBUTE_BYTES: usize = 32 * PAIR_BYTES;
+
+/// Bytes of one attribute pair.
+const PAIR_BYTES: usize =
+    std::mem::size_of::<(compact_str::CompactString, compact_str::CompactString)>();
 
 /// Signal and attribute vectors of records that were handed back, reused first in first out:
 /// a batch's records then lie in memory in the order of the batch before, an ascending stream
@@ -132,7 +137,7 @@ mod tests {
     fn the_vectors_of_an_unusually_wide_record_are_freed_not_kept() {
         let mut spares = RecordSpares::default();
         let mut wide = record(MAX_SPARE_SIGNALS + 1);
-        wide.attributes = (0..=MAX_SPARE_ATTRIBUTE_BYTES / 48)
+        wide.attributes = (0..=MAX_SPARE_ATTRIBUTE_BYTES / PAIR_BYTES)
             .map(|i| (format!("a{i}").into(), "x".into()))
             .collect::<Vec<_>>()
             .into();
