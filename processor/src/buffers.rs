@@ -23,19 +23,21 @@ impl<T> BufferPool<T> {
         })
     }
 
-    /// An empty vector with room for at least `capacity` elements, reused when one is spare.
+    /// An empty vector with room for at least `capacity` elements, reused when one is spare
+    /// (the elements it still held are dropped here).
     pub fn take(self: &Arc<Self>, capacity: usize) -> Pooled<T> {
-        self.take_reclaiming(capacity, drop)
+        let mut pooled = self.take_as_left();
+        pooled.vec.clear();
+        pooled.vec.reserve(capacity);
+        pooled
     }
 
-    /// [`Self::take`], handing the elements a reused vector still holds to `reclaim`.
-    pub fn take_reclaiming(self: &Arc<Self>, capacity: usize, reclaim: impl FnMut(T)) -> Pooled<T> {
+    /// A vector as it was given back, its elements still in it, for a taker that overwrites
+    /// them in place (or an empty one when none is spare).
+    pub fn take_as_left(self: &Arc<Self>) -> Pooled<T> {
         let spare = self.free.lock().ok().and_then(|mut free| free.pop());
-        let mut vec = spare.unwrap_or_default();
-        vec.drain(..).for_each(reclaim);
-        vec.reserve(capacity);
         Pooled {
-            vec,
+            vec: spare.unwrap_or_default(),
             pool: Some(Arc::clone(self)),
         }
     }
@@ -138,15 +140,19 @@ mod tests {
     }
 
     #[test]
-    fn the_next_taker_reclaims_what_a_returned_vector_held() {
+    fn a_vector_taken_as_left_still_holds_what_it_held() {
         let pool = BufferPool::<String>::new(1);
         let mut batch = pool.take(2);
         batch.push("a".to_owned());
         batch.push("b".to_owned());
         drop(batch);
-        let mut reclaimed = Vec::new();
-        let again = pool.take_reclaiming(1, |item| reclaimed.push(item));
-        assert!(again.is_empty());
-        assert_eq!(reclaimed, ["a", "b"]);
+        let again = pool.take_as_left();
+        assert_eq!(*again, ["a", "b"]);
+        drop(again);
+        assert!(pool.take(1).is_empty(), "take empties it");
+        assert!(
+            pool.take_as_left().is_empty(),
+            "what take emptied comes back empty"
+        );
     }
 }

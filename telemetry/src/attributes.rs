@@ -109,6 +109,12 @@ impl Attributes {
         }
     }
 
+    /// Takes the storage out, leaving no attributes: a decoder writing a new record over this
+    /// one's reuses it.
+    pub(crate) fn take_storage(&mut self) -> AttributeStorage {
+        std::mem::take(self).into_storage()
+    }
+
     /// Bytes of heap held, for the bounds on what a decoder keeps for reuse.
     pub(crate) fn capacity_bytes(&self) -> usize {
         match &self.form {

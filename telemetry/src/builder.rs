@@ -48,6 +48,16 @@ impl<'o> RecordBuilder<'o> {
         Self::with_vectors(options, spares.attributes(), spares.signals())
     }
 
+    /// A builder that fills the vectors of `record`, a record its consumer is done with and that
+    /// the new one is about to be written over: they are taken out of it.
+    pub(crate) fn over_record(options: &'o DecodeOptions, record: &mut Record) -> Self {
+        Self::with_vectors(
+            options,
+            record.attributes.take_storage(),
+            std::mem::take(&mut record.signals),
+        )
+    }
+
     fn with_vectors(
         options: &'o DecodeOptions,
         attributes: AttributeStorage,
@@ -306,36 +316,11 @@ impl<'o> RecordBuilder<'o> {
     /// Finishes the record: required fields present, at least one usable signal.
     /// On error, also returns the vehicle id when it was read (for the message).
     pub(crate) fn finish(
-        self,
+        mut self,
         vehicle_field: &str,
         time_field: &str,
     ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
-        let vehicle = || self.vehicle_id.as_deref().map(str::to_owned);
-        if let Some(error) = self.error.clone() {
-            return Err((error, vehicle()));
-        }
-        let event_time_ms = match (self.event_time_ms, self.options.time_source) {
-            (_, TimeSource::Arrival) | (None, TimeSource::EventOrArrival) => {
-                self.options.arrival_time_ms
-            }
-            (Some(ms), _) => ms,
-            (None, TimeSource::Event) => {
-                return Err((
-                    RecordErrorKind::MissingField(time_field.to_owned()),
-                    vehicle(),
-                ));
-            }
-        };
-        if self.signals.is_empty() {
-            let vehicle_id = vehicle();
-            return Err((RecordErrorKind::NoUsableSignals(self.issues), vehicle_id));
-        }
-        let Some(vehicle_id) = self.vehicle_id else {
-            return Err((
-                RecordErrorKind::MissingField(vehicle_field.to_owned()),
-                None,
-            ));
-        };
+        let (vehicle_id, event_time_ms) = self.complete(vehicle_field, time_field)?;
         Ok(Decoded {
             record: Record {
                 vehicle_id,
@@ -349,6 +334,69 @@ impl<'o> RecordBuilder<'o> {
             },
             issues: self.issues,
         })
+    }
+
+    /// [`Self::finish`], writing the record over `record` field by field instead of returning
+    /// it (a record is large, and every move copies it); returns the rejected fields. When the
+    /// record is rejected, `record` gets the signal vector back for the next one.
+    pub(crate) fn finish_into(
+        mut self,
+        vehicle_field: &str,
+        time_field: &str,
+        record: &mut Record,
+    ) -> Result<Vec<FieldIssue>, (RecordErrorKind, Option<String>)> {
+        let (vehicle_id, event_time_ms) = match self.complete(vehicle_field, time_field) {
+            Ok(parts) => parts,
+            Err(rejection) => {
+                record.signals = self.signals.finish();
+                return Err(rejection);
+            }
+        };
+        record.vehicle_id = vehicle_id;
+        record.event_time_ms = event_time_ms;
+        record.fleet = self.fleet;
+        record.attributes = match self.attributes_object {
+            Some(object) => Attributes::from_plain_object(object),
+            None => Attributes::from(self.attributes.finish()),
+        };
+        record.signals = self.signals.finish();
+        Ok(self.issues)
+    }
+
+    /// The vehicle id and event time of a record that can be finished, or why it is rejected
+    /// (with the vehicle id read, if any).
+    fn complete(
+        &mut self,
+        vehicle_field: &str,
+        time_field: &str,
+    ) -> Result<(CompactString, EpochMillis), (RecordErrorKind, Option<String>)> {
+        let vehicle = |builder: &Self| builder.vehicle_id.as_deref().map(str::to_owned);
+        if let Some(error) = self.error.clone() {
+            return Err((error, vehicle(self)));
+        }
+        let event_time_ms = match (self.event_time_ms, self.options.time_source) {
+            (_, TimeSource::Arrival) | (None, TimeSource::EventOrArrival) => {
+                self.options.arrival_time_ms
+            }
+            (Some(ms), _) => ms,
+            (None, TimeSource::Event) => {
+                return Err((
+                    RecordErrorKind::MissingField(time_field.to_owned()),
+                    vehicle(self),
+                ));
+            }
+        };
+        if self.signals.is_empty() {
+            let issues = std::mem::take(&mut self.issues);
+            return Err((RecordErrorKind::NoUsableSignals(issues), vehicle(self)));
+        }
+        let Some(vehicle_id) = self.vehicle_id.take() else {
+            return Err((
+                RecordErrorKind::MissingField(vehicle_field.to_owned()),
+                None,
+            ));
+        };
+        Ok((vehicle_id, event_time_ms))
     }
 }
 

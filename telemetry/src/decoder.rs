@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 
 use crate::builder::{Decoded, RecordBuilder};
+use crate::destination::{Destination, EachOutcome, SegmentNote, Slots};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::frame::{Frame, FrameKind, FrameScanner, SegmentEnd};
 use crate::gzip::{decompress_capped, is_gzip};
@@ -108,8 +109,10 @@ impl Decoder {
             payload,
             0,
             SegmentEnd::InputEnds,
-            &mut spares,
-            &mut |outcome| outcomes.push(outcome),
+            &mut EachOutcome {
+                spares: &mut spares,
+                each: |outcome| outcomes.push(outcome),
+            },
         );
         outcomes
     }
@@ -128,12 +131,43 @@ impl Decoder {
         mut each: impl FnMut(Outcome),
     ) {
         let mut spares = std::mem::take(&mut self.spares);
-        self.decode_plain_each(bytes, start, end, &mut spares, &mut each);
+        self.decode_plain_each(
+            bytes,
+            start,
+            end,
+            &mut EachOutcome {
+                spares: &mut spares,
+                each: &mut each,
+            },
+        );
+        self.spares = spares;
+    }
+
+    /// [`Self::decode_segment`] for a consumer that keeps records in a vector and hands the
+    /// vector back when done with them. `records[..kept]` stay as they are; the records after
+    /// them are old ones (of an earlier batch) that this piece's records, with their offsets in
+    /// the stream, are written over: each reuses an old record's vectors and its place, so no
+    /// record is moved. On return `records` holds the kept records and this piece's; old records
+    /// left over are kept for later. Rejected records and records that lost fields are
+    /// reported to `note`, in order.
+    pub fn decode_segment_into(
+        &mut self,
+        bytes: &[u8],
+        start: u64,
+        end: SegmentEnd,
+        records: &mut Vec<(u64, Record)>,
+        kept: usize,
+        note: impl FnMut(SegmentNote),
+    ) {
+        let mut spares = std::mem::take(&mut self.spares);
+        let mut slots = Slots::over(records, kept, &mut spares, note);
+        self.decode_plain_each(bytes, start, end, &mut slots);
+        slots.finish();
         self.spares = spares;
     }
 
     /// Decodes an uncompressed payload that continues as `end` says, handing each outcome to
-    /// `each` in order, located at `base` plus its place in `payload`. Wide-layout objects are
+    /// `destination` in order, located at `base` plus its place in `payload`. Wide-layout objects are
     /// parsed in place in one pass (the common case); anything else, and any object that fails
     /// to parse, is delimited by the [`FrameScanner`] so one broken record never takes its
     /// neighbours with it.
@@ -142,8 +176,7 @@ impl Decoder {
         payload: &[u8],
         base: u64,
         end: SegmentEnd,
-        spares: &mut RecordSpares,
-        each: &mut impl FnMut(Outcome),
+        destination: &mut impl Destination,
     ) {
         // One validation pass lets the fast path borrow strings without re-checking each.
         let text = std::str::from_utf8(payload).ok();
@@ -159,7 +192,7 @@ impl Decoder {
                     index,
                 };
                 if let Some(after) =
-                    self.decode_wide_in_place(payload, rest_text, place, spares, &mut *each)
+                    self.decode_wide_in_place(payload, rest_text, place, destination)
                 {
                     index += 1;
                     position = skip_whitespace(payload, after);
@@ -175,26 +208,24 @@ impl Decoder {
                     Ok(decoded) => decoded.offset += base,
                     Err(rejected) => rejected.error.offset += base,
                 }
-                each(outcome);
+                destination.outcome(outcome);
             }
         }
     }
 
-    /// Parses one wide object at `place` and hands its outcome to `each` (built where it is
-    /// handed over: an outcome is large, and every move copies it); returns where the object
-    /// ends, or `None` when it is not syntactically valid or not followed by a record boundary
-    /// (the caller then delimits it with the scanner).
+    /// Parses one wide object at `place` and hands it to `destination`, which supplies the
+    /// builder; returns where the object ends, or `None` when it is not syntactically valid or
+    /// not followed by a record boundary (the caller then delimits it with the scanner).
     fn decode_wide_in_place(
         &self,
         payload: &[u8],
         rest_text: Option<&str>,
         place: Place,
-        spares: &mut RecordSpares,
-        each: &mut impl FnMut(Outcome),
+        destination: &mut impl Destination,
     ) -> Option<usize> {
         let start = place.start;
         let rest = &payload[start..];
-        let mut builder = RecordBuilder::reusing(&self.options, spares);
+        let mut builder = destination.builder(&self.options);
         let consumed = decode_wide_prefix(rest, rest_text, &mut builder).ok()?;
         if consumed > self.options.max_record_bytes {
             return None;
@@ -206,13 +237,7 @@ impl Decoder {
         if !follows_cleanly || opens_a_line_with_a_brace(&rest[..consumed]) {
             return None;
         }
-        each(self.finish_object(
-            builder,
-            Ok(()),
-            &rest[..consumed],
-            place.offset,
-            place.index,
-        ));
+        destination.parsed(self, builder, &rest[..consumed], place);
         Some(start + consumed)
     }
 
@@ -309,7 +334,7 @@ impl Decoder {
 
     /// Turns a filled builder into an outcome located at `offset`.
     #[inline]
-    fn finish_object(
+    pub(crate) fn finish_object(
         &self,
         builder: RecordBuilder<'_>,
         parsed: Result<(), RecordErrorKind>,
@@ -317,11 +342,7 @@ impl Decoder {
         offset: u64,
         index: usize,
     ) -> Outcome {
-        let (vehicle_field, time_field) = match &self.format {
-            Format::Wide => (VEHICLE_ID_FIELD, TIME_FIELD),
-            Format::Long(fields) => (fields.vehicle_id.as_str(), fields.time.as_str()),
-            Format::Mapping(mapping) => (mapping.vehicle_id.as_str(), mapping.time.as_str()),
-        };
+        let (vehicle_field, time_field) = self.identity_fields();
         let result = match parsed {
             Ok(()) => builder.finish(vehicle_field, time_field),
             Err(kind) => Err((kind, builder.vehicle_id().map(str::to_owned))),
@@ -336,26 +357,46 @@ impl Decoder {
                     raw,
                 })
             }
-            Err((kind, vehicle_id)) => Err(Box::new(RejectedRecord {
-                error: RecordError {
-                    offset,
-                    len: bytes.len() as u64,
-                    index,
-                    vehicle_id,
-                    kind,
-                },
-                raw: bytes.to_vec(),
-            })),
+            Err((kind, vehicle_id)) => Err(rejection(kind, vehicle_id, bytes, offset, index)),
+        }
+    }
+
+    /// The fields that name a record's vehicle and event time in this format.
+    pub(crate) fn identity_fields(&self) -> (&str, &str) {
+        match &self.format {
+            Format::Wide => (VEHICLE_ID_FIELD, TIME_FIELD),
+            Format::Long(fields) => (fields.vehicle_id.as_str(), fields.time.as_str()),
+            Format::Mapping(mapping) => (mapping.vehicle_id.as_str(), mapping.time.as_str()),
         }
     }
 }
 
-/// Where an object starts: in the payload, in the stream, and as the payload's n-th record.
-#[derive(Clone, Copy)]
-struct Place {
-    start: usize,
+/// The record in `bytes`, at `offset`, rejected for `kind`.
+pub(crate) fn rejection(
+    kind: RecordErrorKind,
+    vehicle_id: Option<String>,
+    bytes: &[u8],
     offset: u64,
     index: usize,
+) -> Box<RejectedRecord> {
+    Box::new(RejectedRecord {
+        error: RecordError {
+            offset,
+            len: bytes.len() as u64,
+            index,
+            vehicle_id,
+            kind,
+        },
+        raw: bytes.to_vec(),
+    })
+}
+
+/// Where an object starts: in the payload, in the stream, and as the payload's n-th record.
+#[derive(Clone, Copy)]
+pub(crate) struct Place {
+    pub(crate) start: usize,
+    pub(crate) offset: u64,
+    pub(crate) index: usize,
 }
 
 /// True when a line inside `bytes` starts with `{`: the scanner ends a record there (a cut-off

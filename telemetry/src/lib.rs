@@ -27,6 +27,7 @@ pub mod text;
 pub mod timestamp;
 
 mod builder;
+mod destination;
 mod entries;
 mod long;
 mod mapping;
@@ -39,6 +40,7 @@ mod wide_fast;
 pub use attributes::Attributes;
 pub use builder::Decoded;
 pub use decoder::{DecodedRecord, Decoder, Outcome, RejectedRecord};
+pub use destination::SegmentNote;
 pub use error::{FieldIssue, RecordError, RecordErrorKind};
 pub use frame::{last_record_line_start, Frame, FrameKind, FrameScanner, SegmentEnd};
 pub use options::{DecodeOptions, FieldMapping, Format, FuturePolicy, LongFields, TimeSource};

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use telemetry::{
-    DecodeOptions, Decoder, FieldMapping, Format, LongFields, Outcome, RecordErrorKind, TimeUnit,
+    DecodeOptions, Decoder, FieldMapping, Format, LongFields, Outcome, RecordErrorKind,
+    SegmentNote, TimeUnit,
 };
 
 const WIDE: &str = r#"{"vehicle_id":"veh-000123","fleet":"fleet-07","ts":1767225600000,"attributes":{"model":"e-van"},"signals":{"speed_kmh":42.1,"engine_rpm":1800}}"#;
@@ -500,6 +501,92 @@ proptest::proptest! {
         }
         let whole: Vec<String> = whole.iter().map(summary).collect();
         let pieces: Vec<String> = pieces.iter().map(summary).collect();
+        proptest::prop_assert_eq!(pieces, whole);
+    }
+}
+
+/// The outcomes a piece decoded in place stands for: its records (with the fields each lost)
+/// and its rejections, in stream order.
+fn in_place_summaries(
+    records: &[(u64, telemetry::Record)],
+    notes: Vec<SegmentNote>,
+) -> Vec<(u64, String)> {
+    let mut lost = std::collections::HashMap::new();
+    let mut summaries = Vec::new();
+    for note in notes {
+        match note {
+            SegmentNote::Rejected(rejected) => {
+                summaries.push((rejected.error.offset, summary(&Err(rejected))));
+            }
+            SegmentNote::FieldsRejected {
+                position,
+                issues,
+                raw,
+            } => {
+                lost.insert(position, (issues, raw));
+            }
+        }
+    }
+    for (position, (offset, record)) in records.iter().enumerate() {
+        let (issues, raw) = match lost.remove(&position) {
+            Some((issues, raw)) => (issues, Some(raw)),
+            None => (Vec::new(), None),
+        };
+        let decoded = telemetry::DecodedRecord {
+            decoded: telemetry::Decoded {
+                record: record.clone(),
+                issues,
+            },
+            offset: *offset,
+            index: 0,
+            raw,
+        };
+        summaries.push((*offset, summary(&Ok(decoded))));
+    }
+    assert!(lost.is_empty(), "a note names a position with no record");
+    summaries.sort_by_key(|(offset, _)| *offset);
+    summaries
+}
+
+proptest::proptest! {
+    #[test]
+    fn pieces_decoded_over_the_records_of_the_previous_piece_decode_like_the_whole_stream(
+        stream in stream_pieces(),
+        cuts in proptest::collection::vec(0usize..2000, 0..4),
+    ) {
+        let options = DecodeOptions { max_record_bytes: 256, ..DecodeOptions::default() };
+        let mut decoder = Decoder::new(Format::Wide, options);
+        let mut frames = Vec::new();
+        let mut scanner = telemetry::FrameScanner::new(256);
+        scanner.feed(&stream, &mut frames);
+        scanner.finish(&mut frames);
+        let mut whole = Vec::new();
+        for frame in &frames {
+            decoder.decode_frame(frame, 0, &mut whole);
+        }
+
+        let mut boundaries: Vec<usize> = cuts
+            .into_iter()
+            .filter_map(|cut| telemetry::last_record_line_start(&stream[..cut.min(stream.len())]))
+            .collect();
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        // One vector for every piece, as the pipeline's pooled batches: each piece is written
+        // over the records of the one before.
+        let mut records = Vec::new();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        let ends = boundaries
+            .into_iter()
+            .map(|boundary| (boundary, telemetry::SegmentEnd::NewRecordFollows))
+            .chain([(stream.len(), telemetry::SegmentEnd::InputEnds)]);
+        for (boundary, end) in ends {
+            let mut notes = Vec::new();
+            decoder.decode_segment_into(&stream[start..boundary], start as u64, end, &mut records, 0, |note| notes.push(note));
+            pieces.extend(in_place_summaries(&records, notes).into_iter().map(|(_, summary)| summary));
+            start = boundary;
+        }
+        let whole: Vec<String> = whole.iter().map(summary).collect();
         proptest::prop_assert_eq!(pieces, whole);
     }
 }

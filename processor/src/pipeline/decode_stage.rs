@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use telemetry::{DecodeOptions, Decoder, Outcome};
+use telemetry::{DecodeOptions, Decoder, FieldIssue, Outcome, RejectedRecord, SegmentNote};
 use tokio::sync::mpsc;
 
 use super::counters::PipelineCounters;
@@ -115,16 +115,10 @@ fn decode_batch(
     logged: &mut u64,
     buffers: &Arc<BufferPool<(u64, Record)>>,
 ) -> DecodedBatch {
-    // Pooled vectors keep the room earlier batches grew them to, so a piece's records need no
-    // counting pass to size theirs. The records a returned batch still holds go back to the
-    // decoder when this batch is a piece of a file, which it decodes into them; records framed
-    // one by one (Kinesis, S3) are built fresh, so those are simply dropped.
-    let reuse = batch.segment.is_some();
-    let mut records = buffers.take_reclaiming(batch.frames.len(), |(_, record)| {
-        if reuse {
-            decoder.recycle(record);
-        }
-    });
+    // Pooled vectors keep the room earlier batches grew them to, and the records they held: a
+    // piece of a file is decoded over those records in place, reusing their vectors. Records
+    // framed one by one (Kinesis, S3) are built fresh, so the old ones are simply dropped.
+    let mut records = buffers.take_as_left();
     let mut dead_letters = Vec::new();
     let location = |offset: u64| RecordLocation {
         partition: batch.partition.to_string(),
@@ -134,53 +128,93 @@ fn decode_batch(
             .and_then(|index| batch.record_ids.get(index))
             .cloned(),
     };
-    let mut take = |outcome: Outcome| match outcome {
-        Ok(decoded) => {
-            if !decoded.decoded.issues.is_empty() {
-                PipelineCounters::add(&counters.records_with_field_issues, 1);
-                let issues = &decoded.decoded.issues;
-                dead_letters.push(DeadLetter {
-                    location: location(decoded.offset),
-                    kind: DeadLetterKind::FieldsRejected,
-                    reason: issues
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    fields: issues.iter().map(|issue| issue.field.clone()).collect(),
-                    vehicle_id: Some(decoded.decoded.record.vehicle_id.to_string()),
-                    raw: decoded.raw.unwrap_or_default(),
-                });
-            }
-            records.push((decoded.offset, decoded.decoded.record));
+    let mut reject = |rejected: Box<RejectedRecord>, dead_letters: &mut Vec<DeadLetter>| {
+        PipelineCounters::add(&counters.records_rejected, 1);
+        let at = location(rejected.error.offset);
+        let reason = rejected.error.kind.to_string();
+        if *logged < LOGGED_REJECTIONS {
+            tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
+            *logged += 1;
+        } else {
+            tracing::debug!(position = %at, %reason, "record rejected");
         }
-        Err(rejected) => {
-            PipelineCounters::add(&counters.records_rejected, 1);
-            let at = location(rejected.error.offset);
-            let reason = rejected.error.kind.to_string();
-            if *logged < LOGGED_REJECTIONS {
-                tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
-                *logged += 1;
-            } else {
-                tracing::debug!(position = %at, %reason, "record rejected");
-            }
-            dead_letters.push(DeadLetter {
-                location: at,
-                kind: DeadLetterKind::Rejected,
-                reason,
-                fields: Vec::new(),
-                vehicle_id: rejected.error.vehicle_id,
-                raw: rejected.raw,
-            });
+        dead_letters.push(DeadLetter {
+            location: at,
+            kind: DeadLetterKind::Rejected,
+            reason,
+            fields: Vec::new(),
+            vehicle_id: rejected.error.vehicle_id,
+            raw: rejected.raw,
+        });
+    };
+    let fields_rejected = |offset: u64, record: &Record, issues: &[FieldIssue], raw: Vec<u8>| {
+        PipelineCounters::add(&counters.records_with_field_issues, 1);
+        DeadLetter {
+            location: location(offset),
+            kind: DeadLetterKind::FieldsRejected,
+            reason: issues
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            fields: issues.iter().map(|issue| issue.field.clone()).collect(),
+            vehicle_id: Some(record.vehicle_id.to_string()),
+            raw,
         }
     };
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for frame in &batch.frames {
-        decoder.decode_frame(frame, 0, &mut outcomes);
-        outcomes.drain(..).for_each(&mut take);
+    let mut kept = 0;
+    if !batch.frames.is_empty() || batch.segment.is_none() {
+        records.clear();
+        records.reserve(batch.frames.len());
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        for frame in &batch.frames {
+            decoder.decode_frame(frame, 0, &mut outcomes);
+            for outcome in outcomes.drain(..) {
+                match outcome {
+                    Ok(decoded) => {
+                        let record = decoded.decoded.record;
+                        let issues = decoded.decoded.issues;
+                        if !issues.is_empty() {
+                            let raw = decoded.raw.unwrap_or_default();
+                            dead_letters.push(fields_rejected(
+                                decoded.offset,
+                                &record,
+                                &issues,
+                                raw,
+                            ));
+                        }
+                        records.push((decoded.offset, record));
+                    }
+                    Err(rejected) => reject(rejected, &mut dead_letters),
+                }
+            }
+        }
+        kept = records.len();
     }
     if let Some(segment) = &batch.segment {
-        decoder.decode_segment(&segment.bytes, segment.start, segment.end, &mut take);
+        let mut notes = Vec::new();
+        decoder.decode_segment_into(
+            &segment.bytes,
+            segment.start,
+            segment.end,
+            &mut records,
+            kept,
+            |note| notes.push(note),
+        );
+        for note in notes {
+            match note {
+                SegmentNote::Rejected(rejected) => reject(rejected, &mut dead_letters),
+                SegmentNote::FieldsRejected {
+                    position,
+                    issues,
+                    raw,
+                } => {
+                    if let Some((offset, record)) = records.get(position) {
+                        dead_letters.push(fields_rejected(*offset, record, &issues, raw));
+                    }
+                }
+            }
+        }
     }
     for skipped in batch.skipped {
         PipelineCounters::add(&counters.records_rejected, 1);
