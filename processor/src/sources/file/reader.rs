@@ -39,10 +39,13 @@ pub(crate) struct Chunk {
 /// How a partition's bytes are delimited.
 enum Framing {
     /// Pieces cut where a line opens a record ([`last_record_line_start`]): the decode workers
-    /// frame them in parallel, without a copy per record. `pending` holds the bytes from
-    /// offset `pending_start` that no piece has taken yet.
+    /// frame them in parallel, without a copy per record. The first `pending_len` bytes of
+    /// `pending` are the bytes from offset `pending_start` that no piece has taken yet; bytes
+    /// after them are stale, kept so the next read can go straight into them (see
+    /// [`Input::read_more`]).
     Pieces {
         pending: Pooled<u8>,
+        pending_len: usize,
         pending_start: u64,
     },
     /// The incremental scanner, here in the reader: for input where no line opens a record
@@ -113,6 +116,7 @@ impl PartitionReader {
         Ok(Self {
             framing: Framing::Pieces {
                 pending: buffers.take(read_bytes),
+                pending_len: 0,
                 pending_start: start,
             },
             input: Input {
@@ -134,9 +138,10 @@ impl PartitionReader {
         let mut chunk = match &mut self.framing {
             Framing::Pieces {
                 pending,
+                pending_len,
                 pending_start,
             } => {
-                let (chunk, scanner) = self.input.read_piece(pending, pending_start);
+                let (chunk, scanner) = self.input.read_piece(pending, pending_len, pending_start);
                 if let Some(scanner) = scanner {
                     self.framing = Framing::Scanner(scanner);
                 }
@@ -157,18 +162,17 @@ impl Input {
     fn read_piece(
         &mut self,
         pending: &mut Pooled<u8>,
+        pending_len: &mut usize,
         pending_start: &mut u64,
     ) -> (Chunk, Option<FrameScanner>) {
-        let read = (&mut self.reader)
-            .take(self.read_bytes as u64)
-            .read_to_end(pending);
-        let (finished, problem) = match read {
-            Ok(0) => (true, None),
-            Ok(_) => (false, None),
-            Err(err) => {
+        let (read, error) = self.read_more(pending, *pending_len);
+        *pending_len = pending.len();
+        let (finished, problem) = match error {
+            Some(err) => {
                 let offset = *pending_start + pending.len() as u64;
                 (true, Some(self.problem(&err, offset)))
             }
+            None => (read == 0, None),
         };
         let mut chunk = Chunk {
             frames: Vec::new(),
@@ -190,8 +194,15 @@ impl Input {
         }
         match last_record_line_start(pending) {
             Some(cut) => {
-                let mut rest = self.buffers.take(self.read_bytes + (pending.len() - cut));
-                rest.extend_from_slice(&pending[cut..]);
+                // The rest goes to the front of a buffer an earlier piece left, over its stale
+                // bytes, which stay for the next read to overwrite.
+                let carried = pending.len() - cut;
+                let mut rest = self.buffers.take_as_left();
+                if rest.len() < carried {
+                    rest.resize(carried, 0);
+                }
+                rest[..carried].copy_from_slice(&pending[cut..]);
+                *pending_len = carried;
                 pending.truncate(cut);
                 chunk.segment = Some(Segment {
                     start: *pending_start,
@@ -212,6 +223,33 @@ impl Input {
             }
             None => (chunk, None),
         }
+    }
+
+    /// Reads up to `read_bytes` more into `buffer` after its first `len` bytes, then cuts it to
+    /// what it holds; returns how many bytes were read, and the error that stopped reading, if
+    /// any. The bytes are read straight into the buffer's stale bytes (left there by an earlier
+    /// piece), which need no zeroing first, unlike the spare room `read_to_end` fills; only
+    /// room never written before is zeroed.
+    fn read_more(&mut self, buffer: &mut Vec<u8>, len: usize) -> (usize, Option<io::Error>) {
+        let want = len + self.read_bytes;
+        if buffer.len() < want {
+            buffer.resize(want, 0);
+        }
+        let mut filled = len;
+        let mut error = None;
+        while filled < want {
+            match self.reader.read(&mut buffer[filled..want]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    error = Some(err);
+                    break;
+                }
+            }
+        }
+        buffer.truncate(filled);
+        (filled - len, error)
     }
 
     /// Reads one chunk through the incremental scanner.
