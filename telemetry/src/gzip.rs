@@ -78,7 +78,7 @@ impl<R: Read> Read for CappedGzipReader<R> {
         if self.exceeded {
             return Err(io::Error::other("decompression cap exceeded"));
         }
-        let room = self.limit.saturating_sub(self.produced) + 1;
+        let room = self.limit.saturating_sub(self.produced).saturating_add(1);
         let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..want])?;
         self.produced += read as u64;
@@ -124,6 +124,14 @@ mod tests {
     fn exactly_at_the_cap_is_fine() {
         let payload = gzip(&[b' '; 100]);
         assert_eq!(decompress_capped(&payload, 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn the_largest_cap_means_no_cap() {
+        // The room left under the cap, plus the byte that tells it was exceeded, must not
+        // overflow to zero (which would read as the end of the stream).
+        let payload = gzip(&[b' '; 100]);
+        assert_eq!(decompress_capped(&payload, u64::MAX).unwrap().len(), 100);
     }
 
     #[test]

@@ -411,4 +411,31 @@ mod tests {
         assert!(outcomes[1].contains("v1"), "{}", outcomes[1]);
         assert!(resumes.iter().all(|resume| *resume <= text.len() as u64));
     }
+
+    #[test]
+    fn a_gzip_file_reads_in_pieces_like_the_same_text_uncompressed() {
+        // Gzip hands back short reads, so pieces fill over several reads into reused buffers.
+        let text: String = (0..60)
+            .map(|i| format!("{}\n", RECORD.replace("v1", &format!("vehicle-{i}"))))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("input.ndjson");
+        std::fs::write(&plain, &text).unwrap();
+        let compressed = dir.path().join("input.ndjson.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, text.as_bytes()).unwrap();
+        std::fs::write(&compressed, encoder.finish().unwrap()).unwrap();
+        let (outcomes, resumes, used_pieces) = read_all(&compressed, 0, 113);
+        assert!(used_pieces);
+        assert_eq!(outcomes.len(), 60);
+        assert_eq!(
+            (outcomes.clone(), resumes.clone(), used_pieces),
+            read_all(&plain, 0, 113)
+        );
+        let middle = resumes[resumes.len() / 2];
+        assert_eq!(
+            read_all(&compressed, middle, 113).0,
+            read_all(&plain, middle, 113).0
+        );
+    }
 }
