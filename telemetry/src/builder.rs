@@ -315,8 +315,10 @@ impl<'o> RecordBuilder<'o> {
 
     /// Finishes the record: required fields present, at least one usable signal.
     /// On error, also returns the vehicle id when it was read (for the message).
+    /// The record built, or why it is rejected (with the vehicle id read, if any). Takes what
+    /// the builder holds, so the builder is not moved (it is large, and a move copies it).
     pub(crate) fn finish(
-        mut self,
+        &mut self,
         vehicle_field: &str,
         time_field: &str,
     ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
@@ -325,14 +327,11 @@ impl<'o> RecordBuilder<'o> {
             record: Record {
                 vehicle_id,
                 event_time_ms,
-                fleet: self.fleet,
-                attributes: match self.attributes_object {
-                    Some(object) => Attributes::from_plain_object(object),
-                    None => Attributes::from(self.attributes.finish()),
-                },
+                fleet: self.fleet.take(),
+                attributes: self.take_attributes(),
                 signals: self.signals.finish(),
             },
-            issues: self.issues,
+            issues: std::mem::take(&mut self.issues),
         })
     }
 
@@ -340,7 +339,7 @@ impl<'o> RecordBuilder<'o> {
     /// it (a record is large, and every move copies it); returns the rejected fields. When the
     /// record is rejected, `record` gets the signal vector back for the next one.
     pub(crate) fn finish_into(
-        mut self,
+        &mut self,
         vehicle_field: &str,
         time_field: &str,
         record: &mut Record,
@@ -354,13 +353,18 @@ impl<'o> RecordBuilder<'o> {
         };
         record.vehicle_id = vehicle_id;
         record.event_time_ms = event_time_ms;
-        record.fleet = self.fleet;
-        record.attributes = match self.attributes_object {
+        record.fleet = self.fleet.take();
+        record.attributes = self.take_attributes();
+        record.signals = self.signals.finish();
+        Ok(std::mem::take(&mut self.issues))
+    }
+
+    /// The attributes set: one plain object's text, or pairs.
+    fn take_attributes(&mut self) -> Attributes {
+        match self.attributes_object.take() {
             Some(object) => Attributes::from_plain_object(object),
             None => Attributes::from(self.attributes.finish()),
-        };
-        record.signals = self.signals.finish();
-        Ok(self.issues)
+        }
     }
 
     /// The vehicle id and event time of a record that can be finished, or why it is rejected

@@ -1,4 +1,6 @@
-//! Turns payloads and frames into records or typed errors, one outcome per record, in order.
+//! Turns payloads and frames into records or typed errors, one outcome per record, in order;
+//! pieces of a file can also be written straight over the records of an earlier batch
+//! ([`Decoder::decode_segment_into`]).
 
 use serde_json::value::RawValue;
 
@@ -71,8 +73,9 @@ impl Decoder {
         }
     }
 
-    /// Hands back a record this decoder built and its consumer is done with: the next records
-    /// [`Self::decode_segment`] builds reuse its vectors instead of allocating.
+    /// Hands back a record its consumer is done with: the next records [`Self::decode_segment`]
+    /// builds reuse its vectors instead of allocating ([`Self::decode_segment_into`] reuses the
+    /// records of its vector itself).
     pub fn recycle(&mut self, record: Record) {
         self.spares.recycle(record);
     }
@@ -237,7 +240,7 @@ impl Decoder {
         if !follows_cleanly || opens_a_line_with_a_brace(&rest[..consumed]) {
             return None;
         }
-        destination.parsed(self, builder, &rest[..consumed], place);
+        destination.parsed(self, &mut builder, &rest[..consumed], place);
         Some(start + consumed)
     }
 
@@ -329,14 +332,14 @@ impl Decoder {
                 Format::Mapping(mapping) => decode_mapped(bytes, mapping, &mut builder),
             }
         };
-        self.finish_object(builder, parsed, bytes, offset, index)
+        self.finish_object(&mut builder, parsed, bytes, offset, index)
     }
 
     /// Turns a filled builder into an outcome located at `offset`.
     #[inline]
     pub(crate) fn finish_object(
         &self,
-        builder: RecordBuilder<'_>,
+        builder: &mut RecordBuilder<'_>,
         parsed: Result<(), RecordErrorKind>,
         bytes: &[u8],
         offset: u64,

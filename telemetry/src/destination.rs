@@ -35,8 +35,15 @@ pub(crate) trait Destination {
     /// A builder for the next wide record, over vectors worth reusing.
     fn builder<'o>(&mut self, options: &'o DecodeOptions) -> RecordBuilder<'o>;
 
-    /// Takes the filled builder of the wide record in `bytes`, found at `place`.
-    fn parsed(&mut self, decoder: &Decoder, builder: RecordBuilder<'_>, bytes: &[u8], place: Place);
+    /// Takes the record of the filled builder of the wide record in `bytes`, found at `place`
+    /// (the builder is passed by reference: it is large, and a move copies it).
+    fn parsed(
+        &mut self,
+        decoder: &Decoder,
+        builder: &mut RecordBuilder<'_>,
+        bytes: &[u8],
+        place: Place,
+    );
 
     /// Takes an outcome of the general path (the frame scanner and serde).
     fn outcome(&mut self, outcome: Outcome);
@@ -57,7 +64,7 @@ impl<F: FnMut(Outcome)> Destination for EachOutcome<'_, F> {
     fn parsed(
         &mut self,
         decoder: &Decoder,
-        builder: RecordBuilder<'_>,
+        builder: &mut RecordBuilder<'_>,
         bytes: &[u8],
         place: Place,
     ) {
@@ -139,7 +146,7 @@ impl<F: FnMut(SegmentNote)> Destination for Slots<'_, F> {
     fn parsed(
         &mut self,
         decoder: &Decoder,
-        builder: RecordBuilder<'_>,
+        builder: &mut RecordBuilder<'_>,
         bytes: &[u8],
         place: Place,
     ) {

@@ -124,11 +124,12 @@ impl<T: NamedEntry> Entries<T> {
         self.vec.reserve_exact(room.saturating_sub(self.vec.len()));
     }
 
-    /// The entries written, the stale tail cut off.
+    /// The entries written, the stale tail cut off; no entries are left.
     #[inline]
-    pub(crate) fn finish(mut self) -> Vec<T> {
-        self.vec.truncate(self.len);
-        self.vec
+    pub(crate) fn finish(&mut self) -> Vec<T> {
+        let mut vec = std::mem::take(&mut self.vec);
+        vec.truncate(std::mem::take(&mut self.len));
+        vec
     }
 }
 
