@@ -2,19 +2,15 @@
 
 use std::sync::Arc;
 
-use telemetry::{DecodeOptions, Decoder, FieldIssue, Outcome, RejectedRecord, SegmentNote};
+use telemetry::{DecodeOptions, Decoder, Frame, Outcome, SegmentNote};
 use tokio::sync::mpsc;
 
+use super::batch_letters::BatchLetters;
 use super::counters::PipelineCounters;
 use super::messages::{DecodedBatch, StageMessage};
-use super::output::{DeadLetter, DeadLetterKind};
 use crate::buffers::BufferPool;
-use crate::position::RecordLocation;
-use crate::sources::SourceBatch;
+use crate::sources::{Segment, SourceBatch};
 use telemetry::Record;
-
-/// Rejections logged at `warn` before the rest go to `debug` (all are dead-lettered and counted).
-const LOGGED_REJECTIONS: u64 = 10;
 
 /// Decodes with `workers` threads until the input channel closes, keeping the order: message
 /// `i` goes to worker `i mod workers` and results are collected in the same rotation, so
@@ -119,131 +115,23 @@ fn decode_batch(
     // piece of a file is decoded over those records in place, reusing their vectors. Records
     // framed one by one (Kinesis, S3) are built fresh, so the old ones are simply dropped.
     let mut records = buffers.take_as_left();
-    let mut dead_letters = Vec::new();
-    let location = |offset: u64| RecordLocation {
-        partition: batch.partition.to_string(),
-        offset,
-        record_id: usize::try_from(offset)
-            .ok()
-            .and_then(|index| batch.record_ids.get(index))
-            .cloned(),
-    };
-    let mut reject = |rejected: Box<RejectedRecord>, dead_letters: &mut Vec<DeadLetter>| {
-        PipelineCounters::add(&counters.records_rejected, 1);
-        let at = location(rejected.error.offset);
-        let reason = rejected.error.kind.to_string();
-        if *logged < LOGGED_REJECTIONS {
-            tracing::warn!(position = %at, vehicle = ?rejected.error.vehicle_id, %reason, "record rejected");
-            *logged += 1;
-        } else {
-            tracing::debug!(position = %at, %reason, "record rejected");
-        }
-        dead_letters.push(DeadLetter {
-            location: at,
-            kind: DeadLetterKind::Rejected,
-            reason,
-            fields: Vec::new(),
-            vehicle_id: rejected.error.vehicle_id,
-            raw: rejected.raw,
-        });
-    };
-    let fields_rejected = |offset: u64, record: &Record, issues: &[FieldIssue], raw: Vec<u8>| {
-        PipelineCounters::add(&counters.records_with_field_issues, 1);
-        DeadLetter {
-            location: location(offset),
-            kind: DeadLetterKind::FieldsRejected,
-            reason: issues
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            fields: issues.iter().map(|issue| issue.field.clone()).collect(),
-            vehicle_id: Some(record.vehicle_id.to_string()),
-            raw,
-        }
-    };
+    let mut letters = BatchLetters::new(&batch.partition, &batch.record_ids, counters, logged);
     let mut kept = 0;
     if !batch.frames.is_empty() || batch.segment.is_none() {
         records.clear();
-        records.reserve(batch.frames.len());
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        for frame in &batch.frames {
-            decoder.decode_frame(frame, 0, &mut outcomes);
-            for outcome in outcomes.drain(..) {
-                match outcome {
-                    Ok(decoded) => {
-                        let record = decoded.decoded.record;
-                        let issues = decoded.decoded.issues;
-                        if !issues.is_empty() {
-                            let raw = decoded.raw.unwrap_or_default();
-                            dead_letters.push(fields_rejected(
-                                decoded.offset,
-                                &record,
-                                &issues,
-                                raw,
-                            ));
-                        }
-                        records.push((decoded.offset, record));
-                    }
-                    Err(rejected) => reject(rejected, &mut dead_letters),
-                }
-            }
-        }
+        decode_frames(decoder, &batch.frames, &mut records, &mut letters);
         kept = records.len();
     }
     if let Some(segment) = &batch.segment {
-        let mut notes = Vec::new();
-        decoder.decode_segment_into(
-            &segment.bytes,
-            segment.start,
-            segment.end,
-            &mut records,
-            kept,
-            |note| notes.push(note),
-        );
-        for note in notes {
-            match note {
-                SegmentNote::Rejected(rejected) => reject(rejected, &mut dead_letters),
-                SegmentNote::FieldsRejected {
-                    position,
-                    issues,
-                    raw,
-                } => {
-                    if let Some((offset, record)) = records.get(position) {
-                        dead_letters.push(fields_rejected(*offset, record, &issues, raw));
-                    }
-                }
-            }
-        }
+        decode_piece(decoder, segment, &mut records, kept, &mut letters);
     }
     for skipped in batch.skipped {
-        PipelineCounters::add(&counters.records_rejected, 1);
-        tracing::warn!(partition = %batch.partition, record = %skipped.record_id, reason = %skipped.reason, "record set aside by the source");
-        dead_letters.push(DeadLetter {
-            location: RecordLocation {
-                partition: batch.partition.to_string(),
-                offset: 0,
-                record_id: Some(skipped.record_id),
-            },
-            kind: DeadLetterKind::Rejected,
-            reason: skipped.reason,
-            fields: Vec::new(),
-            vehicle_id: None,
-            raw: skipped.raw,
-        });
+        letters.skipped(skipped);
     }
     for problem in batch.problems {
-        PipelineCounters::add(&counters.input_problems, 1);
-        tracing::warn!(partition = %batch.partition, offset = problem.offset, reason = %problem.reason, "input problem");
-        dead_letters.push(DeadLetter {
-            location: location(problem.offset),
-            kind: DeadLetterKind::Input,
-            reason: problem.reason,
-            fields: Vec::new(),
-            vehicle_id: None,
-            raw: Vec::new(),
-        });
+        letters.problem(problem);
     }
+    let dead_letters = letters.into_letters();
     PipelineCounters::add(&counters.records_decoded, records.len() as u64);
     DecodedBatch {
         stream: batch.stream,
@@ -256,6 +144,66 @@ fn decode_batch(
         record_ids: batch.record_ids,
         read_at_ms: batch.read_at_ms,
         lane: batch.lane,
+    }
+}
+
+/// Decodes records framed one by one, appending them to `records`.
+fn decode_frames(
+    decoder: &Decoder,
+    frames: &[Frame],
+    records: &mut Vec<(u64, Record)>,
+    letters: &mut BatchLetters<'_>,
+) {
+    records.reserve(frames.len());
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for frame in frames {
+        decoder.decode_frame(frame, 0, &mut outcomes);
+        for outcome in outcomes.drain(..) {
+            match outcome {
+                Ok(decoded) => {
+                    let (record, issues) = (decoded.decoded.record, decoded.decoded.issues);
+                    if !issues.is_empty() {
+                        let raw = decoded.raw.unwrap_or_default();
+                        letters.fields_rejected(decoded.offset, &record, &issues, raw);
+                    }
+                    records.push((decoded.offset, record));
+                }
+                Err(rejected) => letters.rejected(*rejected),
+            }
+        }
+    }
+}
+
+/// Decodes a piece of a file over the records of `records` after the first `kept`.
+fn decode_piece(
+    decoder: &mut Decoder,
+    segment: &Segment,
+    records: &mut Vec<(u64, Record)>,
+    kept: usize,
+    letters: &mut BatchLetters<'_>,
+) {
+    let mut notes = Vec::new();
+    decoder.decode_segment_into(
+        &segment.bytes,
+        segment.start,
+        segment.end,
+        records,
+        kept,
+        |note| notes.push(note),
+    );
+    for note in notes {
+        match note {
+            SegmentNote::Rejected(rejected) => letters.rejected(*rejected),
+            SegmentNote::FieldsRejected {
+                position,
+                issues,
+                raw,
+            } => {
+                if let Some((offset, record)) = records.get(position) {
+                    letters.fields_rejected(*offset, record, &issues, raw);
+                }
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! of growing memory.
 
 pub mod anomalies;
+mod batch_letters;
 pub mod committer;
 pub mod counters;
 pub mod decode_stage;
