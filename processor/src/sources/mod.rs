@@ -117,7 +117,7 @@ pub struct SourceBatch {
 
 /// Raw input starting on a frame boundary, delimited and decoded by the decode stage rather
 /// than by the source, so framing runs on the decode workers and costs no copy per record
-/// (see [`telemetry::Decoder::decode_segment`]).
+/// (see [`telemetry::Decoder::decode_segment_into`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     /// Offset of the first byte in the partition.
