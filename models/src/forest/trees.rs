@@ -24,7 +24,7 @@ pub(super) const NONE: u16 = u16::MAX;
 pub(super) const LEAF: u16 = 1 << 15;
 /// The top bit of a node's cut-dimension field marks a cached box.
 const CACHED: u16 = 1 << 15;
-/// Largest sample size: node and slot ids must stay below [`LEAF`] and [`NONE`].
+/// Largest sample size: node and slot ids must stay below `LEAF` and `NONE`.
 pub const MAX_SAMPLE_SIZE: usize = (1 << 15) - 1;
 
 /// Point-store indices of sample slots, as narrow as the store allows.

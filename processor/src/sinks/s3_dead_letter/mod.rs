@@ -1,5 +1,5 @@
 //! Dead letters to S3: the same NDJSON lines as the file sink (position, kind, reason, raw
-//! payload in base64), in objects under a date-based key layout ([`object_key`]).
+//! payload in base64), in objects under a date-based key layout (`object_key`).
 //!
 //! The object being filled is uploaded again at every checkpoint that added lines to it (a PUT
 //! replaces it), so everything acknowledged is durable in S3; it is closed once it reaches

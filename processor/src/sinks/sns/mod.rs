@@ -3,7 +3,7 @@
 //! (`vehicle_id`, `fleet`, `rule`, `severity`, `kind`, `status`); routed to topics by severity,
 //! rule and kind; rate limited per vehicle and per rule with a summary of what was held back;
 //! FIFO topics get `MessageGroupId` = vehicle and a deterministic `MessageDeduplicationId`
-//! ([`message`]). Messages to one topic are published in order.
+//! (`message`). Messages to one topic are published in order.
 
 mod message;
 mod publisher;

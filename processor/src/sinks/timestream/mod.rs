@@ -1,7 +1,7 @@
 //! The Amazon Timestream sink: the [`series`](crate::sinks::series) layout as multi-measure
 //! records, batches of at most 100 with `CommonAttributes`, a bounded number of calls in
 //! flight, retries with a bounded budget, and per-record rejections handled by reason
-//! ([`writer`]). Versions come from the window engine, so replays and duplicates are
+//! (`writer`). Versions come from the window engine, so replays and duplicates are
 //! idempotent: an identical record with the same version is accepted again without change.
 //!
 //! Against real AWS the client uses endpoint discovery (Timestream requires it); with an
