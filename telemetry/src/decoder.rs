@@ -73,13 +73,6 @@ impl Decoder {
         }
     }
 
-    /// Hands back a record its consumer is done with: the next records [`Self::decode_segment`]
-    /// builds reuse its vectors instead of allocating ([`Self::decode_segment_into`] reuses the
-    /// records of its vector itself).
-    pub fn recycle(&mut self, record: Record) {
-        self.spares.recycle(record);
-    }
-
     /// Decodes a whole payload (a Kinesis record, an S3 object, a message): gzip is detected by
     /// its magic bytes and decompressed under the cap; then every top-level value is decoded.
     /// Offsets in the outcomes are within the decompressed payload.
@@ -125,7 +118,8 @@ impl Decoder {
     /// pieces where a line starts with `{` ([`crate::frame::last_record_line_start`]) or at the
     /// end of its input, as `end` says; the outcomes are then exactly those of scanning the
     /// whole stream with a [`FrameScanner`] and decoding every frame, so pieces can be decoded
-    /// in parallel. Records are built in the vectors of records given to [`Self::recycle`].
+    /// in parallel. Records are built in the vectors of old records that
+    /// [`Self::decode_segment_into`] had left over.
     pub fn decode_segment(
         &mut self,
         bytes: &[u8],
