@@ -313,10 +313,9 @@ impl<'o> RecordBuilder<'o> {
         self.fail(kind);
     }
 
-    /// Finishes the record: required fields present, at least one usable signal.
-    /// On error, also returns the vehicle id when it was read (for the message).
-    /// The record built, or why it is rejected (with the vehicle id read, if any). Takes what
-    /// the builder holds, so the builder is not moved (it is large, and a move copies it).
+    /// Finishes the record (required fields present, at least one usable signal), or says why
+    /// it is rejected, with the vehicle id when it was read (for the message). Takes what the
+    /// builder holds, so the builder is not moved (it is large, and a move copies it).
     pub(crate) fn finish(
         &mut self,
         vehicle_field: &str,

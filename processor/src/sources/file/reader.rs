@@ -414,7 +414,8 @@ mod tests {
 
     #[test]
     fn a_gzip_file_reads_in_pieces_like_the_same_text_uncompressed() {
-        // Gzip hands back short reads, so pieces fill over several reads into reused buffers.
+        // Gzip goes through the same reads into reused buffers (the decompressor may hand back
+        // fewer bytes than asked), and through the decompression cap.
         let text: String = (0..60)
             .map(|i| format!("{}\n", RECORD.replace("v1", &format!("vehicle-{i}"))))
             .collect();
