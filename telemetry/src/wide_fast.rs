@@ -464,6 +464,28 @@ mod tests {
 
     proptest! {
         #[test]
+        fn numbers_of_any_length_read_as_serde_reads_them(
+            text in prop_oneof![
+                "-?(0|[1-9][0-9]{0,22})(\\.[0-9]{1,22})?([eE][+-]?[0-9]{1,3})?",
+                // Integers around the i64 and u64 limits, where the exact paths end.
+                "-?[1-9][0-9]{17,20}",
+                any::<i64>().prop_map(|int| int.to_string()),
+                any::<u64>().prop_map(|int| int.to_string()),
+            ],
+            after in "[,} ]?",
+        ) {
+            let expected = serde_json::from_str::<Scalar<'_>>(&text).ok();
+            let input = format!("{text}{after}");
+            let mut cursor = Cursor::new(&input);
+            let parsed = cursor.number().map(Scalar::from);
+            if parsed.is_some() {
+                prop_assert_eq!(cursor.at, text.len(), "the number ends where it should");
+            }
+            // Exponents out of range are rejected by both.
+            prop_assert_eq!(parsed, expected, "{}", input);
+        }
+
+        #[test]
         fn fields_in_any_order_and_spacing_read_as_serde_reads_them(
             order in Just((0..5usize).collect::<Vec<_>>()).prop_shuffle(),
             spaced in proptest::collection::vec(proptest::bool::ANY, 5),
