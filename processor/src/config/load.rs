@@ -290,6 +290,8 @@ window = { kind = "tumbling", size = "0s" }
 max_out_of_orderness = "0s"
 [pipeline]
 sink_channel_capacity = 0
+[sinks.sqlite]
+cache_mib = 0
 [[rules]]
 name = "r"
 severity = "critical"
@@ -307,5 +309,6 @@ when = "speed >> 3"
             "{paths:?}"
         );
         assert!(paths.contains(&"rules[0].when"), "{paths:?}");
+        assert!(paths.contains(&"sinks.sqlite.cache_mib"), "{paths:?}");
     }
 }

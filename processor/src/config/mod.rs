@@ -389,6 +389,8 @@ pub struct SqliteSinkConfig {
     pub path: PathBuf,
     /// Rows per transaction (a checkpoint also commits).
     pub batch_rows: usize,
+    /// Page cache in MiB (allocated as the database grows into it).
+    pub cache_mib: u64,
 }
 
 impl Default for SqliteSinkConfig {
@@ -397,6 +399,7 @@ impl Default for SqliteSinkConfig {
             enabled: true,
             path: PathBuf::from("out/fleetstream.db"),
             batch_rows: 20_000,
+            cache_mib: crate::sinks::sqlite::DEFAULT_CACHE_MIB,
         }
     }
 }

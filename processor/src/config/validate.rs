@@ -137,6 +137,15 @@ impl Config {
         if self.sinks.sqlite.enabled && self.sinks.sqlite.batch_rows == 0 {
             problem("sinks.sqlite.batch_rows", "must be at least 1".to_owned());
         }
+        if self.sinks.sqlite.enabled && !(1..=1 << 20).contains(&self.sinks.sqlite.cache_mib) {
+            problem(
+                "sinks.sqlite.cache_mib",
+                format!(
+                    "must be in 1..=1048576, got {}",
+                    self.sinks.sqlite.cache_mib
+                ),
+            );
+        }
         let stores = [
             self.sinks.sqlite.enabled,
             self.sinks.ndjson.enabled,

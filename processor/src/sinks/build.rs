@@ -36,10 +36,9 @@ pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSi
         delivery: Vec::new(),
     };
     if config.sinks.sqlite.enabled {
-        opened.sinks.push(Box::new(SqliteSink::open(
-            &config.sinks.sqlite.path,
-            config.sinks.sqlite.batch_rows,
-        )?));
+        let sink = SqliteSink::open(&config.sinks.sqlite.path, config.sinks.sqlite.batch_rows)?;
+        sink.set_cache_mib(config.sinks.sqlite.cache_mib)?;
+        opened.sinks.push(Box::new(sink));
     }
     if config.sinks.ndjson.enabled {
         opened.sinks.push(Box::new(NdjsonSink::open(

@@ -15,6 +15,11 @@ use models::rules::Alert;
 
 const NAME: &str = "sqlite";
 
+/// The page cache's default size (`sinks.sqlite.cache_mib`), in MiB. With 1,000 vehicles, a
+/// fixed 16 MiB cache made the W10 replay (a 600 MB database) 11 % slower; on W1 (60 MB) it
+/// was ~3 % faster, as a cache that never fills costs nothing.
+pub const DEFAULT_CACHE_MIB: u64 = 128;
+
 /// Writes rollups and alerts to SQLite.
 pub struct SqliteSink {
     path: PathBuf,
@@ -115,7 +120,7 @@ impl SqliteSink {
         connection
             .execute_batch(
                 "PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;",
             )
             .map_err(sqlite_error("setting pragmas"))?;
         if table_lacks_column(&connection, "rollups", "rollup")? {
@@ -166,12 +171,27 @@ impl SqliteSink {
                 params![schema::SCHEMA_VERSION.to_string()],
             )
             .map_err(sqlite_error("recording the schema version"))?;
-        Ok(Self {
+        let sink = Self {
             path: path.to_owned(),
             connection,
             batch_rows: batch_rows.max(1),
             rows_in_transaction: 0,
-        })
+        };
+        sink.set_cache_mib(DEFAULT_CACHE_MIB)?;
+        Ok(sink)
+    }
+
+    /// Sizes the page cache (`sinks.sqlite.cache_mib`). A replay of a long archive needs one
+    /// that holds the leaf of the vehicle index every vehicle's next row goes to, beside the
+    /// pages of the open transaction; memory the cache never fills is not allocated.
+    pub fn set_cache_mib(&self, mib: u64) -> Result<(), SinkError> {
+        // A negative size is in KiB.
+        self.connection
+            .execute_batch(&format!(
+                "PRAGMA cache_size = -{}",
+                mib.saturating_mul(1024)
+            ))
+            .map_err(sqlite_error("sizing the page cache"))
     }
 
     fn upsert_alert(&self, alert: &Alert) -> Result<(), SinkError> {
@@ -430,6 +450,20 @@ impl Sink for SqliteSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_cache_has_its_configured_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SqliteSink::open(&dir.path().join("cache.db"), 10).unwrap();
+        let cache_kib = |sink: &SqliteSink| -> i64 {
+            sink.connection
+                .query_row("PRAGMA cache_size", [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(cache_kib(&sink), -(DEFAULT_CACHE_MIB as i64) * 1024);
+        sink.set_cache_mib(16).unwrap();
+        assert_eq!(cache_kib(&sink), -16 * 1024);
+    }
 
     #[test]
     fn new_databases_use_large_pages_and_existing_ones_keep_theirs() {
