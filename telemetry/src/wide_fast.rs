@@ -28,10 +28,11 @@ enum Number {
     Float(f64),
 }
 
+#[cfg(test)]
 impl Number {
     /// The value as a signal takes it: integers rounded to the nearest double, as
-    /// `RecordBuilder::add_signal` does with a [`Scalar`].
-    #[inline]
+    /// `RecordBuilder::add_signal` does with a [`Scalar`] ([`Cursor::signal_value`] must read
+    /// every number this way).
     fn as_f64(self) -> f64 {
         match self {
             Number::Int(int) => int as f64,
@@ -48,6 +49,41 @@ impl From<Number> for Scalar<'_> {
             Number::UInt(int) => Scalar::Int(int.into()),
             Number::Float(float) => Scalar::Float(float),
         }
+    }
+}
+
+/// A number as [`Cursor::scan_number`] found it: where it lies, its sign, and its digits
+/// without the point (the mantissa wraps past 19 digits).
+#[derive(Debug, Clone, Copy)]
+struct ScannedNumber {
+    start: usize,
+    end: usize,
+    negative: bool,
+    mantissa: u64,
+    int_digits: usize,
+    fraction_digits: usize,
+    exponent: bool,
+}
+
+impl ScannedNumber {
+    /// The value, when one division gives it exactly rounded: no exponent, and either an
+    /// integer of at most 18 digits (its mantissa is exact, and one conversion rounds it) or a
+    /// decimal of at most 19 digits, 15 of them significant (Clinger's fast path: mantissa and
+    /// power of ten are both exact doubles). A negative zero stays negative.
+    #[inline(always)]
+    fn exact_value(&self) -> Option<f64> {
+        let exact = !self.exponent
+            && if self.fraction_digits == 0 {
+                self.int_digits <= 18
+            } else {
+                self.int_digits + self.fraction_digits <= 19
+                    && self.mantissa < 1_000_000_000_000_000
+            };
+        if !exact {
+            return None;
+        }
+        let magnitude = self.mantissa as f64 / POWERS_OF_TEN[self.fraction_digits];
+        Some(if self.negative { -magnitude } else { magnitude })
     }
 }
 
@@ -129,12 +165,10 @@ impl<'a> Cursor<'a> {
         (digit < 10).then_some(u64::from(digit))
     }
 
-    /// A JSON number (strict grammar); integers that fit are kept exact. Decimals of at most 19
-    /// digits, 15 of them significant, take Clinger's exact fast path (mantissa and power of
-    /// ten are both exact doubles, so one division rounds correctly); everything else goes
-    /// through the standard library's correctly rounded parser.
-    #[inline]
-    fn number(&mut self) -> Option<Number> {
+    /// The JSON number at the cursor (strict grammar), scanned up to its end, which the cursor
+    /// then stands after.
+    #[inline(always)]
+    fn scan_number(&mut self) -> Option<ScannedNumber> {
         let start = self.at;
         let mut end = start;
         let negative = self.bytes.get(end) == Some(&b'-');
@@ -166,9 +200,9 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        let mut exponent_part = false;
+        let mut exponent = false;
         if let Some(b'e' | b'E') = self.bytes.get(end) {
-            exponent_part = true;
+            exponent = true;
             end += 1;
             if let Some(b'+' | b'-') = self.bytes.get(end) {
                 end += 1;
@@ -182,16 +216,33 @@ impl<'a> Cursor<'a> {
             }
         }
         self.at = end;
-        if fraction_digits == 0 && !exponent_part {
-            if negative && mantissa == 0 {
+        Some(ScannedNumber {
+            start,
+            end,
+            negative,
+            mantissa,
+            int_digits,
+            fraction_digits,
+            exponent,
+        })
+    }
+
+    /// A JSON number (strict grammar); integers that fit are kept exact, decimals as
+    /// [`ScannedNumber::exact_value`] or the standard library's correctly rounded parser read
+    /// them.
+    #[inline]
+    fn number(&mut self) -> Option<Number> {
+        let scanned = self.scan_number()?;
+        if scanned.fraction_digits == 0 && !scanned.exponent {
+            if scanned.negative && scanned.mantissa == 0 {
                 return Some(Number::Float(-0.0));
             }
-            if int_digits <= 18 {
+            if scanned.int_digits <= 18 {
                 // At most 18 digits: the accumulated mantissa is exact and fits an i64.
-                let value = mantissa as i64;
-                return Some(Number::Int(if negative { -value } else { value }));
+                let value = scanned.mantissa as i64;
+                return Some(Number::Int(if scanned.negative { -value } else { value }));
             }
-            let text = self.text.get(start..end)?;
+            let text = self.text.get(scanned.start..scanned.end)?;
             if let Ok(value) = text.parse::<i64>() {
                 return Some(Number::Int(value));
             }
@@ -199,14 +250,34 @@ impl<'a> Cursor<'a> {
                 return Some(Number::UInt(value));
             }
         }
-        // A mantissa below 10¹⁵ has at most 15 significant digits.
-        if !exponent_part && int_digits + fraction_digits <= 19 && mantissa < 1_000_000_000_000_000
-        {
-            let magnitude = mantissa as f64 / POWERS_OF_TEN[fraction_digits];
-            return Some(Number::Float(if negative { -magnitude } else { magnitude }));
+        match scanned.exact_value() {
+            Some(value) => Some(Number::Float(value)),
+            None => self.parsed_float(&scanned).map(Number::Float),
         }
-        let value = self.text.get(start..end)?.parse::<f64>().ok()?;
-        value.is_finite().then_some(Number::Float(value))
+    }
+
+    /// A signal's value: the number as [`Self::number`] reads it, rounded to the nearest double
+    /// as [`Number::as_f64`] does, without the integer/decimal distinction (a branch per value
+    /// that the mix of both in telemetry makes hard to predict).
+    #[inline]
+    fn signal_value(&mut self) -> Option<f64> {
+        let scanned = self.scan_number()?;
+        match scanned.exact_value() {
+            Some(value) => Some(value),
+            None => self.parsed_float(&scanned),
+        }
+    }
+
+    /// The scanned number through the standard library's correctly rounded parser; `None` when
+    /// it is out of the range of a double.
+    #[cold]
+    fn parsed_float(&self, scanned: &ScannedNumber) -> Option<f64> {
+        let value = self
+            .text
+            .get(scanned.start..scanned.end)?
+            .parse::<f64>()
+            .ok()?;
+        value.is_finite().then_some(value)
     }
 
     /// A scalar value; `None` for objects, arrays and anything invalid.
@@ -306,7 +377,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                     let field = || format!("signals.{name}");
                     cursor.skip_whitespace();
                     if let b'-' | b'0'..=b'9' = cursor.peek()? {
-                        builder.add_signal_number(field, name, cursor.number()?.as_f64());
+                        builder.add_signal_number(field, name, cursor.signal_value()?);
                     } else {
                         builder.add_signal(field, name, cursor.scalar()?);
                     }
@@ -483,6 +554,9 @@ mod tests {
             }
             // Exponents out of range are rejected by both.
             prop_assert_eq!(parsed, expected, "{}", input);
+            let as_signal = Cursor::new(&input).signal_value().map(f64::to_bits);
+            let number = Cursor::new(&input).number().map(|number| number.as_f64().to_bits());
+            prop_assert_eq!(as_signal, number, "a signal reads {} as the number it is", input);
         }
 
         #[test]
