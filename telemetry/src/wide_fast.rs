@@ -52,6 +52,22 @@ impl From<Number> for Scalar<'_> {
     }
 }
 
+/// The value of `bytes` when all eight are ASCII digits (first digit most significant).
+#[inline(always)]
+fn eight_digits(bytes: &[u8]) -> Option<u64> {
+    let word = u64::from_le_bytes(bytes.try_into().ok()?);
+    // Each byte minus '0' is below 10 exactly when adding 0x76 leaves its top bit clear, and
+    // no byte of a digit borrows or carries into the next.
+    let digits = word.wrapping_sub(0x3030_3030_3030_3030);
+    let not_digit = (digits | digits.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    if not_digit != 0 {
+        return None;
+    }
+    let pairs = (digits.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    Some(quads.wrapping_mul(10_000 << 32 | 1) >> 32)
+}
+
 /// A number as [`Cursor::scan_number`] found it: where it lies, its sign, and its digits
 /// without the point (the mantissa wraps past 19 digits).
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +197,11 @@ impl<'a> Cursor<'a> {
         // at most 19 digits in all, which always fit a u64.
         let digits_start = end;
         let mut mantissa: u64 = 0;
+        // Eight digits at once where a long integer part starts (epoch milliseconds have 13).
+        if let Some(value) = self.bytes.get(end..end + 8).and_then(eight_digits) {
+            mantissa = value;
+            end += 8;
+        }
         while let Some(digit) = self.digit_at(end) {
             mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
             end += 1;
@@ -457,6 +478,25 @@ mod tests {
         let text = r#"{"vehicle_id":"veh-1","fleet":"f","ts":1767225600000,"attributes":{"model":"e-van"},"signals":{"a":42.1,"b":-3,"c":1e3,"d":true,"e":null,"f":"x"}}"#;
         assert!(fast(text).is_some());
         assert_eq!(fast(text), serde(text));
+    }
+
+    #[test]
+    fn eight_digits_are_read_only_when_all_eight_are_digits() {
+        assert_eq!(eight_digits(b"12345678"), Some(12_345_678));
+        assert_eq!(eight_digits(b"00000000"), Some(0));
+        assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+        assert_eq!(eight_digits(b"1234567"), None, "too short");
+        for position in 0..8 {
+            for byte in 0..=255u8 {
+                let mut bytes = *b"17672256";
+                bytes[position] = byte;
+                let expected = bytes
+                    .iter()
+                    .all(u8::is_ascii_digit)
+                    .then(|| std::str::from_utf8(&bytes).unwrap().parse::<u64>().unwrap());
+                assert_eq!(eight_digits(&bytes), expected, "{bytes:?}");
+            }
+        }
     }
 
     #[test]
