@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::emulators::{moto_url, unique_name, S3Bucket};
 use common::kinesis::{
-    all_read, keyed_lines, logged, sorted_owner_counts, source_toml, wait_checkpointed, wait_until,
-    Aws, LogLine, Worker,
+    all_read, keyed_lines, logged, logged_soon, sorted_owner_counts, source_toml,
+    wait_checkpointed, wait_until, Aws, LogLine, Worker,
 };
 use common::{read_rollups, simulate, RollupKey, RollupRow, Workspace};
 
@@ -846,15 +846,13 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
     );
     let survivors: Vec<&Worker> = workers.iter().collect();
     for (shard, checkpoint) in &orphans {
-        let takes: Vec<_> = logged(&survivors, "lease taken")
-            .into_iter()
-            .filter(|line| line.fields["shard"] == shard.as_str())
-            .filter(|line| {
-                line.fields["previous"]
+        // The taker logs the take right after its write to the lease table.
+        let takes = logged_soon(&survivors, "lease taken", |line| {
+            line.fields["shard"] == shard.as_str()
+                && line.fields["previous"]
                     .as_str()
                     .is_some_and(|p| p.contains(&victim_pid))
-            })
-            .collect();
+        });
         assert_eq!(
             takes.len(),
             1,
@@ -870,18 +868,13 @@ fn three_worker_processes_balance_and_take_over_from_a_killed_one() {
             "{shard} resumed from the dead worker's last checkpoint"
         );
         // The taker logs the hand-off after it took the lease and read the stored state from
-        // S3, a moment after the lease table shows the take: give it a few seconds.
-        let continuing_by = std::time::Instant::now() + Duration::from_secs(10);
-        let continued = loop {
-            let count = logged(&survivors, "continuing the shard's handed-over state")
-                .into_iter()
-                .filter(|line| line.fields["shard"] == shard.as_str())
-                .count();
-            if count >= 1 || std::time::Instant::now() > continuing_by {
-                break count;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        // S3, a moment after the lease table shows the take.
+        let continued = logged_soon(
+            &survivors,
+            "continuing the shard's handed-over state",
+            |line| line.fields["shard"] == shard.as_str(),
+        )
+        .len();
         assert!(
             continued >= 1,
             "{shard}: the taker continued the dead worker's stored state; logs:\n{}",

@@ -478,3 +478,21 @@ pub fn logged(workers: &[&Worker], message: &str) -> Vec<LogLine> {
         .flat_map(|worker| log_lines(&worker.log_text(), message))
         .collect()
 }
+
+/// The lines `message` of the workers that `keep` keeps, once there is at least one or 10 s
+/// have passed. A worker logs what it did right after doing it, so a line can trail the lease
+/// table or the stream by a moment on a loaded machine.
+pub fn logged_soon(
+    workers: &[&Worker],
+    message: &str,
+    keep: impl Fn(&LogLine) -> bool,
+) -> Vec<LogLine> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<LogLine> = logged(workers, message).into_iter().filter(&keep).collect();
+        if !lines.is_empty() || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
