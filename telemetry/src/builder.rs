@@ -321,17 +321,9 @@ impl<'o> RecordBuilder<'o> {
         vehicle_field: &str,
         time_field: &str,
     ) -> Result<Decoded, (RecordErrorKind, Option<String>)> {
-        let (vehicle_id, event_time_ms) = self.complete(vehicle_field, time_field)?;
-        Ok(Decoded {
-            record: Record {
-                vehicle_id,
-                event_time_ms,
-                fleet: self.fleet.take(),
-                attributes: self.take_attributes(),
-                signals: self.signals.finish(),
-            },
-            issues: std::mem::take(&mut self.issues),
-        })
+        let mut record = Record::empty();
+        let issues = self.finish_into(vehicle_field, time_field, &mut record)?;
+        Ok(Decoded { record, issues })
     }
 
     /// [`Self::finish`], writing the record over `record` field by field instead of returning

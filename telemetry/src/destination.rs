@@ -3,9 +3,6 @@
 //! ([`Slots`]). The second is the pipeline's: a record is large, and writing it in place, field
 //! by field, spares the copies of building it, handing it over and pushing it into a batch.
 
-use compact_str::CompactString;
-
-use crate::attributes::Attributes;
 use crate::builder::RecordBuilder;
 use crate::decoder::{rejection, Decoder, Outcome, Place, RejectedRecord};
 use crate::error::FieldIssue;
@@ -106,7 +103,7 @@ impl<'r, F: FnMut(SegmentNote)> Slots<'r, F> {
     /// The slot for the next record: the next old record, or a new empty one.
     fn next_slot(&mut self) -> &mut (u64, Record) {
         if self.filled == self.records.len() {
-            self.records.push((0, empty_record()));
+            self.records.push((0, Record::empty()));
         }
         &mut self.records[self.filled]
     }
@@ -176,17 +173,6 @@ impl<F: FnMut(SegmentNote)> Destination for Slots<'_, F> {
             }
             Err(rejected) => (self.note)(SegmentNote::Rejected(rejected)),
         }
-    }
-}
-
-/// A record with nothing in it, for a slot beyond the old records.
-fn empty_record() -> Record {
-    Record {
-        vehicle_id: CompactString::default(),
-        event_time_ms: 0,
-        fleet: None,
-        attributes: Attributes::new(),
-        signals: Vec::new(),
     }
 }
 
@@ -274,7 +260,7 @@ mod tests {
             line("b", r#""x":2,"label":"text""#),
         ]
         .concat();
-        let mut records = vec![(7, empty_record()); 5];
+        let mut records = vec![(7, Record::empty()); 5];
         let mut notes = Vec::new();
         decoder.decode_segment_into(
             text.as_bytes(),

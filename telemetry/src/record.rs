@@ -44,6 +44,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record with nothing in it, for a decoder to write one over (not a valid record: its
+    /// vehicle id is empty and it has no signals).
+    pub(crate) fn empty() -> Self {
+        Record {
+            vehicle_id: CompactString::default(),
+            event_time_ms: 0,
+            fleet: None,
+            attributes: Attributes::new(),
+            signals: Vec::new(),
+        }
+    }
+
     /// The value of signal `name`, if this record carries it.
     pub fn signal(&self, name: &str) -> Option<f64> {
         self.signals
