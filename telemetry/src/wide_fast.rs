@@ -176,11 +176,17 @@ impl<'a> Cursor<'a> {
         Some(*field)
     }
 
-    /// The value of the digit at `at`, if there is one.
-    #[inline]
-    fn digit_at(&self, at: usize) -> Option<u64> {
-        let digit = self.bytes.get(at)?.wrapping_sub(b'0');
-        (digit < 10).then_some(u64::from(digit))
+    /// The end of the run of digits from `at`, and `mantissa` with them appended (wrapping).
+    #[inline(always)]
+    fn digits(&self, mut at: usize, mut mantissa: u64) -> (usize, u64) {
+        while let Some(digit) = self.bytes.get(at).map(|byte| byte.wrapping_sub(b'0')) {
+            if digit >= 10 {
+                break;
+            }
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+            at += 1;
+        }
+        (at, mantissa)
     }
 
     /// The JSON number at the cursor (strict grammar), scanned up to its end, which the cursor
@@ -202,22 +208,15 @@ impl<'a> Cursor<'a> {
             mantissa = value;
             end += 8;
         }
-        while let Some(digit) = self.digit_at(end) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
-            end += 1;
-        }
+        (end, mantissa) = self.digits(end, mantissa);
         let int_digits = end - digits_start;
         if int_digits == 0 || (int_digits > 1 && self.bytes[digits_start] == b'0') {
             return None;
         }
         let mut fraction_digits = 0;
         if self.bytes.get(end) == Some(&b'.') {
-            end += 1;
-            let fraction_start = end;
-            while let Some(digit) = self.digit_at(end) {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(digit);
-                end += 1;
-            }
+            let fraction_start = end + 1;
+            (end, mantissa) = self.digits(fraction_start, mantissa);
             fraction_digits = end - fraction_start;
             if fraction_digits == 0 {
                 return None;
@@ -273,22 +272,21 @@ impl<'a> Cursor<'a> {
                 return Some(Number::UInt(value));
             }
         }
-        match scanned.exact_value() {
-            Some(value) => Some(Number::Float(value)),
-            None => self.parsed_float(&scanned).map(Number::Float),
-        }
+        scanned
+            .exact_value()
+            .or_else(|| self.parsed_float(&scanned))
+            .map(Number::Float)
     }
 
-    /// A signal's value: the number as [`Self::number`] reads it, rounded to the nearest double
-    /// as [`Number::as_f64`] does, without the integer/decimal distinction (a branch per value
-    /// that the mix of both in telemetry makes hard to predict).
+    /// A signal's value: the number [`Self::number`] reads, integers rounded to the nearest
+    /// double, without the integer/decimal distinction (a branch per value that the mix of both
+    /// in telemetry makes hard to predict).
     #[inline]
     fn signal_value(&mut self) -> Option<f64> {
         let scanned = self.scan_number()?;
-        match scanned.exact_value() {
-            Some(value) => Some(value),
-            None => self.parsed_float(&scanned),
-        }
+        scanned
+            .exact_value()
+            .or_else(|| self.parsed_float(&scanned))
     }
 
     /// The scanned number through the standard library's correctly rounded parser; `None` when
