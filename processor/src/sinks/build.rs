@@ -36,9 +36,12 @@ pub async fn open_sinks(config: &Config, create_tables: bool) -> Result<OpenedSi
         delivery: Vec::new(),
     };
     if config.sinks.sqlite.enabled {
-        let sink = SqliteSink::open(&config.sinks.sqlite.path, config.sinks.sqlite.batch_rows)?;
-        sink.set_cache_mib(config.sinks.sqlite.cache_mib)?;
-        opened.sinks.push(Box::new(sink));
+        let sqlite = &config.sinks.sqlite;
+        opened.sinks.push(Box::new(SqliteSink::open_with_cache(
+            &sqlite.path,
+            sqlite.batch_rows,
+            sqlite.cache_mib,
+        )?));
     }
     if config.sinks.ndjson.enabled {
         opened.sinks.push(Box::new(NdjsonSink::open(
