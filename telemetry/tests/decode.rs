@@ -464,7 +464,7 @@ fn summary(outcome: &Outcome) -> String {
 fn in_place_summaries(
     records: &[(u64, telemetry::Record)],
     notes: Vec<SegmentNote>,
-) -> Vec<(u64, String)> {
+) -> Vec<String> {
     let mut lost = std::collections::HashMap::new();
     let mut summaries = Vec::new();
     for note in notes {
@@ -499,7 +499,7 @@ fn in_place_summaries(
     }
     assert!(lost.is_empty(), "a note names a position with no record");
     summaries.sort_by_key(|(offset, _)| *offset);
-    summaries
+    summaries.into_iter().map(|(_, summary)| summary).collect()
 }
 
 proptest::proptest! {
@@ -542,7 +542,7 @@ proptest::proptest! {
             decoder.decode_segment(piece, start as u64, end, |outcome| each.push(summary(&outcome)));
             let mut notes = Vec::new();
             decoder.decode_segment_into(piece, start as u64, end, &mut records, 0, |note| notes.push(note));
-            in_place.extend(in_place_summaries(&records, notes).into_iter().map(|(_, summary)| summary));
+            in_place.extend(in_place_summaries(&records, notes));
             start = boundary;
         }
         proptest::prop_assert_eq!(&each, &whole);
