@@ -5,25 +5,30 @@
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// True when some byte of `word` is zero (the classic SWAR test).
+/// The high bit of every zero byte of `word` set, and possibly of bytes above the lowest zero
+/// byte (the classic SWAR test): the lowest set bit always marks the first zero byte.
 #[inline]
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(ONES) & !word & HIGHS != 0
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
 }
 
 /// Length of a string body up to its closing quote, eight bytes at a time; `None` at a
-/// backslash or a control character (left to serde) or when the input ends first.
+/// backslash or a control character (left to serde) or when the input ends first. The first
+/// byte of a word that ends the body is found from the masks, without a byte loop.
 #[inline]
 fn string_body_len(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
-        let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        let quote = zero_bytes(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(word ^ (ONES * u64::from(b'\\')));
         // A byte below 0x20 has its top three bits clear.
-        let control = has_zero_byte(word & (ONES * 0xE0));
-        if quote || backslash || control {
-            break;
+        let control = zero_bytes(word & (ONES * 0xE0));
+        let stops = quote | backslash | control;
+        if stops != 0 {
+            // The first stop ends the body when it is a quote; bit 7 of byte i is bit 8i + 7.
+            let first = stops & stops.wrapping_neg();
+            return (quote & first != 0).then(|| at + (first.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
@@ -113,6 +118,27 @@ mod tests {
                     assert_eq!(string_body_len(&bytes), reference(&bytes), "{bytes:?}");
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Bytes next to the special ones (`!` and `#` around the quote, `[` and `]` around the
+        /// backslash, 0x20 above the controls) turn into 0x01 in the masked words, where a
+        /// borrow from a zero byte below flags them too: the scan must still stop at the first
+        /// special byte, with any mix of them and of UTF-8 bytes around.
+        #[test]
+        fn string_scanning_equals_a_byte_by_byte_scan(bytes in proptest::collection::vec(
+            proptest::sample::select(vec![
+                b'"', b'\\', 0x00, 0x01, 0x1f, 0x20, b'!', b'#', b'[', b']', b'a', 0x7f, 0x80,
+                0xc3, 0xa9, 0xff,
+            ]),
+            0..40,
+        )) {
+            let reference = bytes
+                .iter()
+                .position(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f))
+                .filter(|at| bytes[*at] == b'"');
+            proptest::prop_assert_eq!(string_body_len(&bytes), reference);
         }
     }
 
