@@ -24,7 +24,7 @@ pub use duration::DurationText;
 pub use influxdb::{InfluxApi, InfluxDbSinkConfig};
 pub use kinesis::{HandoffConfig, InitialPosition, KinesisSourceConfig};
 pub use load::{
-    load, load_embedded_default, load_file, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
+    load, load_embedded_default, load_file, parse, ConfigError, ConfigProblem, EMBEDDED_DEFAULT,
 };
 pub use rollup::{
     default_rollups, EmitConfig, GroupDimension, RollupConfig, WindowConfig, DEFAULT_ROLLUP,

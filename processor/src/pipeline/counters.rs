@@ -40,7 +40,7 @@ pub struct PipelineCounters {
     pub anomaly_models_evicted: AtomicU64,
     /// Checkpoints committed.
     pub checkpoints: AtomicU64,
-    /// Open (window, key) entries after the last batch.
+    /// Open (window, key) entries after the last batch, end of input or shutdown.
     pub open_window_entries: AtomicU64,
     /// Approximate bytes of window state at the last checkpoint.
     pub window_state_bytes: AtomicU64,

@@ -449,10 +449,6 @@ impl Lanes {
                 outputs
             }
         };
-        let open = self.open_entries();
-        counters
-            .open_window_entries
-            .store(open as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(outputs)
     }
 

@@ -500,6 +500,15 @@ impl OperatorOutlets {
     }
 }
 
+/// Stores the open window entries in their gauge, after every message that adds to or closes
+/// windows: a batch, the end of input, a shutdown.
+fn store_open_entries(operators: &super::lanes::Lanes, counters: &PipelineCounters) {
+    counters.open_window_entries.store(
+        operators.open_entries() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 /// Runs the stage until its input closes (on a blocking thread).
 pub fn run_operators(
     mut operators: super::lanes::Lanes,
@@ -511,10 +520,19 @@ pub fn run_operators(
         match message {
             StageMessage::Data(batch) => {
                 let outputs = operators.process(batch, &counters)?;
+                store_open_entries(&operators, &counters);
                 outlets.send_outputs(outputs, &counters)?;
             }
-            StageMessage::EndOfInput => outlets.send_outputs(operators.finish(), &counters)?,
-            StageMessage::Shutdown => outlets.send_outputs(operators.on_shutdown(), &counters)?,
+            StageMessage::EndOfInput => {
+                let outputs = operators.finish();
+                store_open_entries(&operators, &counters);
+                outlets.send_outputs(outputs, &counters)?;
+            }
+            StageMessage::Shutdown => {
+                let outputs = operators.on_shutdown();
+                store_open_entries(&operators, &counters);
+                outlets.send_outputs(outputs, &counters)?;
+            }
             StageMessage::Barrier(barrier) => {
                 operators.on_barrier(barrier.id);
                 let anomaly_counts = operators.anomaly_counts();
@@ -532,7 +550,7 @@ pub fn run_operators(
                 tracing::debug!(
                     checkpoint = barrier.id,
                     window_state_bytes = state_bytes,
-                    open_window_entries = PipelineCounters::get(&counters.open_window_entries),
+                    open_window_entries = operators.open_entries(),
                     "barrier"
                 );
                 let (operator_state, lanes) = operators.snapshot();
@@ -554,4 +572,84 @@ pub fn run_operators(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::lanes::Lanes;
+    use telemetry::Signal;
+
+    /// Runs the stage over `messages` (a rollup per vehicle and signal) and returns the open
+    /// window gauge it leaves.
+    fn open_entries_after(messages: Vec<StageMessage<DecodedBatch>>) -> u64 {
+        let config = crate::config::parse(
+            "[source]\nkind = \"file\"\npath = \"in.ndjson\"\n\n[[rollups]]\nname = \"signal_1m\"\nwindow = { kind = \"tumbling\", size = \"1m\" }\ngroup_by = [\"vehicle\", \"signal\"]\n",
+            "test",
+            &[],
+        )
+        .expect("config");
+        let operators = super::super::build_operators(
+            &config,
+            None,
+            &crate::state::UnsavedModels::default(),
+            1,
+        )
+        .expect("operators");
+        let (batches, inbox) = mpsc::channel(8);
+        let (sink, mut sink_inbox) = mpsc::channel(8);
+        let (pending, _pending_inbox) = mpsc::channel(8);
+        let counters = Arc::new(PipelineCounters::default());
+        let stage_counters = Arc::clone(&counters);
+        let stage = std::thread::spawn(move || {
+            let outlets = OperatorOutlets {
+                sinks: vec![sink],
+                pending,
+            };
+            run_operators(Lanes::single(operators), inbox, outlets, stage_counters)
+        });
+        for message in messages {
+            batches.blocking_send(message).expect("stage running");
+        }
+        drop(batches);
+        while sink_inbox.blocking_recv().is_some() {}
+        stage.join().expect("stage thread").expect("stage");
+        PipelineCounters::get(&counters.open_window_entries)
+    }
+
+    fn batch() -> StageMessage<DecodedBatch> {
+        let record = |vehicle: &str| Record {
+            vehicle_id: vehicle.into(),
+            event_time_ms: 1_767_225_600_000,
+            fleet: None,
+            attributes: telemetry::Attributes::new(),
+            signals: vec![Signal::new("speed_kmh", 50.0), Signal::new("rpm", 2000.0)],
+        };
+        StageMessage::Data(DecodedBatch {
+            stream: Arc::from("file"),
+            stream_finished: false,
+            stream_idle: false,
+            partition_finished: false,
+            partition: Arc::from("file"),
+            records: vec![(0, record("veh-1")), (1, record("veh-2"))].into(),
+            dead_letters: Vec::new(),
+            read_at_ms: 0,
+            record_ids: Vec::new(),
+            lane: None,
+        })
+    }
+
+    #[test]
+    fn the_open_window_gauge_follows_batches_and_the_end_of_input() {
+        assert_eq!(
+            open_entries_after(vec![batch()]),
+            4,
+            "2 vehicles × 2 signals"
+        );
+        assert_eq!(
+            open_entries_after(vec![batch(), StageMessage::EndOfInput]),
+            0,
+            "the end of input closes every window"
+        );
+    }
 }
