@@ -79,7 +79,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string (after whitespace) without escapes or control characters, without its quotes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn string(&mut self) -> Option<&'a str> {
         self.skip_whitespace();
         if self.peek()? != b'"' {
