@@ -500,15 +500,6 @@ impl OperatorOutlets {
     }
 }
 
-/// Stores the open window entries in their gauge, after every message that adds to or closes
-/// windows: a batch, the end of input, a shutdown.
-fn store_open_entries(operators: &super::lanes::Lanes, counters: &PipelineCounters) {
-    counters.open_window_entries.store(
-        operators.open_entries() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
 /// Runs the stage until its input closes (on a blocking thread).
 pub fn run_operators(
     mut operators: super::lanes::Lanes,
@@ -517,22 +508,10 @@ pub fn run_operators(
     counters: Arc<PipelineCounters>,
 ) -> Result<(), PipelineError> {
     while let Some(message) = inbox.blocking_recv() {
-        match message {
-            StageMessage::Data(batch) => {
-                let outputs = operators.process(batch, &counters)?;
-                store_open_entries(&operators, &counters);
-                outlets.send_outputs(outputs, &counters)?;
-            }
-            StageMessage::EndOfInput => {
-                let outputs = operators.finish();
-                store_open_entries(&operators, &counters);
-                outlets.send_outputs(outputs, &counters)?;
-            }
-            StageMessage::Shutdown => {
-                let outputs = operators.on_shutdown();
-                store_open_entries(&operators, &counters);
-                outlets.send_outputs(outputs, &counters)?;
-            }
+        let outputs = match message {
+            StageMessage::Data(batch) => operators.process(batch, &counters)?,
+            StageMessage::EndOfInput => operators.finish(),
+            StageMessage::Shutdown => operators.on_shutdown(),
             StageMessage::Barrier(barrier) => {
                 operators.on_barrier(barrier.id);
                 let anomaly_counts = operators.anomaly_counts();
@@ -568,8 +547,15 @@ pub fn run_operators(
                     sink.blocking_send(SinkMessage::Barrier(barrier.id))
                         .map_err(|_| PipelineError::StageStopped("a sink"))?;
                 }
+                continue;
             }
-        }
+        };
+        // Every other message opens or closes windows: the gauge follows.
+        counters.open_window_entries.store(
+            operators.open_entries() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        outlets.send_outputs(outputs, &counters)?;
     }
     Ok(())
 }
