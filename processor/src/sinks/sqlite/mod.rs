@@ -2,6 +2,7 @@
 //! upserts (see [`schema`]). A checkpoint commits the open transaction with `synchronous=FULL`,
 //! so acknowledged rows survive a crash.
 
+mod rollup_rows;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct SqliteSink {
     connection: Connection,
     batch_rows: usize,
     rows_in_transaction: usize,
+    /// The SQL of the rollup upserts, one per size of [`rollup_rows::ROLLUP_STATEMENT_ROWS`].
+    rollup_upserts: [String; rollup_rows::ROLLUP_STATEMENT_ROWS.len()],
 }
 
 fn sqlite_error(what: &str) -> impl FnOnce(rusqlite::Error) -> SinkError + '_ {
@@ -62,45 +65,17 @@ fn commit(connection: &Connection, rows_in_transaction: &mut usize) -> Result<()
     Ok(())
 }
 
-/// Upserts one rollup with `statement` (the prepared [`schema::UPSERT_ROLLUP`]), binding each
-/// column by position: the hot path of the sink, so no per-row statement lookup or parameter
-/// slice.
-fn upsert_rollup(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    rollup: &Rollup,
+/// Counts `rows` written into the open transaction and commits it once it holds `batch_rows`.
+fn count_rows(
+    connection: &Connection,
+    batch_rows: usize,
+    rows_in_transaction: &mut usize,
+    rows: usize,
 ) -> Result<(), SinkError> {
-    let result = &rollup.result;
-    let summary = &result.summary;
-    let quantiles = (!result.quantiles.is_empty()).then(|| quantiles_json(&result.quantiles));
-    let histogram = (!result.histogram.is_empty())
-        .then(|| serde_json::to_string(&result.histogram).unwrap_or_default());
-    let bind = |statement: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<usize> {
-        statement.raw_bind_parameter(1, &*rollup.rollup)?;
-        statement.raw_bind_parameter(2, &rollup.group_key)?;
-        statement.raw_bind_parameter(3, rollup.window_start_ms)?;
-        statement.raw_bind_parameter(4, rollup.window_end_ms)?;
-        statement.raw_bind_parameter(5, rollup.vehicle_id.as_deref())?;
-        statement.raw_bind_parameter(6, rollup.fleet.as_deref())?;
-        statement.raw_bind_parameter(7, rollup.signal.as_deref())?;
-        statement.raw_bind_parameter(8, summary.count as i64)?;
-        statement.raw_bind_parameter(9, result.sum)?;
-        statement.raw_bind_parameter(10, summary.min)?;
-        statement.raw_bind_parameter(11, summary.max)?;
-        statement.raw_bind_parameter(12, summary.mean)?;
-        statement.raw_bind_parameter(13, result.stddev)?;
-        statement.raw_bind_parameter(14, summary.first.1)?;
-        statement.raw_bind_parameter(15, summary.last.1)?;
-        statement.raw_bind_parameter(16, summary.last.0)?;
-        statement.raw_bind_parameter(17, result.rate_per_second)?;
-        statement.raw_bind_parameter(18, result.time_weighted_mean)?;
-        statement.raw_bind_parameter(19, &quantiles)?;
-        statement.raw_bind_parameter(20, &histogram)?;
-        statement.raw_bind_parameter(21, result.distinct.map(|count| count as i64))?;
-        statement.raw_bind_parameter(22, rollup.version)?;
-        statement.raw_bind_parameter(23, rollup.is_final)?;
-        statement.raw_execute()
-    };
-    bind(statement).map_err(sqlite_error("upserting a rollup"))?;
+    *rows_in_transaction += rows;
+    if *rows_in_transaction >= batch_rows {
+        commit(connection, rows_in_transaction)?;
+    }
     Ok(())
 }
 
@@ -196,6 +171,7 @@ impl SqliteSink {
             connection,
             batch_rows: batch_rows.max(1),
             rows_in_transaction: 0,
+            rollup_upserts: rollup_rows::ROLLUP_STATEMENT_ROWS.map(schema::upsert_rollups),
         })
     }
 
@@ -408,21 +384,26 @@ impl Sink for SqliteSink {
     }
 
     fn write(&mut self, outputs: &[Output]) -> Result<(), SinkError> {
-        // Prepared on the first rollup of the call and kept for the rest.
-        let mut rollups = None;
-        for output in outputs {
-            match output {
-                Output::Rollup(rollup) => {
-                    begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
-                    let statement = match &mut rollups {
-                        Some(statement) => statement,
-                        None => rollups.insert(
-                            self.connection
-                                .prepare_cached(schema::UPSERT_ROLLUP)
-                                .map_err(sqlite_error("preparing the rollup upsert"))?,
-                        ),
-                    };
-                    upsert_rollup(statement, rollup)?;
+        let mut rest = outputs;
+        while let Some((first, tail)) = rest.split_first() {
+            match first {
+                Output::Rollup(_) => {
+                    let run: Vec<&Rollup> = rest
+                        .iter()
+                        .map_while(|output| match output {
+                            Output::Rollup(rollup) => Some(rollup),
+                            _ => None,
+                        })
+                        .collect();
+                    rest = &rest[run.len()..];
+                    rollup_rows::write_rollups(
+                        &self.connection,
+                        &self.rollup_upserts,
+                        self.batch_rows,
+                        &mut self.rows_in_transaction,
+                        &run,
+                    )?;
+                    continue;
                 }
                 Output::Alert(alert) => {
                     begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
@@ -436,11 +417,16 @@ impl Sink for SqliteSink {
                     begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_anomaly(row)?;
                 }
-                Output::DeadLetter(_) => continue,
+                Output::DeadLetter(_) => {}
             }
-            self.rows_in_transaction += 1;
-            if self.rows_in_transaction >= self.batch_rows {
-                commit(&self.connection, &mut self.rows_in_transaction)?;
+            rest = tail;
+            if !matches!(first, Output::DeadLetter(_)) {
+                count_rows(
+                    &self.connection,
+                    self.batch_rows,
+                    &mut self.rows_in_transaction,
+                    1,
+                )?;
             }
         }
         Ok(())

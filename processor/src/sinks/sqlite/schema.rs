@@ -208,13 +208,12 @@ ON CONFLICT (vehicle_id, rule, start_time_ms) DO UPDATE SET
     inputs = excluded.inputs
 "#;
 
-/// Upserts a rollup unless a higher version is already stored.
-pub const UPSERT_ROLLUP: &str = r#"
-INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms, vehicle_id, fleet, signal,
-                     count, sum, min, max, mean, stddev, first, last, last_time_ms, rate_per_second,
-                     time_weighted_mean, quantiles, histogram, distinct_count, version, is_final)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-        ?21, ?22, ?23)
+/// Parameters one rollup row binds, in the column order of [`upsert_rollups`].
+pub const ROLLUP_PARAMETERS: usize = 23;
+
+/// What a rollup upsert does with a key already stored: a row replaces it unless the stored
+/// version is higher.
+const ROLLUP_CONFLICT: &str = r#"
 ON CONFLICT (rollup, group_key, window_start_ms) DO UPDATE SET
     window_end_ms = excluded.window_end_ms, vehicle_id = excluded.vehicle_id,
     fleet = excluded.fleet, signal = excluded.signal, count = excluded.count, sum = excluded.sum,
@@ -226,6 +225,31 @@ ON CONFLICT (rollup, group_key, window_start_ms) DO UPDATE SET
     is_final = excluded.is_final
 WHERE excluded.version >= rollups.version
 "#;
+
+/// Upserts `rows` rollups in one statement: row `i` binds parameters
+/// `ROLLUP_PARAMETERS * i + 1 ..= ROLLUP_PARAMETERS * (i + 1)`. SQLite inserts the rows one by
+/// one, in order, so a later row with the key of an earlier one updates it; one statement keeps
+/// its B-tree cursors open from row to row, which spares a descent from the root for the rows
+/// that append to the unique key.
+pub fn upsert_rollups(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|row| {
+            let first = row * ROLLUP_PARAMETERS;
+            let parameters = (1..=ROLLUP_PARAMETERS)
+                .map(|column| format!("?{}", first + column))
+                .collect::<Vec<_>>();
+            format!("({})", parameters.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(",\n       ");
+    format!(
+        "INSERT INTO rollups (rollup, group_key, window_start_ms, window_end_ms, vehicle_id, fleet,
+                     signal, count, sum, min, max, mean, stddev, first, last, last_time_ms,
+                     rate_per_second, time_weighted_mean, quantiles, histogram, distinct_count,
+                     version, is_final)
+VALUES {values}{ROLLUP_CONFLICT}"
+    )
+}
 
 /// Upserts an alert episode (firing, then resolved).
 pub const UPSERT_ALERT: &str = r#"
