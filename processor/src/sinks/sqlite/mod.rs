@@ -443,6 +443,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bundled_sqlite_keeps_no_memory_statistics() {
+        // Set by LIBSQLITE3_FLAGS in .cargo/config.toml (see there why).
+        let connection = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = connection
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
+    #[test]
     fn the_page_cache_has_its_configured_size() {
         let dir = tempfile::tempdir().unwrap();
         let cache_kib = |sink: &SqliteSink| -> i64 {
