@@ -128,6 +128,35 @@ fn sort_in_store_order(rollups: &mut [Rollup]) {
     }
 }
 
+/// How many signal names [`RecentSignals`] keeps per position: records of a fleet with up to
+/// this many vehicle models, interleaved, still find their signals there.
+const RECENT_SIGNAL_NAMES: usize = 4;
+
+/// The last signal names seen at one position of a record, with their interned ids; the oldest
+/// is replaced first. Unused entries have an empty name, which no signal has.
+#[derive(Debug, Default)]
+struct RecentSignals {
+    names: [(CompactString, u32); RECENT_SIGNAL_NAMES],
+    next: usize,
+}
+
+impl RecentSignals {
+    /// The id kept for `name`, if any.
+    #[inline]
+    fn find(&self, name: &str) -> Option<u32> {
+        self.names
+            .iter()
+            .find(|(kept, _)| same_text(kept, name))
+            .map(|(_, id)| *id)
+    }
+
+    /// Keeps `name` and its id in place of the oldest entry.
+    fn remember(&mut self, name: &CompactString, id: u32) {
+        self.names[self.next] = (name.clone(), id);
+        self.next = (self.next + 1) % RECENT_SIGNAL_NAMES;
+    }
+}
+
 /// What a rollup checkpoints: its window engine and the interned values its keys refer to.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RollupSnapshot {
@@ -146,8 +175,8 @@ pub struct RollupOperator {
     single_signal: Option<CompactString>,
     engine: WindowEngine<GroupKey>,
     interner: Interner,
-    /// Signal ids of the previous record, by position (see [`Self::signal_id`]).
-    signal_cache: Vec<(CompactString, u32)>,
+    /// Signal ids of recent records, by position (see [`Self::signal_id`]).
+    signal_cache: Vec<RecentSignals>,
     /// The (key, value) pairs of the record being added, kept to reuse the allocation.
     entries: Vec<(GroupKey, f64)>,
 }
@@ -266,21 +295,26 @@ impl RollupOperator {
         rejection
     }
 
-    /// The interned id of the signal at `position` of a record: records of one model list their
-    /// signals in the same order, so most lookups are a string comparison instead of a hash.
+    /// The interned id of the signal at `position` of a record: vehicles of one model list their
+    /// signals in the same order, and a fleet mixes a few models, so most lookups are a string
+    /// comparison or two instead of a hash.
     fn signal_id(&mut self, position: usize, name: &CompactString) -> u32 {
-        match self.signal_cache.get(position) {
-            Some((cached, id)) if same_text(cached, name) => *id,
-            _ => {
-                let id = self.interner.intern(name);
-                if position < self.signal_cache.len() {
-                    self.signal_cache[position] = (name.clone(), id);
-                } else if position == self.signal_cache.len() {
-                    self.signal_cache.push((name.clone(), id));
-                }
-                id
-            }
+        if let Some(id) = self
+            .signal_cache
+            .get(position)
+            .and_then(|recent| recent.find(name))
+        {
+            return id;
         }
+        let id = self.interner.intern(name);
+        if let Some(recent) = self.signal_cache.get_mut(position) {
+            recent.remember(name, id);
+        } else if position == self.signal_cache.len() {
+            let mut recent = RecentSignals::default();
+            recent.remember(name, id);
+            self.signal_cache.push(recent);
+        }
+        id
     }
 
     /// Results closed (or re-emitted) by `watermark_ms`, then emission-mode firings at `now_ms`.
@@ -452,6 +486,65 @@ mod tests {
                 .map(|r| (r.window_start_ms, r.group_key.clone(), r.version))
                 .collect();
             proptest::prop_assert_eq!(sorted, expected);
+        });
+    }
+
+    #[test]
+    fn signals_keep_their_names_whatever_the_mix_of_signal_orders() {
+        use proptest::strategy::Strategy as _;
+        // Records list up to 8 signals in any order, so a position sees more names than the
+        // per-position cache keeps: each value must still land under its own signal.
+        const NAMES: [&str; 8] = [
+            "speed_kmh",
+            "engine_rpm",
+            "soc",
+            "lat",
+            "lon",
+            "coolant_temp_c",
+            "battery_temp_c",
+            "rpm",
+        ];
+        let orders = proptest::collection::vec(
+            (
+                0u8..3,
+                proptest::sample::subsequence((0..NAMES.len()).collect::<Vec<_>>(), 1..8)
+                    .prop_shuffle(),
+            ),
+            1..60,
+        );
+        proptest::proptest!(|(records in orders)| {
+            let mut expected: std::collections::BTreeMap<String, (u64, f64, f64)> = Default::default();
+            let records: Vec<Record> = records
+                .iter()
+                .enumerate()
+                .map(|(index, (vehicle, names))| {
+                    let vehicle = format!("veh-{vehicle}");
+                    let signals: Vec<(&str, f64)> = names
+                        .iter()
+                        .map(|name| (NAMES[*name], (index * 10 + name) as f64))
+                        .collect();
+                    for (name, value) in &signals {
+                        let entry = expected
+                            .entry(format!("vehicle={vehicle},signal={name}"))
+                            .or_insert((0, f64::INFINITY, f64::NEG_INFINITY));
+                        entry.0 += 1;
+                        entry.1 = entry.1.min(*value);
+                        entry.2 = entry.2.max(*value);
+                    }
+                    record(&vehicle, "f", "m", 1_000 + index as i64, &signals)
+                })
+                .collect();
+            let rows = closed(
+                r#"name = "r"
+                   window = { kind = "tumbling", size = "1m" }
+                   group_by = ["vehicle", "signal"]"#,
+                &records,
+            );
+            let got: std::collections::BTreeMap<String, (u64, f64, f64)> = rows
+                .iter()
+                .map(|row| (row.group_key.clone(), (row.result.summary.count, row.result.summary.min, row.result.summary.max)))
+                .collect();
+            proptest::prop_assert_eq!(got, expected);
         });
     }
 
