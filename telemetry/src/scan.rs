@@ -71,18 +71,27 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.at).copied()
     }
 
+    /// True when `byte` is next, whitespace skipped only when it is not (compact JSON has
+    /// none, so the usual case is one comparison).
+    #[inline(always)]
+    pub(crate) fn at_byte(&mut self, byte: u8) -> bool {
+        if self.bytes.get(self.at) == Some(&byte) {
+            return true;
+        }
+        self.skip_whitespace();
+        self.bytes.get(self.at) == Some(&byte)
+    }
+
     /// `byte` after whitespace, consumed.
     #[inline]
     pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
-        self.skip_whitespace();
-        (self.peek()? == byte).then(|| self.at += 1)
+        self.at_byte(byte).then(|| self.at += 1)
     }
 
     /// A string (after whitespace) without escapes or control characters, without its quotes.
     #[inline(always)]
     pub(crate) fn string(&mut self) -> Option<&'a str> {
-        self.skip_whitespace();
-        if self.peek()? != b'"' {
+        if !self.at_byte(b'"') {
             return None;
         }
         let start = self.at + 1;

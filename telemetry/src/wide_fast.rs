@@ -352,14 +352,10 @@ impl<'a> Cursor<'a> {
             let name = self.string()?;
             self.eat(b':')?;
             read(self, name)?;
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.at_byte(b',') {
+                self.at += 1;
+            } else {
+                return self.eat(b'}');
             }
         }
     }
@@ -635,6 +631,33 @@ mod tests {
                 prop_assert!(decoded.is_some(), "{}", text);
                 prop_assert_eq!(decoded, serde(&text));
             }
+        }
+
+        #[test]
+        fn whitespace_between_any_tokens_reads_as_serde_reads_it(
+            gaps in proptest::collection::vec(
+                proptest::sample::select(vec!["", "", " ", "\n", "\t ", "\r\n  "]),
+                40,
+            ),
+        ) {
+            // The scanner expects compact JSON and looks for whitespace only where the byte it
+            // expects is not next: every gap must still read as serde reads it.
+            let tokens = [
+                "{", r#""vehicle_id""#, ":", r#""veh-7""#, ",", r#""attributes""#, ":", "{",
+                r#""model""#, ":", r#""e-van""#, ",", r#""vin""#, ":", r#""V1""#, "}", ",",
+                r#""ts""#, ":", "1767225600000", ",", r#""signals""#, ":", "{", r#""speed_kmh""#,
+                ":", "12.5", ",", r#""soc""#, ":", "80", ",", r#""on""#, ":", "true", "}", "}",
+            ];
+            let mut text = String::new();
+            for (index, (token, gap)) in tokens.iter().zip(&gaps).enumerate() {
+                text.push_str(token);
+                if index + 1 < tokens.len() {
+                    text.push_str(gap);
+                }
+            }
+            let decoded = fast(&text);
+            prop_assert!(decoded.is_some(), "{:?}", text);
+            prop_assert_eq!(decoded, serde(&text), "{:?}", text);
         }
 
         #[test]
