@@ -392,7 +392,9 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                 TopField::Fleet if first_time(2) => fleet = Some(cursor.top_value()?),
                 TopField::Signals if first_time(3) => cursor.members(|cursor, name| {
                     let field = || format!("signals.{name}");
-                    cursor.skip_whitespace();
+                    if !matches!(cursor.peek(), Some(b'-' | b'0'..=b'9')) {
+                        cursor.skip_whitespace();
+                    }
                     if let b'-' | b'0'..=b'9' = cursor.peek()? {
                         builder.add_signal_number(field, name, cursor.signal_value()?);
                     } else {
@@ -422,11 +424,11 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                 }
                 _ => return None,
             }
-            cursor.skip_whitespace();
-            match cursor.peek()? {
-                b',' => cursor.at += 1,
-                b'}' => break cursor.at + 1,
-                _ => return None,
+            if cursor.at_byte(b',') {
+                cursor.at += 1;
+            } else {
+                cursor.eat(b'}')?;
+                break cursor.at;
             }
         }
     };
