@@ -79,26 +79,38 @@ fn text_hash(value: &str) -> u64 {
 /// touches a few adjacent cache lines of the window's table instead of one random line per
 /// signal. Signal ids are interned early, so they are small and close together.
 fn signals_side_by_side(signal_slot: Option<usize>) -> KeyHasher<GroupKey> {
-    KeyHasher::new(move |key: &GroupKey| {
-        // Each slot read on its own (a copy of the key with the signal slot cleared would be
-        // read back across that narrower store, which stalls the CPU).
-        let part = |slot: usize| {
-            if signal_slot == Some(slot) {
-                0
-            } else {
-                u64::from(key[slot])
-            }
-        };
-        let signal = signal_slot.map_or(0, |slot| u64::from(key[slot]));
-        // Two independent multiplications mix each half into the high bits; folding them down
-        // spreads every input bit over the low bits, which pick the bucket.
-        let low = part(0) | part(1) << 32;
-        let high = part(2) | part(3) << 32;
-        let mixed =
-            low.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ high.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        let base = mixed ^ (mixed >> 32);
-        base.wrapping_add(signal) ^ (signal << 57)
-    })
+    // One function per slot, so the slot is a constant on the hot path (a key per signal).
+    match signal_slot {
+        Some(0) => KeyHasher::new(side_by_side::<0>),
+        Some(1) => KeyHasher::new(side_by_side::<1>),
+        Some(2) => KeyHasher::new(side_by_side::<2>),
+        Some(3) => KeyHasher::new(side_by_side::<3>),
+        _ => KeyHasher::new(side_by_side::<NO_SIGNAL_SLOT>),
+    }
+}
+
+/// The `SIGNAL_SLOT` of [`side_by_side`] for keys without a signal.
+const NO_SIGNAL_SLOT: usize = usize::MAX;
+
+/// The hash of [`signals_side_by_side`], for keys whose signal id is in `SIGNAL_SLOT`.
+fn side_by_side<const SIGNAL_SLOT: usize>(key: &GroupKey) -> u64 {
+    // Each slot read on its own (a copy of the key with the signal slot cleared would be read
+    // back across that narrower store, which stalls the CPU).
+    let part = |slot: usize| {
+        if slot == SIGNAL_SLOT {
+            0
+        } else {
+            u64::from(key[slot])
+        }
+    };
+    let signal = key.get(SIGNAL_SLOT).map_or(0, |id| u64::from(*id));
+    // Two independent multiplications mix each half into the high bits; folding them down
+    // spreads every input bit over the low bits, which pick the bucket.
+    let low = part(0) | part(1) << 32;
+    let high = part(2) | part(3) << 32;
+    let mixed = low.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ high.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let base = mixed ^ (mixed >> 32);
+    base.wrapping_add(signal) ^ (signal << 57)
 }
 
 /// Puts rollups in the stores' key order (window, then group key), so a window's rows append
@@ -487,6 +499,43 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(sorted, expected);
         });
+    }
+
+    #[test]
+    fn the_signals_of_one_key_hash_to_neighbouring_buckets() {
+        // The low 57 bits (which pick the bucket) of keys that differ only in the signal slot
+        // are one apart per signal id; any other slot mixes the whole hash.
+        const LOW: u64 = (1 << 57) - 1;
+        let key = [7, 11, 13, 17];
+        for signal_slot in 0..4 {
+            let hasher = signals_side_by_side(Some(signal_slot));
+            let with = |slot: usize, value: u32| {
+                let mut key = key;
+                key[slot] = value;
+                hasher.hash(&key)
+            };
+            for value in [0, 1, 40, 1_000] {
+                let step = with(signal_slot, value + 1).wrapping_sub(with(signal_slot, value));
+                assert_eq!(step & LOW, 1, "slot {signal_slot}, id {value}");
+                for other in (0..4).filter(|slot| *slot != signal_slot) {
+                    let step = with(other, value + 1).wrapping_sub(with(other, value));
+                    assert!(
+                        step & LOW > 1 << 20,
+                        "slot {other} of {signal_slot}: {step:#x}"
+                    );
+                }
+            }
+        }
+        let hasher = signals_side_by_side(None);
+        for slot in 0..4 {
+            let mut next = key;
+            next[slot] += 1;
+            let step = hasher.hash(&next).wrapping_sub(hasher.hash(&key));
+            assert!(
+                step & LOW > 1 << 20,
+                "slot {slot} without a signal: {step:#x}"
+            );
+        }
     }
 
     #[test]
