@@ -273,6 +273,16 @@ impl RollupOperator {
                 }
             };
         }
+        // All ones in the signal's slot (the template holds 0 there): a key is the template with
+        // the signal id masked in, computed whole. A narrow store into a copy of the template,
+        // read back whole right after, would stall the CPU.
+        let signal_mask: GroupKey = std::array::from_fn(|slot| {
+            if signal_slot == Some(slot) {
+                u32::MAX
+            } else {
+                0
+            }
+        });
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
         for (position, signal) in record.signals.iter().enumerate() {
@@ -283,19 +293,12 @@ impl RollupOperator {
             {
                 continue;
             }
-            // Chosen slot by slot, not patched into a copy: a narrow store into the key read
-            // back whole right after stalls the CPU.
             let signal_id = match signal_slot {
                 Some(_) => self.signal_id(position, &signal.name),
                 None => 0,
             };
-            let key: GroupKey = std::array::from_fn(|slot| {
-                if signal_slot == Some(slot) {
-                    signal_id
-                } else {
-                    template[slot]
-                }
-            });
+            let key: GroupKey =
+                std::array::from_fn(|slot| template[slot] | (signal_id & signal_mask[slot]));
             entries.push((key, signal.value));
         }
         let item = Some(record.vehicle_id.as_bytes());
