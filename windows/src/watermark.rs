@@ -77,6 +77,9 @@ impl WatermarkTracker {
     /// Records an event of `partition` seen at processing time `now_ms`; returns the new
     /// watermark when it advanced.
     pub fn observe(&mut self, partition: &str, time_ms: i64, now_ms: i64) -> Option<i64> {
+        if let Some(watermark) = self.observe_sole(partition, time_ms, now_ms) {
+            return watermark;
+        }
         match self.partitions.get_mut(partition) {
             Some(progress) => {
                 progress.max_event_ms = progress.max_event_ms.max(time_ms);
@@ -95,6 +98,30 @@ impl WatermarkTracker {
             }
         }
         self.recompute(now_ms)
+    }
+
+    /// [`Self::observe`] of the only partition there is (a file, one shard), which is active
+    /// once it shows the event, so the watermark simply follows its newest event: the same
+    /// result without a search by name and a pass over every partition, once per record.
+    /// `None` when another partition exists or the event is not this one's first real one.
+    #[inline]
+    fn observe_sole(&mut self, partition: &str, time_ms: i64, now_ms: i64) -> Option<Option<i64>> {
+        if self.partitions.len() != 1 {
+            return None;
+        }
+        let (name, progress) = self.partitions.iter_mut().next()?;
+        if name != partition {
+            return None;
+        }
+        let newest = progress.max_event_ms.max(time_ms);
+        if newest == i64::MIN {
+            // Nothing shown yet: the full path decides.
+            return None;
+        }
+        progress.max_event_ms = newest;
+        progress.last_active_ms = now_ms;
+        progress.idle = false;
+        Some(self.advance_to(newest.saturating_sub(self.max_out_of_orderness_ms)))
     }
 
     /// Announces a partition before its first event (a newly leased shard): until it shows an
@@ -171,6 +198,107 @@ impl WatermarkTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
+
+    /// What the tracker does to one partition, for the model test.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Observe(usize, i64),
+        Register(usize),
+        MarkIdle(usize),
+        Finish(usize),
+        Refresh,
+    }
+
+    /// The documented rule, computed from scratch after every step: the minimum over active
+    /// partitions (or the furthest, when none is active) minus the bound, never moving back.
+    #[derive(Default)]
+    struct Model {
+        partitions: BTreeMap<usize, (i64, i64, bool)>,
+        current: Option<i64>,
+    }
+
+    impl Model {
+        fn step(&mut self, step: &Step, now: i64, bound: i64, timeout: i64) -> Option<i64> {
+            match *step {
+                Step::Observe(p, time) => {
+                    let entry = self.partitions.entry(p).or_insert((i64::MIN, now, false));
+                    *entry = (entry.0.max(time), now, false);
+                }
+                Step::Register(p) => {
+                    // Announcing is not a recomputation: the next step's is.
+                    self.partitions.entry(p).or_insert((i64::MIN, now, false));
+                    return None;
+                }
+                Step::MarkIdle(p) => {
+                    if let Some(entry) = self.partitions.get_mut(&p) {
+                        entry.2 = true;
+                    }
+                }
+                Step::Finish(p) => {
+                    self.partitions.remove(&p);
+                }
+                Step::Refresh => {}
+            }
+            let active = self
+                .partitions
+                .values()
+                .filter(|(_, last, idle)| !idle && (timeout == 0 || now - last < timeout))
+                .map(|(max, _, _)| *max)
+                .min();
+            let bound_at =
+                active.or_else(|| self.partitions.values().map(|(max, _, _)| *max).max())?;
+            if bound_at == i64::MIN {
+                return None;
+            }
+            let candidate = bound_at.saturating_sub(bound);
+            if self.current.is_none_or(|current| candidate > current) {
+                self.current = Some(candidate);
+                return self.current;
+            }
+            None
+        }
+    }
+
+    proptest::proptest! {
+        /// One partition (a file) takes a shortcut through `observe`: with any mix of
+        /// partitions, steps and idle timeouts, the tracker agrees with the rule at every step.
+        #[test]
+        fn the_watermark_follows_the_rule_whatever_the_partitions_do(
+            steps in proptest::collection::vec(
+                proptest::prop_oneof![
+                    6 => (0..3usize, 0..1_000i64).prop_map(|(p, t)| Step::Observe(p, t)),
+                    1 => (0..3usize).prop_map(Step::Register),
+                    1 => (0..3usize).prop_map(Step::MarkIdle),
+                    1 => (0..3usize).prop_map(Step::Finish),
+                    1 => proptest::strategy::Just(Step::Refresh),
+                ],
+                1..60,
+            ),
+            bound in 0..50i64,
+            timeout in proptest::prop_oneof![proptest::strategy::Just(0i64), 1..40i64],
+        ) {
+            let mut tracker = WatermarkTracker::new(bound).with_idle_timeout(timeout);
+            let mut model = Model::default();
+            for (index, step) in steps.iter().enumerate() {
+                let now = index as i64 * 5;
+                let name = |p: usize| format!("p{p}");
+                let got = match *step {
+                    Step::Observe(p, time) => tracker.observe(&name(p), time, now),
+                    Step::Register(p) => {
+                        tracker.register(&name(p), now);
+                        None
+                    }
+                    Step::MarkIdle(p) => tracker.mark_idle(&name(p), now),
+                    Step::Finish(p) => tracker.finish_partition(&name(p), now),
+                    Step::Refresh => tracker.refresh(now),
+                };
+                let expected = model.step(step, now, bound, timeout);
+                proptest::prop_assert_eq!(got, expected, "step {}: {:?}", index, step);
+                proptest::prop_assert_eq!(tracker.current(), model.current, "step {}: {:?}", index, step);
+            }
+        }
+    }
 
     #[test]
     fn a_registered_partition_holds_the_watermark_until_it_shows_events_or_idles() {
