@@ -36,7 +36,8 @@ fn alerts_agree_with_the_samples_that_triggered_them() {
     let workspace = Workspace::new();
     let input = workspace.path("fleet.ndjson");
     simulate(&input, 60, 1200, 0.02, 11);
-    let config = workspace.config(&input, "");
+    // One decode worker (the default on a one-core machine), a path of its own.
+    let config = workspace.config(&input, "[pipeline]\ndecode_workers = 1\n");
     run_summary(&config, &[]);
 
     // Independent view of the samples: (vehicle, signal) → time-ordered values.

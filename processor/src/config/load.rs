@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn decode_workers_default_to_one_per_core_and_keep_an_explicit_count() {
+        let base = "[source]\nkind = \"file\"\npath = \"in.ndjson\"\n";
+        let auto = parse(base, "t", &[]).unwrap();
+        assert_eq!(auto.pipeline.decode_workers, 0);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            auto.pipeline.decode_worker_count(),
+            cores.clamp(1, crate::config::MAX_AUTO_DECODE_WORKERS)
+        );
+        let three = parse(&format!("{base}[pipeline]\ndecode_workers = 3\n"), "t", &[]).unwrap();
+        assert_eq!(three.pipeline.decode_worker_count(), 3);
+        let err = parse(
+            &format!("{base}[pipeline]\ndecode_workers = 65\n"),
+            "t",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("pipeline.decode_workers"), "{err}");
+    }
+
+    #[test]
     fn every_validation_problem_is_reported_at_once() {
         let text = r#"
 [source]

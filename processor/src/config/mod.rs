@@ -268,9 +268,30 @@ pub struct PipelineConfig {
     pub decoded_channel_capacity: usize,
     /// Windows and rules → each sink.
     pub sink_channel_capacity: usize,
-    /// Threads decoding batches in parallel (order is kept). Default 1: on a 2-core task the
-    /// other stages already use the second core, and measurements showed no gain from more.
+    /// Threads decoding batches in parallel (order is kept); 0 (the default) is one per CPU
+    /// core the process may use, at most [`MAX_AUTO_DECODE_WORKERS`] (see
+    /// [`Self::decode_worker_count`]).
     pub decode_workers: usize,
+}
+
+/// The most decode workers `pipeline.decode_workers = 0` starts: the operators and each sink run
+/// on one thread apiece, so beyond a few decoders the cores they add only wait.
+pub const MAX_AUTO_DECODE_WORKERS: usize = 4;
+
+impl PipelineConfig {
+    /// The decode threads to start: `decode_workers`, or for 0 one per core this process may use
+    /// (its CPU quota counts, as in a container), between 1 and [`MAX_AUTO_DECODE_WORKERS`].
+    /// Decoding is about half of the work of a rollup job: on two cores, one decoder alone
+    /// becomes the stage every other waits on, and W1 ran 11 % faster with two (median of 16
+    /// paired runs, 15 faster).
+    pub fn decode_worker_count(&self) -> usize {
+        match self.decode_workers {
+            0 => std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, MAX_AUTO_DECODE_WORKERS),
+            workers => workers,
+        }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -279,7 +300,7 @@ impl Default for PipelineConfig {
             source_channel_capacity: 8,
             decoded_channel_capacity: 8,
             sink_channel_capacity: 16,
-            decode_workers: 1,
+            decode_workers: 0,
         }
     }
 }

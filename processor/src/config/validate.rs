@@ -122,10 +122,13 @@ impl Config {
                 problem(path, "must be at least 1 (channels are bounded)".to_owned());
             }
         }
-        if !(1..=64).contains(&self.pipeline.decode_workers) {
+        if self.pipeline.decode_workers > 64 {
             problem(
                 "pipeline.decode_workers",
-                format!("must be in 1..=64, got {}", self.pipeline.decode_workers),
+                format!(
+                    "must be 0 (one per core) or in 1..=64, got {}",
+                    self.pipeline.decode_workers
+                ),
             );
         }
         if self.checkpoint.interval.ms() < 100 {
