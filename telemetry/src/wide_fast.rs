@@ -190,9 +190,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// The JSON number at the cursor (strict grammar), scanned up to its end, which the cursor
-    /// then stands after.
+    /// then stands after. With `LONG_INTEGER`, eight digits are first tried at once, which pays
+    /// for numbers with a long integer part (epoch milliseconds have 13 digits) and is wasted
+    /// work for the short ones of signal values.
     #[inline(always)]
-    fn scan_number(&mut self) -> Option<ScannedNumber> {
+    fn scan_number<const LONG_INTEGER: bool>(&mut self) -> Option<ScannedNumber> {
         let start = self.at;
         let mut end = start;
         let negative = self.bytes.get(end) == Some(&b'-');
@@ -203,10 +205,11 @@ impl<'a> Cursor<'a> {
         // at most 19 digits in all, which always fit a u64.
         let digits_start = end;
         let mut mantissa: u64 = 0;
-        // Eight digits at once where a long integer part starts (epoch milliseconds have 13).
-        if let Some(value) = self.bytes.get(end..end + 8).and_then(eight_digits) {
-            mantissa = value;
-            end += 8;
+        if LONG_INTEGER {
+            if let Some(value) = self.bytes.get(end..end + 8).and_then(eight_digits) {
+                mantissa = value;
+                end += 8;
+            }
         }
         (end, mantissa) = self.digits(end, mantissa);
         let int_digits = end - digits_start;
@@ -254,7 +257,7 @@ impl<'a> Cursor<'a> {
     /// them.
     #[inline]
     fn number(&mut self) -> Option<Number> {
-        let scanned = self.scan_number()?;
+        let scanned = self.scan_number::<true>()?;
         if scanned.fraction_digits == 0 && !scanned.exponent {
             if scanned.negative && scanned.mantissa == 0 {
                 return Some(Number::Float(-0.0));
@@ -283,7 +286,7 @@ impl<'a> Cursor<'a> {
     /// in telemetry makes hard to predict).
     #[inline]
     fn signal_value(&mut self) -> Option<f64> {
-        let scanned = self.scan_number()?;
+        let scanned = self.scan_number::<false>()?;
         scanned
             .exact_value()
             .or_else(|| self.parsed_float(&scanned))
