@@ -38,6 +38,7 @@ impl SummaryStats {
     }
 
     /// Adds one value seen at `time_ms` (any order of arrival).
+    #[inline]
     pub fn add(&mut self, time_ms: i64, value: f64) {
         self.count += 1;
         self.min = self.min.min(value);
