@@ -386,7 +386,7 @@ impl Sink for SqliteSink {
     fn write(&mut self, outputs: &[Output]) -> Result<(), SinkError> {
         let mut rest = outputs;
         while let Some((first, tail)) = rest.split_first() {
-            match first {
+            let rows = match first {
                 Output::Rollup(_) => {
                     let run: Vec<&Rollup> = rest
                         .iter()
@@ -408,24 +408,27 @@ impl Sink for SqliteSink {
                 Output::Alert(alert) => {
                     begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_alert(alert)?;
+                    1
                 }
                 Output::Detector(event) => {
                     begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_detector_event(event)?;
+                    1
                 }
                 Output::Anomaly(row) => {
                     begin_if_needed(&self.connection, &mut self.rows_in_transaction)?;
                     self.upsert_anomaly(row)?;
+                    1
                 }
-                Output::DeadLetter(_) => {}
-            }
+                Output::DeadLetter(_) => 0,
+            };
             rest = tail;
-            if !matches!(first, Output::DeadLetter(_)) {
+            if rows > 0 {
                 count_rows(
                     &self.connection,
                     self.batch_rows,
                     &mut self.rows_in_transaction,
-                    1,
+                    rows,
                 )?;
             }
         }
