@@ -324,11 +324,8 @@ pub async fn run(
     let source_description = source.describe();
     let kinesis_metrics = source.kinesis_metrics();
     let size_hint = source.size_hint();
-    tracing::info!(
-        source = %source_description,
-        decode_workers = config.pipeline.decode_worker_count(),
-        "pipeline starting"
-    );
+    let decode_workers = config.pipeline.decode_worker_count();
+    tracing::info!(source = %source_description, decode_workers, "pipeline starting");
 
     let capacities = &config.pipeline;
     let (source_tx, source_rx) = mpsc::channel(capacities.source_channel_capacity);
@@ -361,7 +358,6 @@ pub async fn run(
         decode_stage::decode_options(&config.decode, &config.time),
     );
     let decode_counters = Arc::clone(&counters);
-    let decode_workers = config.pipeline.decode_worker_count();
     let decode_task = tokio::task::spawn_blocking(move || {
         decode_stage::run_decode_parallel(
             decoder,

@@ -187,6 +187,11 @@ pub struct RollupOperator {
     single_signal: Option<CompactString>,
     engine: WindowEngine<GroupKey>,
     interner: Interner,
+    /// With a `signal` dimension, all ones in its slot of the key and zero elsewhere: a key is
+    /// the record's template (0 in that slot) with the signal id masked in, computed whole. A
+    /// narrow store into a copy of the template, read back whole right after, would stall the
+    /// CPU.
+    signal_mask: Option<GroupKey>,
     /// Signal ids of recent records, by position (see [`Self::signal_id`]).
     signal_cache: Vec<RecentSignals>,
     /// The (key, value) pairs of the record being added, kept to reuse the allocation.
@@ -214,6 +219,8 @@ impl RollupOperator {
             .position(|dimension| *dimension == GroupDimension::Signal)
             .filter(|slot| *slot < GroupKey::default().len());
         let engine = engine.with_key_hasher(signals_side_by_side(signal_slot));
+        let signal_mask = signal_slot
+            .map(|signal| std::array::from_fn(|slot| if slot == signal { u32::MAX } else { 0 }));
         Ok(Self {
             name: Arc::from(config.name.as_str()),
             dimensions: config.group_by.clone(),
@@ -230,6 +237,7 @@ impl RollupOperator {
             },
             engine,
             interner,
+            signal_mask,
             signal_cache: Vec::new(),
             entries: Vec::new(),
         })
@@ -257,32 +265,18 @@ impl RollupOperator {
         // The key's record-wide part once per record (a rollup without a vehicle dimension
         // interns no vehicle id), then one key per selected signal.
         let mut template: GroupKey = [0; 4];
-        let mut signal_slot = None;
-        for (index, (slot, dimension)) in template.iter_mut().zip(&self.dimensions).enumerate() {
+        for (slot, dimension) in template.iter_mut().zip(&self.dimensions) {
             *slot = match dimension {
                 GroupDimension::Vehicle => self.interner.intern(&record.vehicle_id),
                 GroupDimension::Fleet => {
                     self.interner.intern(record.fleet.as_deref().unwrap_or(""))
                 }
-                GroupDimension::Signal => {
-                    signal_slot = Some(index);
-                    0
-                }
+                GroupDimension::Signal => 0,
                 GroupDimension::Attribute(name) => {
                     self.interner.intern(record.attribute(name).unwrap_or(""))
                 }
             };
         }
-        // All ones in the signal's slot (the template holds 0 there): a key is the template with
-        // the signal id masked in, computed whole. A narrow store into a copy of the template,
-        // read back whole right after, would stall the CPU.
-        let signal_mask: GroupKey = std::array::from_fn(|slot| {
-            if signal_slot == Some(slot) {
-                u32::MAX
-            } else {
-                0
-            }
-        });
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
         for (position, signal) in record.signals.iter().enumerate() {
@@ -293,12 +287,13 @@ impl RollupOperator {
             {
                 continue;
             }
-            let signal_id = match signal_slot {
-                Some(_) => self.signal_id(position, &signal.name),
-                None => 0,
+            let key: GroupKey = match self.signal_mask {
+                Some(mask) => {
+                    let signal_id = self.signal_id(position, &signal.name);
+                    std::array::from_fn(|slot| template[slot] | (signal_id & mask[slot]))
+                }
+                None => template,
             };
-            let key: GroupKey =
-                std::array::from_fn(|slot| template[slot] | (signal_id & signal_mask[slot]));
             entries.push((key, signal.value));
         }
         let item = Some(record.vehicle_id.as_bytes());
