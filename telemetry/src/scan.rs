@@ -71,8 +71,22 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.at).copied()
     }
 
-    /// True when `byte` is next, whitespace skipped only when it is not (compact JSON has
-    /// none, so the usual case is one comparison).
+    /// The next byte that is not whitespace, looking for whitespace only when `expected` turns
+    /// down the byte at the cursor (compact JSON has none, so the usual case is one test).
+    #[inline(always)]
+    pub(crate) fn peek_expecting(&mut self, expected: impl Fn(u8) -> bool) -> Option<u8> {
+        match self.bytes.get(self.at) {
+            Some(&byte) if expected(byte) => Some(byte),
+            _ => {
+                self.skip_whitespace();
+                self.peek()
+            }
+        }
+    }
+
+    /// True when `byte` is next (after whitespace). The same as [`Self::peek_expecting`] with
+    /// `byte` expected, written out: through the closure and the `Option` it compiled to 60 M
+    /// more instructions on the first 300,000 W1 records.
     #[inline(always)]
     pub(crate) fn at_byte(&mut self, byte: u8) -> bool {
         if self.bytes.get(self.at) == Some(&byte) {
@@ -80,6 +94,17 @@ impl<'a> Scanner<'a> {
         }
         self.skip_whitespace();
         self.bytes.get(self.at) == Some(&byte)
+    }
+
+    /// After an object member: `Some(true)` past a comma (another member follows),
+    /// `Some(false)` past the closing brace, `None` at anything else.
+    #[inline(always)]
+    pub(crate) fn after_member(&mut self) -> Option<bool> {
+        if self.at_byte(b',') {
+            self.at += 1;
+            return Some(true);
+        }
+        self.eat(b'}').map(|()| false)
     }
 
     /// `byte` after whitespace, consumed.

@@ -355,10 +355,8 @@ impl<'a> Cursor<'a> {
             let name = self.string()?;
             self.eat(b':')?;
             read(self, name)?;
-            if self.at_byte(b',') {
-                self.at += 1;
-            } else {
-                return self.eat(b'}');
+            if !self.after_member()? {
+                return Some(());
             }
         }
     }
@@ -395,10 +393,8 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                 TopField::Fleet if first_time(2) => fleet = Some(cursor.top_value()?),
                 TopField::Signals if first_time(3) => cursor.members(|cursor, name| {
                     let field = || format!("signals.{name}");
-                    if !matches!(cursor.peek(), Some(b'-' | b'0'..=b'9')) {
-                        cursor.skip_whitespace();
-                    }
-                    if let b'-' | b'0'..=b'9' = cursor.peek()? {
+                    let number = |byte| matches!(byte, b'-' | b'0'..=b'9');
+                    if number(cursor.peek_expecting(number)?) {
                         builder.add_signal_number(field, name, cursor.signal_value()?);
                     } else {
                         builder.add_signal(field, name, cursor.scalar()?);
@@ -427,10 +423,7 @@ pub(crate) fn parse_wide_fast(text: &str, builder: &mut RecordBuilder<'_>) -> Op
                 }
                 _ => return None,
             }
-            if cursor.at_byte(b',') {
-                cursor.at += 1;
-            } else {
-                cursor.eat(b'}')?;
+            if !cursor.after_member()? {
                 break cursor.at;
             }
         }
