@@ -445,17 +445,22 @@ impl Sink for SqliteSink {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_bundled_sqlite_keeps_no_memory_statistics() {
-        // Set by LIBSQLITE3_FLAGS in .cargo/config.toml (see there why).
-        let connection = Connection::open_in_memory().unwrap();
-        let options: Vec<String> = connection
-            .prepare("PRAGMA compile_options")
+    /// The first column of every row `sql` returns, as text.
+    fn texts(connection: &Connection, sql: &str) -> Vec<String> {
+        connection
+            .prepare(sql)
             .unwrap()
             .query_map([], |row| row.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_bundled_sqlite_keeps_no_memory_statistics() {
+        // Set by LIBSQLITE3_FLAGS in .cargo/config.toml (see there why).
+        let connection = Connection::open_in_memory().unwrap();
+        let options = texts(&connection, "PRAGMA compile_options");
         assert!(
             options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
@@ -598,14 +603,10 @@ mod tests {
                     .unwrap()
             };
             assert_eq!(row(&sink), (2, 1.5, 1), "schema {schema}");
-            let indexes: Vec<String> = sink
-                .connection
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups' AND sql IS NOT NULL ORDER BY name")
-                .unwrap()
-                .query_map([], |row| row.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let indexes = texts(
+                &sink.connection,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups' AND sql IS NOT NULL ORDER BY name",
+            );
             assert_eq!(indexes, ["rollups_by_vehicle_time"]);
             // The migrated row is upserted by its key: a higher version replaces it, a lower
             // one does not.

@@ -197,20 +197,7 @@ mod tests {
                      FROM rollups ORDER BY group_key",
                 )
                 .unwrap()
-                .query_map([], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                        row.get(8)?,
-                        row.get(9)?,
-                    ))
-                })
+                .query_map([], |row| Row::try_from(row))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap()
