@@ -281,9 +281,8 @@ pub const MAX_AUTO_DECODE_WORKERS: usize = 4;
 impl PipelineConfig {
     /// The decode threads to start: `decode_workers`, or for 0 one per core this process may use
     /// (its CPU quota counts, as in a container), between 1 and [`MAX_AUTO_DECODE_WORKERS`].
-    /// Decoding is about half of the work of a rollup job: on two cores, one decoder alone
-    /// becomes the stage every other waits on, and W1 ran 11 % faster with two (median of 16
-    /// paired runs, 15 faster).
+    /// Decoding is about half of the work of a rollup job, so on two cores one decoder alone
+    /// becomes the stage every other waits on (the README's Performance section has the runs).
     pub fn decode_worker_count(&self) -> usize {
         match self.decode_workers {
             0 => std::thread::available_parallelism()
