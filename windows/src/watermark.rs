@@ -77,9 +77,6 @@ impl WatermarkTracker {
     /// Records an event of `partition` seen at processing time `now_ms`; returns the new
     /// watermark when it advanced.
     pub fn observe(&mut self, partition: &str, time_ms: i64, now_ms: i64) -> Option<i64> {
-        if let Some(watermark) = self.observe_sole(partition, time_ms, now_ms) {
-            return watermark;
-        }
         match self.partitions.get_mut(partition) {
             Some(progress) => {
                 progress.max_event_ms = progress.max_event_ms.max(time_ms);
@@ -98,30 +95,6 @@ impl WatermarkTracker {
             }
         }
         self.recompute(now_ms)
-    }
-
-    /// [`Self::observe`] of the only partition there is (a file, one shard), which is active
-    /// once it shows the event, so the watermark simply follows its newest event: the same
-    /// result without a search by name and a pass over every partition, once per record.
-    /// `None` when another partition exists or the event is not this one's first real one.
-    #[inline]
-    fn observe_sole(&mut self, partition: &str, time_ms: i64, now_ms: i64) -> Option<Option<i64>> {
-        if self.partitions.len() != 1 {
-            return None;
-        }
-        let (name, progress) = self.partitions.iter_mut().next()?;
-        if name != partition {
-            return None;
-        }
-        let newest = progress.max_event_ms.max(time_ms);
-        if newest == i64::MIN {
-            // Nothing shown yet: the full path decides.
-            return None;
-        }
-        progress.max_event_ms = newest;
-        progress.last_active_ms = now_ms;
-        progress.idle = false;
-        Some(self.advance_to(newest.saturating_sub(self.max_out_of_orderness_ms)))
     }
 
     /// Announces a partition before its first event (a newly leased shard): until it shows an
@@ -169,6 +142,22 @@ impl WatermarkTracker {
     }
 
     fn recompute(&mut self, now_ms: i64) -> Option<i64> {
+        let bound = match self.partitions.len() {
+            // The only partition (a file, one shard) holds the watermark whether it is active
+            // or not: the common case, once per record, without the passes below.
+            1 => self.partitions.values().next()?.max_event_ms,
+            _ => self.held_back_or_furthest(now_ms)?,
+        };
+        if bound == i64::MIN {
+            // A registered partition has shown no event yet: it holds the watermark.
+            return None;
+        }
+        self.advance_to(bound.saturating_sub(self.max_out_of_orderness_ms))
+    }
+
+    /// The newest event of the active partition furthest behind, or of the most advanced one
+    /// when none is active.
+    fn held_back_or_furthest(&self, now_ms: i64) -> Option<i64> {
         let active = |progress: &&Progress| {
             !progress.idle
                 && (self.idle_timeout_ms == 0
@@ -181,17 +170,7 @@ impl WatermarkTracker {
             .map(|p| p.max_event_ms)
             .min();
         let furthest = || self.partitions.values().map(|p| p.max_event_ms).max();
-        let bound = held_back.or_else(furthest)?;
-        if bound == i64::MIN {
-            // A registered partition has shown no event yet: it holds the watermark.
-            return None;
-        }
-        let candidate = bound.saturating_sub(self.max_out_of_orderness_ms);
-        if self.current.is_none_or(|current| candidate > current) {
-            self.current = Some(candidate);
-            return self.current;
-        }
-        None
+        held_back.or_else(furthest)
     }
 }
 
@@ -261,7 +240,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// One partition (a file) takes a shortcut through `observe`: with any mix of
+        /// One partition (a file) takes a shortcut in `recompute`: with any mix of
         /// partitions, steps and idle timeouts, the tracker agrees with the rule at every step.
         #[test]
         fn the_watermark_follows_the_rule_whatever_the_partitions_do(
